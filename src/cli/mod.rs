@@ -1,0 +1,86 @@
+//! The `nnspec` command line: argument parsing (clap), then one function per command. Errors
+//! are rendered here, against the spec they point into, and mapped to exit codes.
+
+mod commands;
+mod summary;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::Failure;
+use crate::diagnostic::{ColorChoice, render_all};
+use crate::span::Source;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nnspec",
+    version,
+    about = "Compile, check and train declarative neural-network specs"
+)]
+pub struct Cli {
+    /// Colour in diagnostics.
+    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a spec: print its summary and one line per logged epoch.
+    ///
+    /// Example: nnspec run specs/xor.nn --trace xor.jsonl --threads 2
+    Run {
+        spec: PathBuf,
+        /// Write the trace as JSON lines (one object per logged epoch) to this file.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Worker threads (default: all cores). Results are identical for any value.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
+    },
+    /// Check a spec and its data header without training; print the inferred shapes.
+    ///
+    /// Example: nnspec check specs/iris_petal_width.nn
+    Check { spec: PathBuf },
+    /// Print the execution plan: one line per kernel, with shapes and spec lines.
+    ///
+    /// Example: nnspec plan specs/seed.nn
+    Plan { spec: PathBuf },
+}
+
+/// Runs the command line and returns the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = cli.color;
+    let mut source: Option<Source> = None;
+    let result = match cli.command {
+        Command::Run {
+            spec,
+            trace,
+            threads,
+        } => commands::run(&spec, trace.as_deref(), threads, &mut source),
+        Command::Check { spec } => commands::check(&spec, &mut source),
+        Command::Plan { spec } => commands::plan(&spec, &mut source),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let source = source.unwrap_or_else(|| Source::new("<none>", ""));
+            eprint!("{}", render_all(failure.diagnostics(), &source, color));
+            ExitCode::from(failure.exit_code() as u8)
+        }
+    }
+}
+
+/// Loads a spec for a command, keeping its source for error rendering.
+fn load(
+    path: &std::path::Path,
+    source_slot: &mut Option<Source>,
+) -> Result<crate::ir::Model, Failure> {
+    let source = crate::read_source(path)?;
+    let source = source_slot.insert(source);
+    crate::check_source(source, crate::spec_dir(path))
+}

@@ -1,0 +1,238 @@
+//! CSV data: a header row, then one numeric row per sample. Every error names the file, the
+//! row (as a line number of the file) and the column, and points at the spec's data clause.
+
+use std::fs::File;
+
+use super::Dataset;
+use crate::diagnostic::{Code, Diagnostic, did_you_mean};
+use crate::ir::{CsvSource, Model};
+
+/// Which header columns are features and which are targets, in spec order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvLayout {
+    pub header: Vec<String>,
+    pub features: Vec<usize>,
+    pub targets: Vec<usize>,
+}
+
+fn open(csv: &CsvSource, model: &Model) -> Result<csv::Reader<File>, Diagnostic> {
+    let file = File::open(&csv.path).map_err(|error| {
+        Diagnostic::error(
+            Code::DataFile,
+            format!(
+                "cannot read data file `{}`: {}",
+                csv.path.display(),
+                io_reason(&error)
+            ),
+        )
+        .at(csv.span, "this file")
+        .with_context(model.data.span, "in this data clause")
+        .help("paths are relative to the spec file's directory")
+    })?;
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(file))
+}
+
+fn io_reason(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => error.to_string(),
+    }
+}
+
+/// Reads the header and matches it against the spec.
+pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic> {
+    let mut reader = open(csv, model)?;
+    let header: Vec<String> = match reader.headers() {
+        Ok(record) if !record.is_empty() && !(record.len() == 1 && record[0].is_empty()) => {
+            record.iter().map(str::to_string).collect()
+        }
+        Ok(_) => {
+            return Err(Diagnostic::error(
+                Code::DataFile,
+                format!("data file `{}` is empty", csv.shown),
+            )
+            .at(csv.span, "this file has no header row")
+            .help("the first line of a CSV file names its columns"));
+        }
+        Err(error) => return Err(csv_error(csv, &error)),
+    };
+    let find = |name: &str, role: &str| -> Result<usize, Diagnostic> {
+        header
+            .iter()
+            .position(|column| column == name)
+            .ok_or_else(|| {
+                Diagnostic::error(
+                    Code::DataShape,
+                    format!(
+                        "{role} column `{name}` is not in the header of `{}`",
+                        csv.shown
+                    ),
+                )
+                .at(model.data.span, format!("names {role} column `{name}`"))
+                .note(format!("the header is: {}", header.join(", ")))
+                .help_opt(did_you_mean(name, header.iter().map(String::as_str)))
+            })
+    };
+    let targets = csv
+        .targets
+        .iter()
+        .map(|name| find(name, "target"))
+        .collect::<Result<Vec<_>, _>>()?;
+    for name in &csv.ignore {
+        find(name, "ignored")?;
+    }
+    let features = match &csv.features {
+        Some(names) => names
+            .iter()
+            .map(|name| find(name, "feature"))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => (0..header.len())
+            .filter(|i| !targets.contains(i) && !csv.ignore.contains(&header[*i]))
+            .collect(),
+    };
+    if features.len() != model.input.width {
+        let names: Vec<&str> = features.iter().map(|&i| header[i].as_str()).collect();
+        return Err(Diagnostic::error(
+            Code::DataShape,
+            format!(
+                "`{}` has {} feature column(s) but the model's input is {}",
+                csv.shown,
+                features.len(),
+                model.input.width
+            ),
+        )
+        .at(
+            model.data.span,
+            format!("{} feature column(s)", features.len()),
+        )
+        .with_context(
+            model.input.span,
+            format!("input width {}", model.input.width),
+        )
+        .note(format!(
+            "feature columns: {}",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))
+        .help(format!(
+            "set `input {}`, or choose the columns with `features: [...]` or `ignore: [...]`",
+            features.len()
+        )));
+    }
+    Ok(CsvLayout {
+        header,
+        features,
+        targets,
+    })
+}
+
+fn csv_error(csv: &CsvSource, error: &csv::Error) -> Diagnostic {
+    let line = error
+        .position()
+        .map(|p| format!(":{}", p.line()))
+        .unwrap_or_default();
+    let reason = match error.kind() {
+        csv::ErrorKind::Utf8 { .. } => "the file is not valid UTF-8".to_string(),
+        _ => error.to_string(),
+    };
+    Diagnostic::error(
+        Code::DataFile,
+        format!("cannot read `{}{line}`: {reason}", csv.shown),
+    )
+    .at(csv.span, "this file")
+}
+
+/// Reads every row into memory as f32.
+pub fn load_csv(csv: &CsvSource, layout: &CsvLayout, model: &Model) -> Result<Dataset, Diagnostic> {
+    let mut reader = open(csv, model)?;
+    let (mut inputs, mut targets) = (Vec::new(), Vec::new());
+    let mut rows = 0;
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(error) => return Err(csv_error(csv, &error)),
+        }
+        let line = record.position().map_or(rows + 2, |p| p.line() as usize);
+        if record.len() == 1 && record[0].is_empty() {
+            continue; // a blank line
+        }
+        if record.len() != layout.header.len() {
+            return Err(Diagnostic::error(
+                Code::DataFile,
+                format!(
+                    "`{}:{line}` has {} field(s), but the header has {}",
+                    csv.shown,
+                    record.len(),
+                    layout.header.len()
+                ),
+            )
+            .at(csv.span, "in this file")
+            .help("every row needs one value per header column"));
+        }
+        for (columns, out) in [
+            (&layout.features, &mut inputs),
+            (&layout.targets, &mut targets),
+        ] {
+            for &column in columns {
+                out.push(number(csv, &record[column], line, column, layout)?);
+            }
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(Diagnostic::error(
+            Code::DataFile,
+            format!("`{}` has a header but no rows", csv.shown),
+        )
+        .at(csv.span, "this file has no data"));
+    }
+    let names = |columns: &[usize]| columns.iter().map(|&c| layout.header[c].clone()).collect();
+    Ok(Dataset {
+        rows,
+        input_width: layout.features.len(),
+        target_width: layout.targets.len(),
+        inputs,
+        targets,
+        input_names: names(&layout.features),
+        target_names: names(&layout.targets),
+    })
+}
+
+fn number(
+    csv: &CsvSource,
+    cell: &str,
+    line: usize,
+    column: usize,
+    layout: &CsvLayout,
+) -> Result<f32, Diagnostic> {
+    let at = format!(
+        "`{}:{line}`, column {} (`{}`)",
+        csv.shown,
+        column + 1,
+        layout.header[column]
+    );
+    match cell.parse::<f32>() {
+        Ok(value) if value.is_finite() => Ok(value),
+        Ok(_) => Err(Diagnostic::error(
+            Code::DataFile,
+            format!("{at}: `{cell}` is not a finite number"),
+        )
+        .at(csv.span, "in this file")
+        .help("remove or impute rows with NaN or infinite values")),
+        Err(_) => Err(
+            Diagnostic::error(Code::DataFile, format!("{at}: `{cell}` is not a number"))
+                .at(csv.span, "in this file")
+                .help("every feature and target cell must be numeric"),
+        ),
+    }
+}

@@ -1,0 +1,172 @@
+//! Structured errors and warnings: `{ code, message, span, labels, help }`. Every stage
+//! produces these; `render` is the only place that turns them into text.
+
+mod render;
+
+pub use render::{ColorChoice, render, render_all};
+
+use crate::span::Span;
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// Stable error codes. A code is never reused for another meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// The text does not follow the grammar.
+    Syntax,
+    /// A keyword, layer, activation, loss, optimizer, argument... that nnspec does not know.
+    UnknownName,
+    /// The same statement or argument given twice.
+    Duplicate,
+    /// An argument of the wrong type (a string where a number is expected...).
+    WrongType,
+    /// A value outside its allowed range.
+    OutOfRange,
+    /// A required statement or argument is absent.
+    Missing,
+    /// The loss cannot be computed on the model's output.
+    LossMismatch,
+    /// A data file is missing, unreadable or malformed.
+    DataFile,
+    /// The data's columns do not match the spec.
+    DataShape,
+    /// Training failed at run time (divergence).
+    Runtime,
+    /// An output file cannot be written.
+    Output,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Syntax => "E0001",
+            Code::UnknownName => "E0002",
+            Code::Duplicate => "E0003",
+            Code::WrongType => "E0004",
+            Code::OutOfRange => "E0005",
+            Code::Missing => "E0006",
+            Code::LossMismatch => "E0007",
+            Code::DataFile => "E0100",
+            Code::DataShape => "E0101",
+            Code::Runtime => "E0200",
+            Code::Output => "E0201",
+        }
+    }
+}
+
+/// One error or warning, with the span it is about.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: Code,
+    pub message: String,
+    /// The primary span and its label; `None` for errors not tied to the spec's text.
+    pub span: Option<(Span, String)>,
+    /// Secondary spans that explain the primary one.
+    pub context: Vec<(Span, String)>,
+    pub notes: Vec<String>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            span: None,
+            context: Vec::new(),
+            notes: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
+    }
+
+    pub fn at(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.span = Some((span, label.into()));
+        self
+    }
+
+    pub fn with_context(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.context.push((span, label.into()));
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn help_opt(mut self, help: Option<String>) -> Self {
+        if help.is_some() {
+            self.help = help;
+        }
+        self
+    }
+}
+
+/// The closest candidate to a misspelled name, if one is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let best = candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .min_by_key(|(distance, _)| *distance)?;
+    let limit = (name.chars().count() / 3).max(1) + usize::from(name.len() > 6);
+    (best.0 <= limit).then(|| format!("did you mean `{}`?", best.1))
+}
+
+/// Levenshtein distance, case-insensitive (a typo in case is still a typo worth fixing).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let names = ["sigmoid", "tanh", "relu", "identity"];
+        assert_eq!(
+            did_you_mean("sigmoud", names).as_deref(),
+            Some("did you mean `sigmoid`?")
+        );
+        assert_eq!(
+            did_you_mean("Relu", names).as_deref(),
+            Some("did you mean `relu`?")
+        );
+        assert_eq!(did_you_mean("softmax", names), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

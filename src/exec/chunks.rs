@@ -1,0 +1,86 @@
+//! Splitting a batch into fixed-size row chunks and running them on rayon. With a single
+//! chunk the work runs inline: small batches pay nothing for parallelism.
+
+use rayon::prelude::*;
+
+/// Runs `f(read_chunk, write_chunk)` over matching chunks of two column-major buffers whose
+/// columns are `read_width` and `write_width` long.
+pub fn zip2(
+    chunk_rows: usize,
+    read: &[f32],
+    read_width: usize,
+    write: &mut [f32],
+    write_width: usize,
+    f: impl Fn(&[f32], &mut [f32]) + Sync,
+) {
+    if read.len() <= chunk_rows * read_width {
+        f(read, write);
+    } else {
+        read.par_chunks(chunk_rows * read_width)
+            .zip(write.par_chunks_mut(chunk_rows * write_width))
+            .for_each(|(r, w)| f(r, w));
+    }
+}
+
+/// Runs `f` on each chunk of one buffer, in place.
+pub fn each_mut(
+    chunk_rows: usize,
+    buffer: &mut [f32],
+    width: usize,
+    f: impl Fn(&mut [f32]) + Sync,
+) {
+    if buffer.len() <= chunk_rows * width {
+        f(buffer);
+    } else {
+        buffer
+            .par_chunks_mut(chunk_rows * width)
+            .for_each(|chunk| f(chunk));
+    }
+}
+
+/// `(&items[read], &mut items[write])` for two different indices.
+pub fn read_write<T>(items: &mut [T], read: usize, write: usize) -> (&T, &mut T) {
+    assert_ne!(
+        read, write,
+        "a kernel never reads and writes the same buffer"
+    );
+    if read < write {
+        let (low, high) = items.split_at_mut(write);
+        (&low[read], &mut high[0])
+    } else {
+        let (low, high) = items.split_at_mut(read);
+        (&high[0], &mut low[write])
+    }
+}
+
+/// `(&mut items[a], &mut items[b])` for two different indices.
+pub fn both_mut<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b, "two different tensors");
+    if a < b {
+        let (low, high) = items.split_at_mut(b);
+        (&mut low[a], &mut high[0])
+    } else {
+        let (low, high) = items.split_at_mut(a);
+        (&mut high[0], &mut low[b])
+    }
+}
+
+/// Sums `chunks` consecutive partial results of length `len` into the first, in chunk order.
+pub fn reduce_in_order(partials: &mut [f32], len: usize, chunks: usize) {
+    if chunks <= 1 {
+        return;
+    }
+    let (total, rest) = partials.split_at_mut(len);
+    // Each element adds its chunks in order, whichever thread runs it: the sum is the same.
+    const SPAN: usize = 16 * 1024;
+    total
+        .par_chunks_mut(SPAN)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let start = block * SPAN;
+            for chunk in 0..chunks - 1 {
+                let part = &rest[chunk * len + start..chunk * len + start + out.len()];
+                out.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+            }
+        });
+}

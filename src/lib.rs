@@ -1,0 +1,81 @@
+//! nnspec: a compiler and runner for declarative neural-network specs.
+//!
+//! The pipeline, one function per stage (see ARCHITECTURE.md):
+//! [`syntax::parse`] text -> AST, [`ir::check`] AST -> model, [`plan::compile`] model -> plan,
+//! [`train::train`] plan + data -> trace and weights.
+
+pub mod cli;
+pub mod data;
+pub mod diagnostic;
+pub mod exec;
+pub mod ir;
+pub mod kernels;
+pub mod output;
+pub mod plan;
+pub mod rng;
+pub mod span;
+pub mod syntax;
+pub mod train;
+
+use std::path::Path;
+
+use diagnostic::{Code, Diagnostic};
+use span::Source;
+
+/// Why a command failed, which decides its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// The spec is invalid (exit 2).
+    Spec(Vec<Diagnostic>),
+    /// Data, files or the run failed (exit 1).
+    Run(Vec<Diagnostic>),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Spec(_) => 2,
+            Failure::Run(_) => 1,
+        }
+    }
+
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            Failure::Spec(diagnostics) | Failure::Run(diagnostics) => diagnostics,
+        }
+    }
+}
+
+impl From<Diagnostic> for Failure {
+    fn from(diagnostic: Diagnostic) -> Self {
+        Failure::Run(vec![diagnostic])
+    }
+}
+
+/// Reads a spec file.
+pub fn read_source(path: &Path) -> Result<Source, Failure> {
+    let text = std::fs::read(path).map_err(|error| {
+        Diagnostic::error(
+            Code::DataFile,
+            format!("cannot read spec `{}`: {error}", path.display()),
+        )
+    })?;
+    let text = String::from_utf8(text).map_err(|_| {
+        Diagnostic::error(
+            Code::DataFile,
+            format!("spec `{}` is not valid UTF-8", path.display()),
+        )
+    })?;
+    Ok(Source::new(path.display().to_string(), text))
+}
+
+/// Parses and checks a spec: everything that can be known without the data.
+pub fn check_source(source: &Source, spec_dir: &Path) -> Result<ir::Model, Failure> {
+    let spec = syntax::parse(&source.text).map_err(|d| Failure::Spec(vec![d]))?;
+    ir::check(&spec, spec_dir, source.text.len()).map_err(Failure::Spec)
+}
+
+/// The directory a spec's relative paths start from.
+pub fn spec_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}

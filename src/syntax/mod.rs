@@ -1,0 +1,7 @@
+//! Stage 1, parse: source text -> `ast::Spec`. pest's `Rule` and `Pair` never leave this
+//! module; a syntax error becomes a `Diagnostic` with the span where parsing stopped.
+
+pub mod ast;
+mod parser;
+
+pub use parser::parse;
