@@ -4,6 +4,10 @@
 //! [`syntax::parse`] text -> AST, [`ir::check`] AST -> model, [`plan::compile`] model -> plan,
 //! [`train::train`] plan + data -> trace and weights.
 
+// Diagnostics are large (spans, labels, notes) but only travel on cold error paths, where
+// their size costs nothing measurable; boxing every one would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod cli;
 pub mod data;
 pub mod diagnostic;
@@ -60,12 +64,8 @@ pub fn read_source(path: &Path) -> Result<Source, Failure> {
             format!("cannot read spec `{}`: {error}", path.display()),
         )
     })?;
-    let text = String::from_utf8(text).map_err(|_| {
-        Diagnostic::error(
-            Code::DataFile,
-            format!("spec `{}` is not valid UTF-8", path.display()),
-        )
-    })?;
+    let text = String::from_utf8(text)
+        .map_err(|_| Diagnostic::error(Code::DataFile, format!("spec `{}` is not valid UTF-8", path.display())))?;
     Ok(Source::new(path.display().to_string(), text))
 }
 

@@ -15,11 +15,8 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 fn cannot_write(path: &Path, error: &std::io::Error) -> Diagnostic {
-    Diagnostic::error(
-        Code::Output,
-        format!("cannot write `{}`: {error}", path.display()),
-    )
-    .help("check that the directory exists and is writable")
+    Diagnostic::error(Code::Output, format!("cannot write `{}`: {error}", path.display()))
+        .help("check that the directory exists and is writable")
 }
 
 /// Writes `bytes` to `path` atomically.

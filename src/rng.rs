@@ -69,10 +69,7 @@ mod tests {
     #[test]
     fn streams_are_independent_and_reproducible() {
         let a: Vec<u32> = (0..4).map(|_| stream(7, Stream::Init).next_u32()).collect();
-        assert!(
-            a.windows(2).all(|w| w[0] == w[1]),
-            "same seed and stream, same draw"
-        );
+        assert!(a.windows(2).all(|w| w[0] == w[1]), "same seed and stream, same draw");
         let mut init = stream(7, Stream::Init);
         let mut shuffle = stream(7, Stream::Shuffle);
         assert_ne!(init.next_u32(), shuffle.next_u32());

@@ -10,24 +10,17 @@ use crate::{Failure, data, output, train};
 
 pub fn check(path: &Path, source: &mut Option<Source>) -> Result<(), Failure> {
     let model = load(path, source)?;
-    data::probe(&model)?;
-    let plan = compile(
-        &model,
-        source.as_ref().expect("loaded"),
-        CompileOptions::default(),
-    );
+    let layout = data::probe(&model)?;
+    let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
     print!("{}", summary::model(&model, &plan));
+    println!("{}", summary::data(&model, layout.as_ref()));
     println!("ok: {} is valid", path.display());
     Ok(())
 }
 
 pub fn plan(path: &Path, source: &mut Option<Source>) -> Result<(), Failure> {
     let model = load(path, source)?;
-    let plan = compile(
-        &model,
-        source.as_ref().expect("loaded"),
-        CompileOptions::default(),
-    );
+    let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
     print!("{plan}");
     Ok(())
 }
@@ -43,11 +36,7 @@ pub fn run(
     if let Some(trace_path) = trace_path {
         output::check_writable(trace_path)?;
     }
-    let plan = compile(
-        &model,
-        source.as_ref().expect("loaded"),
-        CompileOptions::default(),
-    );
+    let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
     let dataset = data::load(&model)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.map_or(0, usize::from))
@@ -68,11 +57,7 @@ pub fn run(
         })
     })?;
     if let Some(trace_path) = trace_path {
-        let text: String = outcome
-            .trace
-            .iter()
-            .map(|line| line.to_json() + "\n")
-            .collect();
+        let text: String = outcome.trace.iter().map(|line| line.to_json() + "\n").collect();
         output::write_atomic(trace_path, text.as_bytes())?;
     }
     if let Some(last) = outcome.trace.last() {

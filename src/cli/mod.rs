@@ -57,11 +57,7 @@ pub fn main() -> ExitCode {
     let color = cli.color;
     let mut source: Option<Source> = None;
     let result = match cli.command {
-        Command::Run {
-            spec,
-            trace,
-            threads,
-        } => commands::run(&spec, trace.as_deref(), threads, &mut source),
+        Command::Run { spec, trace, threads } => commands::run(&spec, trace.as_deref(), threads, &mut source),
         Command::Check { spec } => commands::check(&spec, &mut source),
         Command::Plan { spec } => commands::plan(&spec, &mut source),
     };
@@ -76,10 +72,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Loads a spec for a command, keeping its source for error rendering.
-fn load(
-    path: &std::path::Path,
-    source_slot: &mut Option<Source>,
-) -> Result<crate::ir::Model, Failure> {
+fn load(path: &std::path::Path, source_slot: &mut Option<Source>) -> Result<crate::ir::Model, Failure> {
     let source = crate::read_source(path)?;
     let source = source_slot.insert(source);
     crate::check_source(source, crate::spec_dir(path))

@@ -19,11 +19,7 @@ fn open(csv: &CsvSource, model: &Model) -> Result<csv::Reader<File>, Diagnostic>
     let file = File::open(&csv.path).map_err(|error| {
         Diagnostic::error(
             Code::DataFile,
-            format!(
-                "cannot read data file `{}`: {}",
-                csv.path.display(),
-                io_reason(&error)
-            ),
+            format!("cannot read data file `{}`: {}", csv.path.display(), io_reason(&error)),
         )
         .at(csv.span, "this file")
         .with_context(model.data.span, "in this data clause")
@@ -48,35 +44,28 @@ fn io_reason(error: &std::io::Error) -> String {
 pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic> {
     let mut reader = open(csv, model)?;
     let header: Vec<String> = match reader.headers() {
-        Ok(record) if !record.is_empty() && !(record.len() == 1 && record[0].is_empty()) => {
+        Ok(record) if !(record.is_empty() || record.len() == 1 && record[0].is_empty()) => {
             record.iter().map(str::to_string).collect()
         }
         Ok(_) => {
-            return Err(Diagnostic::error(
-                Code::DataFile,
-                format!("data file `{}` is empty", csv.shown),
-            )
-            .at(csv.span, "this file has no header row")
-            .help("the first line of a CSV file names its columns"));
+            return Err(
+                Diagnostic::error(Code::DataFile, format!("data file `{}` is empty", csv.shown))
+                    .at(csv.span, "this file has no header row")
+                    .help("the first line of a CSV file names its columns"),
+            );
         }
         Err(error) => return Err(csv_error(csv, &error)),
     };
     let find = |name: &str, role: &str| -> Result<usize, Diagnostic> {
-        header
-            .iter()
-            .position(|column| column == name)
-            .ok_or_else(|| {
-                Diagnostic::error(
-                    Code::DataShape,
-                    format!(
-                        "{role} column `{name}` is not in the header of `{}`",
-                        csv.shown
-                    ),
-                )
-                .at(model.data.span, format!("names {role} column `{name}`"))
-                .note(format!("the header is: {}", header.join(", ")))
-                .help_opt(did_you_mean(name, header.iter().map(String::as_str)))
-            })
+        header.iter().position(|column| column == name).ok_or_else(|| {
+            Diagnostic::error(
+                Code::DataShape,
+                format!("{role} column `{name}` is not in the header of `{}`", csv.shown),
+            )
+            .at(model.data.span, format!("names {role} column `{name}`"))
+            .note(format!("the header is: {}", header.join(", ")))
+            .help_opt(did_you_mean(name, header.iter().map(String::as_str)))
+        })
     };
     let targets = csv
         .targets
@@ -106,14 +95,8 @@ pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic
                 model.input.width
             ),
         )
-        .at(
-            model.data.span,
-            format!("{} feature column(s)", features.len()),
-        )
-        .with_context(
-            model.input.span,
-            format!("input width {}", model.input.width),
-        )
+        .at(model.data.span, format!("{} feature column(s)", features.len()))
+        .with_context(model.input.span, format!("input width {}", model.input.width))
         .note(format!(
             "feature columns: {}",
             if names.is_empty() {
@@ -135,19 +118,12 @@ pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic
 }
 
 fn csv_error(csv: &CsvSource, error: &csv::Error) -> Diagnostic {
-    let line = error
-        .position()
-        .map(|p| format!(":{}", p.line()))
-        .unwrap_or_default();
+    let line = error.position().map(|p| format!(":{}", p.line())).unwrap_or_default();
     let reason = match error.kind() {
         csv::ErrorKind::Utf8 { .. } => "the file is not valid UTF-8".to_string(),
         _ => error.to_string(),
     };
-    Diagnostic::error(
-        Code::DataFile,
-        format!("cannot read `{}{line}`: {reason}", csv.shown),
-    )
-    .at(csv.span, "this file")
+    Diagnostic::error(Code::DataFile, format!("cannot read `{}{line}`: {reason}", csv.shown)).at(csv.span, "this file")
 }
 
 /// Reads every row into memory as f32.
@@ -179,10 +155,7 @@ pub fn load_csv(csv: &CsvSource, layout: &CsvLayout, model: &Model) -> Result<Da
             .at(csv.span, "in this file")
             .help("every row needs one value per header column"));
         }
-        for (columns, out) in [
-            (&layout.features, &mut inputs),
-            (&layout.targets, &mut targets),
-        ] {
+        for (columns, out) in [(&layout.features, &mut inputs), (&layout.targets, &mut targets)] {
             for &column in columns {
                 out.push(number(csv, &record[column], line, column, layout)?);
             }
@@ -190,11 +163,10 @@ pub fn load_csv(csv: &CsvSource, layout: &CsvLayout, model: &Model) -> Result<Da
         rows += 1;
     }
     if rows == 0 {
-        return Err(Diagnostic::error(
-            Code::DataFile,
-            format!("`{}` has a header but no rows", csv.shown),
-        )
-        .at(csv.span, "this file has no data"));
+        return Err(
+            Diagnostic::error(Code::DataFile, format!("`{}` has a header but no rows", csv.shown))
+                .at(csv.span, "this file has no data"),
+        );
     }
     let names = |columns: &[usize]| columns.iter().map(|&c| layout.header[c].clone()).collect();
     Ok(Dataset {
@@ -208,13 +180,7 @@ pub fn load_csv(csv: &CsvSource, layout: &CsvLayout, model: &Model) -> Result<Da
     })
 }
 
-fn number(
-    csv: &CsvSource,
-    cell: &str,
-    line: usize,
-    column: usize,
-    layout: &CsvLayout,
-) -> Result<f32, Diagnostic> {
+fn number(csv: &CsvSource, cell: &str, line: usize, column: usize, layout: &CsvLayout) -> Result<f32, Diagnostic> {
     let at = format!(
         "`{}:{line}`, column {} (`{}`)",
         csv.shown,
@@ -223,12 +189,11 @@ fn number(
     );
     match cell.parse::<f32>() {
         Ok(value) if value.is_finite() => Ok(value),
-        Ok(_) => Err(Diagnostic::error(
-            Code::DataFile,
-            format!("{at}: `{cell}` is not a finite number"),
-        )
-        .at(csv.span, "in this file")
-        .help("remove or impute rows with NaN or infinite values")),
+        Ok(_) => Err(
+            Diagnostic::error(Code::DataFile, format!("{at}: `{cell}` is not a finite number"))
+                .at(csv.span, "in this file")
+                .help("remove or impute rows with NaN or infinite values"),
+        ),
         Err(_) => Err(
             Diagnostic::error(Code::DataFile, format!("{at}: `{cell}` is not a number"))
                 .at(csv.span, "in this file")

@@ -7,12 +7,8 @@ use crate::rng::{self, Stream};
 
 pub fn generate(rows: usize, inputs: usize, targets: usize, seed: u64) -> Dataset {
     let mut rng = rng::stream(seed, Stream::Data);
-    let input_values = (0..rows * inputs)
-        .map(|_| rng::uniform01(&mut rng))
-        .collect();
-    let target_values = (0..rows * targets)
-        .map(|_| rng::uniform01(&mut rng))
-        .collect();
+    let input_values = (0..rows * inputs).map(|_| rng::uniform01(&mut rng)).collect();
+    let target_values = (0..rows * targets).map(|_| rng::uniform01(&mut rng)).collect();
     Dataset {
         rows,
         input_width: inputs,
@@ -31,12 +27,7 @@ mod tests {
         let a = super::generate(50, 2, 1, 9);
         assert_eq!(a, super::generate(50, 2, 1, 9));
         assert_ne!(a.inputs, super::generate(50, 2, 1, 10).inputs);
-        assert!(
-            a.inputs
-                .iter()
-                .chain(&a.targets)
-                .all(|v| (0.0..1.0).contains(v))
-        );
+        assert!(a.inputs.iter().chain(&a.targets).all(|v| (0.0..1.0).contains(v)));
         assert_eq!((a.inputs.len(), a.targets.len()), (100, 50));
     }
 }

@@ -122,10 +122,7 @@ impl Diagnostic {
 }
 
 /// The closest candidate to a misspelled name, if one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let best = candidates
         .into_iter()
         .map(|candidate| (edit_distance(name, candidate), candidate))
@@ -162,10 +159,7 @@ mod tests {
             did_you_mean("sigmoud", names).as_deref(),
             Some("did you mean `sigmoid`?")
         );
-        assert_eq!(
-            did_you_mean("Relu", names).as_deref(),
-            Some("did you mean `relu`?")
-        );
+        assert_eq!(did_you_mean("Relu", names).as_deref(), Some("did you mean `relu`?"));
         assert_eq!(did_you_mean("softmax", names), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }

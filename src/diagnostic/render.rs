@@ -23,9 +23,7 @@ impl ColorChoice {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
-            }
+            ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal(),
         }
     }
 }
@@ -36,19 +34,14 @@ pub fn render(diagnostic: &Diagnostic, source: &Source, color: ColorChoice) -> S
         Severity::Error => Level::ERROR,
         Severity::Warning => Level::WARNING,
     };
-    let title = level
-        .primary_title(&diagnostic.message)
-        .id(diagnostic.code.as_str());
+    let title = level.primary_title(&diagnostic.message).id(diagnostic.code.as_str());
     let mut group = Group::with_title(title);
     if let Some((span, label)) = &diagnostic.span {
-        let mut snippet = Snippet::source(&source.text)
-            .path(&source.name)
-            .fold(true)
-            .annotation(
-                AnnotationKind::Primary
-                    .span(clamp(span.range(), &source.text))
-                    .label(label),
-            );
+        let mut snippet = Snippet::source(&source.text).path(&source.name).fold(true).annotation(
+            AnnotationKind::Primary
+                .span(clamp(span.range(), &source.text))
+                .label(label),
+        );
         for (span, label) in &diagnostic.context {
             snippet = snippet.annotation(
                 AnnotationKind::Context
@@ -79,10 +72,7 @@ pub fn render_all(diagnostics: &[Diagnostic], source: &Source, color: ColorChoic
         out.push_str(&render(diagnostic, source, color));
         out.push_str("\n\n");
     }
-    let errors = diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
+    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
     if errors > 1 {
         out.push_str(&format!("error: {errors} errors in {}\n", source.name));
     }

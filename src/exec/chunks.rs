@@ -23,27 +23,17 @@ pub fn zip2(
 }
 
 /// Runs `f` on each chunk of one buffer, in place.
-pub fn each_mut(
-    chunk_rows: usize,
-    buffer: &mut [f32],
-    width: usize,
-    f: impl Fn(&mut [f32]) + Sync,
-) {
+pub fn each_mut(chunk_rows: usize, buffer: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Sync) {
     if buffer.len() <= chunk_rows * width {
         f(buffer);
     } else {
-        buffer
-            .par_chunks_mut(chunk_rows * width)
-            .for_each(|chunk| f(chunk));
+        buffer.par_chunks_mut(chunk_rows * width).for_each(&f);
     }
 }
 
 /// `(&items[read], &mut items[write])` for two different indices.
 pub fn read_write<T>(items: &mut [T], read: usize, write: usize) -> (&T, &mut T) {
-    assert_ne!(
-        read, write,
-        "a kernel never reads and writes the same buffer"
-    );
+    assert_ne!(read, write, "a kernel never reads and writes the same buffer");
     if read < write {
         let (low, high) = items.split_at_mut(write);
         (&low[read], &mut high[0])
@@ -73,14 +63,11 @@ pub fn reduce_in_order(partials: &mut [f32], len: usize, chunks: usize) {
     let (total, rest) = partials.split_at_mut(len);
     // Each element adds its chunks in order, whichever thread runs it: the sum is the same.
     const SPAN: usize = 16 * 1024;
-    total
-        .par_chunks_mut(SPAN)
-        .enumerate()
-        .for_each(|(block, out)| {
-            let start = block * SPAN;
-            for chunk in 0..chunks - 1 {
-                let part = &rest[chunk * len + start..chunk * len + start + out.len()];
-                out.iter_mut().zip(part).for_each(|(t, p)| *t += p);
-            }
-        });
+    total.par_chunks_mut(SPAN).enumerate().for_each(|(block, out)| {
+        let start = block * SPAN;
+        for chunk in 0..chunks - 1 {
+            let part = &rest[chunk * len + start..chunk * len + start + out.len()];
+            out.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+        }
+    });
 }

@@ -37,11 +37,7 @@ impl State {
             values: buffers(),
             grads,
             targets: vec![0.0; plan.output_width * batch_rows],
-            partials: plan
-                .params
-                .iter()
-                .map(|p| vec![0.0; p.len() * chunks])
-                .collect(),
+            partials: plan.params.iter().map(|p| vec![0.0; p.len() * chunks]).collect(),
             chunk_sums: vec![LossSums::default(); chunks],
             rows: 0,
         }
@@ -51,10 +47,8 @@ impl State {
     pub fn load_batch(&mut self, data: &Dataset, rows: &[usize]) {
         let (inputs, targets) = (&mut self.values[0], &mut self.targets);
         for (slot, &row) in rows.iter().enumerate() {
-            inputs[slot * data.input_width..(slot + 1) * data.input_width]
-                .copy_from_slice(data.input_row(row));
-            targets[slot * data.target_width..(slot + 1) * data.target_width]
-                .copy_from_slice(data.target_row(row));
+            inputs[slot * data.input_width..(slot + 1) * data.input_width].copy_from_slice(data.input_row(row));
+            targets[slot * data.target_width..(slot + 1) * data.target_width].copy_from_slice(data.target_row(row));
         }
         self.rows = rows.len();
     }
@@ -97,12 +91,9 @@ impl State {
                 }
                 Kernel::Activation { activation, buffer } => {
                     let width = plan.buffers[*buffer].width;
-                    each_mut(
-                        chunk,
-                        &mut self.values[*buffer][..rows * width],
-                        width,
-                        |v| activation.forward(v),
-                    );
+                    each_mut(chunk, &mut self.values[*buffer][..rows * width], width, |v| {
+                        activation.forward(v)
+                    });
                 }
                 Kernel::Loss { kernel, output, .. } => {
                     let width = plan.output_width;
@@ -118,9 +109,7 @@ impl State {
                     )
                         .into_par_iter()
                         .zip(self.chunk_sums[..chunks].par_iter_mut())
-                        .for_each(|((v, t, g), sums)| {
-                            *sums = kernel.forward_backward(v, t, g, scale)
-                        });
+                        .for_each(|((v, t, g), sums)| *sums = kernel.forward_backward(v, t, g, scale));
                 }
                 Kernel::ActivationBackward { activation, buffer } => {
                     let width = plan.buffers[*buffer].width;
@@ -146,10 +135,7 @@ impl State {
                     let w = &params.tensors[*weight];
                     let (dz, dx) = if *input_grad {
                         let (dz, dx) = read_write(&mut self.grads, *output, *input);
-                        (
-                            &dz[..rows * layer.units],
-                            Some(&mut dx[..rows * layer.inputs]),
-                        )
+                        (&dz[..rows * layer.units], Some(&mut dx[..rows * layer.inputs]))
                     } else {
                         (&self.grads[*output][..rows * layer.units], None)
                     };
@@ -163,9 +149,7 @@ impl State {
                     match dx {
                         Some(dx) => (xs, dzs, dws, dbs, dx.par_chunks_mut(chunk * layer.inputs))
                             .into_par_iter()
-                            .for_each(|(x, dz, dw, db, dx)| {
-                                layer.backward(w, x, dz, dw, db, Some(dx))
-                            }),
+                            .for_each(|(x, dz, dw, db, dx)| layer.backward(w, x, dz, dw, db, Some(dx))),
                         None => (xs, dzs, dws, dbs)
                             .into_par_iter()
                             .for_each(|(x, dz, dw, db)| layer.backward(w, x, dz, dw, db, None)),
@@ -173,18 +157,11 @@ impl State {
                     reduce_in_order(&mut self.partials[*weight], dw_len, chunks);
                     reduce_in_order(&mut self.partials[*bias], db_len, chunks);
                 }
-                Kernel::Update {
-                    optimizer,
-                    params: ids,
-                } => {
+                Kernel::Update { optimizer, params: ids } => {
                     if update {
                         for &id in ids {
                             let len = plan.params[id].len();
-                            optimizer.update(
-                                &mut params.tensors[id],
-                                &self.partials[id][..len],
-                                lr,
-                            );
+                            optimizer.update(&mut params.tensors[id], &self.partials[id][..len], lr);
                         }
                     }
                 }

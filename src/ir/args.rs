@@ -30,19 +30,12 @@ impl<'a, 'd> Args<'a, 'd> {
                 Some(name) => match params.iter().find(|p| **p == name.name) {
                     Some(param) => *param,
                     None => {
-                        let known = params
-                            .iter()
-                            .map(|p| format!("`{p}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ");
+                        let known = params.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
                         diags.push(
-                            Diagnostic::error(
-                                Code::UnknownName,
-                                format!("`{owner}` has no argument `{}`", name.name),
-                            )
-                            .at(name.span, "unknown argument")
-                            .note(format!("`{owner}` takes {known}"))
-                            .help_opt(did_you_mean(&name.name, params.iter().copied())),
+                            Diagnostic::error(Code::UnknownName, format!("`{owner}` has no argument `{}`", name.name))
+                                .at(name.span, "unknown argument")
+                                .note(format!("`{owner}` takes {known}"))
+                                .help_opt(did_you_mean(&name.name, params.iter().copied())),
                         );
                         continue;
                     }
@@ -91,10 +84,7 @@ impl<'a, 'd> Args<'a, 'd> {
     }
 
     fn get(&self, param: &str) -> Option<&'a Arg> {
-        self.bound
-            .iter()
-            .find(|(p, _)| *p == param)
-            .map(|(_, arg)| *arg)
+        self.bound.iter().find(|(p, _)| *p == param).map(|(_, arg)| *arg)
     }
 
     pub fn has(&self, param: &str) -> bool {
@@ -106,12 +96,9 @@ impl<'a, 'd> Args<'a, 'd> {
         if !self.has(param) {
             let owner = self.owner.clone();
             self.diags.push(
-                Diagnostic::error(
-                    Code::Missing,
-                    format!("`{owner}` needs the argument `{param}`"),
-                )
-                .at(self.owner_span, format!("`{param}` is missing"))
-                .help(format!("add `{param}: {example}`")),
+                Diagnostic::error(Code::Missing, format!("`{owner}` needs the argument `{param}`"))
+                    .at(self.owner_span, format!("`{param}` is missing"))
+                    .help(format!("add `{param}: {example}`")),
             );
         }
     }
@@ -158,13 +145,7 @@ impl<'a, 'd> Args<'a, 'd> {
     }
 
     /// A finite number satisfying `valid`, described by `rule` in the error; `default` if absent.
-    pub fn number_where(
-        &mut self,
-        param: &str,
-        default: f64,
-        rule: &str,
-        valid: impl Fn(f64) -> bool,
-    ) -> f64 {
+    pub fn number_where(&mut self, param: &str, default: f64, rule: &str, valid: impl Fn(f64) -> bool) -> f64 {
         match self.number(param) {
             Some((n, _)) if n.is_finite() && valid(n) => n,
             Some(_) => {

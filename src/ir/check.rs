@@ -19,11 +19,7 @@ const DATA_SOURCES: [&str; 2] = ["csv", "random"];
 
 /// Checks a parsed spec. `spec_dir` is where relative data paths start; `source_len` lets a
 /// missing statement point at the end of the file.
-pub fn check(
-    spec: &ast::Spec,
-    spec_dir: &Path,
-    source_len: usize,
-) -> Result<Model, Vec<Diagnostic>> {
+pub fn check(spec: &ast::Spec, spec_dir: &Path, source_len: usize) -> Result<Model, Vec<Diagnostic>> {
     let mut checker = Checker {
         diags: Vec::new(),
         spec_dir,
@@ -51,6 +47,8 @@ struct Statements<'s> {
     optimizer: Option<&'s Value>,
     data: Option<(&'s [ast::Call], Span)>,
     train: Option<(&'s [ast::Arg], Span)>,
+    /// Statements that an unknown keyword was probably meant to be: already reported.
+    misspelled: Vec<&'static str>,
 }
 
 fn statement_span(statement: &Statement) -> Span {
@@ -70,46 +68,50 @@ impl Checker<'_> {
     fn spec(&mut self, spec: &ast::Spec) -> Option<Model> {
         let statements = self.collect_statements(spec);
         let end = self.end;
+        let misspelled = statements.misspelled.clone();
         let missing = |name: &str, example: &str| {
             Diagnostic::error(Code::Missing, format!("the spec has no `{name}` statement"))
-                .at(end, format!("expected a `{name}` statement in this file"))
+                .at(end, format!("no `{name}` statement before the end of the file"))
                 .help(format!("add one, for example `{example}`"))
+        };
+        let report_missing = |checker: &mut Self, name: &str, example: &str| {
+            // A misspelled keyword already has its error, with the right fix.
+            if !misspelled.contains(&name) {
+                checker.error(missing(name, example));
+            }
         };
         let network = match statements.model {
             Some(block) => self.model(block),
             None => {
-                self.error(missing("model", "model m { input 2\n dense 1 sigmoid }"));
+                report_missing(self, "model", "model m { input 2; dense 1 sigmoid }");
                 None
             }
         };
         let loss = match statements.loss {
             Some(value) => self.loss(value),
             None => {
-                self.error(missing("loss", "loss mse"));
+                report_missing(self, "loss", "loss mse");
                 None
             }
         };
         let optimizer = match statements.optimizer {
             Some(value) => self.optimizer(value),
             None => {
-                self.error(missing("optimizer", "optimizer sgd(lr: 0.01)"));
+                report_missing(self, "optimizer", "optimizer sgd(lr: 0.01)");
                 None
             }
         };
         let data = match statements.data {
             Some((calls, span)) => self.data(calls, span),
             None => {
-                self.error(missing(
-                    "data",
-                    "data csv(\"data/train.csv\", target: \"y\")",
-                ));
+                report_missing(self, "data", "data csv(\"data/train.csv\", target: \"y\")");
                 None
             }
         };
         let train = match statements.train {
             Some((args, span)) => self.train(args, span),
             None => {
-                self.error(missing("train", "train { epochs: 10, batch: 32 }"));
+                report_missing(self, "train", "train { epochs: 10, batch: 32 }");
                 None
             }
         };
@@ -153,6 +155,9 @@ impl Checker<'_> {
                     "train"
                 }
                 Statement::Unknown(ident) => {
+                    found
+                        .misspelled
+                        .extend(STATEMENTS.iter().filter(|s| did_you_mean(&ident.name, [**s]).is_some()));
                     self.error(
                         Diagnostic::error(Code::UnknownName, format!("unknown statement `{}`", ident.name))
                             .at(ident.span, "not a statement nnspec knows")
@@ -283,11 +288,8 @@ impl Checker<'_> {
             "dense" => self.dense(layer, inputs),
             "input" => {
                 self.error(
-                    Diagnostic::error(
-                        Code::Duplicate,
-                        "`input` may only be the first line of a model",
-                    )
-                    .at(layer.kind.span, "a second `input`"),
+                    Diagnostic::error(Code::Duplicate, "`input` may only be the first line of a model")
+                        .at(layer.kind.span, "a second `input`"),
                 );
                 None
             }
@@ -313,26 +315,18 @@ impl Checker<'_> {
                     units = self.units(*n, item.span, "unit count");
                     ok &= units.is_some();
                 }
-                ValueKind::Ident(word) if activation.is_none() => {
-                    match Activation::from_keyword(word) {
-                        Some(found) => activation = Some(found),
-                        None => {
-                            ok = false;
-                            self.error(
-                                Diagnostic::error(
-                                    Code::UnknownName,
-                                    format!("unknown activation `{word}`"),
-                                )
+                ValueKind::Ident(word) if activation.is_none() => match Activation::from_keyword(word) {
+                    Some(found) => activation = Some(found),
+                    None => {
+                        ok = false;
+                        self.error(
+                            Diagnostic::error(Code::UnknownName, format!("unknown activation `{word}`"))
                                 .at(item.span, "not an activation nnspec knows")
                                 .note(format!("activations are: {}", activation_list()))
-                                .help_opt(did_you_mean(
-                                    word,
-                                    Activation::ALL.map(Activation::keyword),
-                                )),
-                            );
-                        }
+                                .help_opt(did_you_mean(word, Activation::ALL.map(Activation::keyword))),
+                        );
                     }
-                }
+                },
                 _ => {
                     ok = false;
                     self.error(
@@ -369,19 +363,12 @@ impl Checker<'_> {
     fn init(&mut self, value: &Value) -> Option<Init> {
         let (name, args, span) = match &value.kind {
             ValueKind::Ident(word) => (word.as_str(), &[][..], value.span),
-            ValueKind::Call(call) => (
-                call.name.name.as_str(),
-                call.args.as_slice(),
-                call.name.span,
-            ),
+            ValueKind::Call(call) => (call.name.name.as_str(), call.args.as_slice(), call.name.span),
             _ => {
                 self.error(
                     Diagnostic::error(
                         Code::WrongType,
-                        format!(
-                            "`init` takes an initialiser, found {}",
-                            value.kind.describe()
-                        ),
+                        format!("`init` takes an initialiser, found {}", value.kind.describe()),
                     )
                     .at(value.span, "expected an initialiser")
                     .help(format!("initialisers are: {}", Init::KEYWORDS.join(", "))),
@@ -390,14 +377,7 @@ impl Checker<'_> {
             }
         };
         if name == "uniform" {
-            let mut args = Args::bind(
-                "uniform",
-                value.span,
-                args,
-                &["low", "high"],
-                2,
-                &mut self.diags,
-            );
+            let mut args = Args::bind("uniform", value.span, args, &["low", "high"], 2, &mut self.diags);
             args.require("low", "-1");
             args.require("high", "1");
             let low = args.number_where("low", 0.0, "a finite number", |_| true);
@@ -434,11 +414,7 @@ impl Checker<'_> {
     }
 
     /// A keyword-like value: `mse` or `mse()`; returns the name, its span and the call's args.
-    fn named<'v>(
-        &mut self,
-        value: &'v Value,
-        what: &str,
-    ) -> Option<(&'v str, Span, &'v [ast::Arg])> {
+    fn named<'v>(&mut self, value: &'v Value, what: &str) -> Option<(&'v str, Span, &'v [ast::Arg])> {
         match &value.kind {
             ValueKind::Ident(word) => Some((word, value.span, &[])),
             ValueKind::Call(call) => Some((&call.name.name, call.name.span, &call.args)),
@@ -461,19 +437,13 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(Code::UnknownName, format!("unknown loss `{name}`"))
                     .at(span, "not a loss nnspec knows")
-                    .note(format!(
-                        "losses are: {}",
-                        Loss::ALL.map(Loss::keyword).join(", ")
-                    ))
+                    .note(format!("losses are: {}", Loss::ALL.map(Loss::keyword).join(", ")))
                     .help_opt(did_you_mean(name, Loss::ALL.map(Loss::keyword))),
             );
             return None;
         };
         Args::bind(name, value.span, args, &[], 0, &mut self.diags);
-        Some(LossSpec {
-            loss,
-            span: value.span,
-        })
+        Some(LossSpec { loss, span: value.span })
     }
 
     fn optimizer(&mut self, value: &Value) -> Option<OptimizerSpec> {
@@ -481,18 +451,14 @@ impl Checker<'_> {
         let optimizer = match name {
             "sgd" => {
                 let mut args = Args::bind(name, value.span, args, &["lr"], 1, &mut self.diags);
-                let lr =
-                    args.number_where("lr", Sgd::default().lr, "a number above 0", |lr| lr > 0.0);
+                let lr = args.number_where("lr", Sgd::default().lr, "a number above 0", |lr| lr > 0.0);
                 Optimizer::Sgd(Sgd { lr })
             }
             _ => {
                 self.error(
                     Diagnostic::error(Code::UnknownName, format!("unknown optimizer `{name}`"))
                         .at(span, "not an optimizer nnspec knows")
-                        .note(format!(
-                            "optimizers are: {}",
-                            Optimizer::KEYWORDS.join(", ")
-                        ))
+                        .note(format!("optimizers are: {}", Optimizer::KEYWORDS.join(", ")))
                         .help_opt(did_you_mean(name, Optimizer::KEYWORDS)),
                 );
                 return None;
@@ -520,14 +486,7 @@ impl Checker<'_> {
         let source = match name {
             "csv" => {
                 let params = ["path", "target", "features", "ignore"];
-                let mut args = Args::bind(
-                    "csv",
-                    source_call.span,
-                    &source_call.args,
-                    &params,
-                    1,
-                    &mut self.diags,
-                );
+                let mut args = Args::bind("csv", source_call.span, &source_call.args, &params, 1, &mut self.diags);
                 args.require("path", "\"data/train.csv\"");
                 args.require("target", "\"y\"");
                 let path = args.string("path");
@@ -624,10 +583,7 @@ impl Checker<'_> {
     /// Checks that need several statements at once.
     fn cross_check(&mut self, model: &Model) {
         let output = model.output_width();
-        let last_span = model
-            .layers
-            .last()
-            .map_or(model.input.span, |layer| layer.span);
+        let last_span = model.layers.last().map_or(model.input.span, |layer| layer.span);
         if model.loss.loss == Loss::Bce && model.output_activation() != Some(Activation::Sigmoid) {
             self.error(
                 Diagnostic::error(
@@ -640,9 +596,7 @@ impl Checker<'_> {
             );
         }
         let (inputs, targets) = match &model.data.source {
-            DataSource::Random {
-                inputs, targets, ..
-            } => (Some(*inputs), *targets),
+            DataSource::Random { inputs, targets, .. } => (Some(*inputs), *targets),
             // The CSV's feature count is known only from its header, checked with the data.
             DataSource::Csv(csv) => (None, csv.targets.len()),
         };
@@ -656,10 +610,7 @@ impl Checker<'_> {
                     ),
                 )
                 .at(model.data.span, format!("{inputs} input(s)"))
-                .with_context(
-                    model.input.span,
-                    format!("input width {}", model.input.width),
-                ),
+                .with_context(model.input.span, format!("input width {}", model.input.width)),
             );
         }
         if targets != output {

@@ -105,9 +105,7 @@ pub struct Train {
 impl Model {
     /// The width of the last layer (the model's output).
     pub fn output_width(&self) -> usize {
-        self.layers
-            .last()
-            .map_or(self.input.width, |layer| layer.outputs)
+        self.layers.last().map_or(self.input.width, |layer| layer.outputs)
     }
 
     /// The activation of the last layer, if it is a dense layer.

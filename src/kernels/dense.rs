@@ -53,11 +53,7 @@ impl Dense {
         }
         if let Some(dx) = dx {
             let w_transposed = Strided::row_major(weight, self.units, self.inputs).t();
-            gemm(
-                StridedMut::col_major(dx, self.inputs, n),
-                w_transposed,
-                dz_view,
-            );
+            gemm(StridedMut::col_major(dx, self.inputs, n), w_transposed, dz_view);
         }
     }
 }
@@ -73,11 +69,7 @@ mod tests {
     fn forward_and_gradients_are_right() {
         for (inputs, units, n) in [(2, 3, 4), (7, 9, 8)] {
             let layer = Dense { inputs, units };
-            let fill = |len: usize, k: f32| {
-                (0..len)
-                    .map(|i| (i as f32 * k).sin() * 0.9)
-                    .collect::<Vec<f32>>()
-            };
+            let fill = |len: usize, k: f32| (0..len).map(|i| (i as f32 * k).sin() * 0.9).collect::<Vec<f32>>();
             let weight = fill(units * inputs, 1.3);
             let bias = fill(units, 0.7);
             let x = fill(inputs * n, 2.1);
@@ -95,11 +87,7 @@ mod tests {
                 .sum::<f32>()
                 + bias[u];
             assert!((z[s * units + u] - expected).abs() < 1e-5);
-            let (mut dw, mut db, mut dx) = (
-                vec![0.0; units * inputs],
-                vec![0.0; units],
-                vec![0.0; inputs * n],
-            );
+            let (mut dw, mut db, mut dx) = (vec![0.0; units * inputs], vec![0.0; units], vec![0.0; inputs * n]);
             layer.backward(&weight, &x, &r, &mut dw, &mut db, Some(&mut dx));
             let h = 1e-2f32;
             let numeric = |which: usize, index: usize| {

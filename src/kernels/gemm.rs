@@ -136,14 +136,8 @@ mod tests {
         for (m, k, n) in [(1, 1, 1), (3, 2, 7), (8, 9, 10), (6, 1, 6), (17, 33, 12)] {
             let a_data: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
             let b_data: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.91).cos()).collect();
-            for a in [
-                Strided::col_major(&a_data, m, k),
-                Strided::row_major(&a_data, k, m).t(),
-            ] {
-                for b in [
-                    Strided::col_major(&b_data, k, n),
-                    Strided::row_major(&b_data, n, k).t(),
-                ] {
+            for a in [Strided::col_major(&a_data, m, k), Strided::row_major(&a_data, k, m).t()] {
+                for b in [Strided::col_major(&b_data, k, n), Strided::row_major(&b_data, n, k).t()] {
                     for row_major_out in [false, true] {
                         let mut out = vec![0.0f32; m * n];
                         let c = if row_major_out {
@@ -155,9 +149,7 @@ mod tests {
                         gemm(c, a, b);
                         for i in 0..m {
                             for j in 0..n {
-                                let expected: f64 = (0..k)
-                                    .map(|p| f64::from(a.at(i, p)) * f64::from(b.at(p, j)))
-                                    .sum();
+                                let expected: f64 = (0..k).map(|p| f64::from(a.at(i, p)) * f64::from(b.at(p, j))).sum();
                                 let got = f64::from(out[i * rs + j * cs]);
                                 assert!(
                                     (got - expected).abs() < 1e-4,

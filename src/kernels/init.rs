@@ -56,24 +56,13 @@ impl Init {
 
     /// Fills a `[fan_out, fan_in]` weight then its bias. Every initialiser but `Default` sets
     /// the bias to zero, as the classic examples do.
-    pub fn fill(
-        self,
-        weight: &mut [f32],
-        bias: &mut [f32],
-        fan_in: usize,
-        fan_out: usize,
-        rng: &mut ChaCha8Rng,
-    ) {
+    pub fn fill(self, weight: &mut [f32], bias: &mut [f32], fan_in: usize, fan_out: usize, rng: &mut ChaCha8Rng) {
         let (fan_in, fan_out) = (fan_in as f64, fan_out as f64);
         let uniform = |weight: &mut [f32], bound: f64, rng: &mut ChaCha8Rng| {
-            weight
-                .iter_mut()
-                .for_each(|w| *w = rng::uniform(rng, -bound, bound));
+            weight.iter_mut().for_each(|w| *w = rng::uniform(rng, -bound, bound));
         };
         let normal = |weight: &mut [f32], std: f64, rng: &mut ChaCha8Rng| {
-            weight
-                .iter_mut()
-                .for_each(|w| *w = (std * rng::normal(rng)) as f32);
+            weight.iter_mut().for_each(|w| *w = (std * rng::normal(rng)) as f32);
         };
         bias.fill(0.0);
         match self {
@@ -83,9 +72,7 @@ impl Init {
                 uniform(bias, bound, rng);
             }
             Init::Zeros => weight.fill(0.0),
-            Init::Uniform { low, high } => weight
-                .iter_mut()
-                .for_each(|w| *w = rng::uniform(rng, low, high)),
+            Init::Uniform { low, high } => weight.iter_mut().for_each(|w| *w = rng::uniform(rng, low, high)),
             Init::XavierUniform => uniform(weight, (6.0 / (fan_in + fan_out)).sqrt(), rng),
             Init::XavierNormal => normal(weight, (2.0 / (fan_in + fan_out)).sqrt(), rng),
             Init::HeUniform => uniform(weight, (6.0 / fan_in).sqrt(), rng),
@@ -113,20 +100,10 @@ mod tests {
     fn moments(init: Init, fan_in: usize, fan_out: usize) -> (f64, f64, f32) {
         let mut weight = vec![0.0; fan_in * fan_out];
         let mut bias = vec![1.0; fan_out];
-        init.fill(
-            &mut weight,
-            &mut bias,
-            fan_in,
-            fan_out,
-            &mut stream(5, Stream::Init),
-        );
+        init.fill(&mut weight, &mut bias, fan_in, fan_out, &mut stream(5, Stream::Init));
         let n = weight.len() as f64;
         let mean = weight.iter().map(|&w| f64::from(w)).sum::<f64>() / n;
-        let var = weight
-            .iter()
-            .map(|&w| (f64::from(w) - mean).powi(2))
-            .sum::<f64>()
-            / n;
+        let var = weight.iter().map(|&w| (f64::from(w) - mean).powi(2)).sum::<f64>() / n;
         let max = weight.iter().fold(0.0f32, |m, w| m.max(w.abs()));
         (mean, var, max)
     }
@@ -136,19 +113,11 @@ mod tests {
     fn variances_follow_torch_formulas() {
         let (fan_in, fan_out) = (200, 300);
         let cases = [
-            (
-                Init::XavierUniform,
-                2.0 / 500.0,
-                Some((6.0f64 / 500.0).sqrt()),
-            ),
+            (Init::XavierUniform, 2.0 / 500.0, Some((6.0f64 / 500.0).sqrt())),
             (Init::XavierNormal, 2.0 / 500.0, None),
             (Init::HeUniform, 2.0 / 200.0, Some((6.0f64 / 200.0).sqrt())),
             (Init::HeNormal, 2.0 / 200.0, None),
-            (
-                Init::Default,
-                1.0 / (3.0 * 200.0),
-                Some(1.0 / 200f64.sqrt()),
-            ),
+            (Init::Default, 1.0 / (3.0 * 200.0), Some(1.0 / 200f64.sqrt())),
         ];
         for (init, expected_var, bound) in cases {
             let (mean, var, max) = moments(init, fan_in, fan_out);
@@ -167,11 +136,7 @@ mod tests {
     fn explicit_initialisers_zero_the_bias() {
         let mut weight = vec![0.0; 4];
         let mut bias = vec![1.0; 2];
-        Init::Uniform {
-            low: -1.0,
-            high: 1.0,
-        }
-        .fill(&mut weight, &mut bias, 2, 2, &mut stream(1, Stream::Init));
+        Init::Uniform { low: -1.0, high: 1.0 }.fill(&mut weight, &mut bias, 2, 2, &mut stream(1, Stream::Init));
         assert_eq!(bias, [0.0, 0.0]);
         assert!(weight.iter().all(|w| (-1.0..1.0).contains(w)) && weight.iter().any(|&w| w != 0.0));
     }

@@ -69,13 +69,7 @@ const LOG_FLOOR: f64 = -100.0;
 impl LossKernel {
     /// Computes the loss sums of a chunk and writes `scale * dLoss/dValue` into `grad`, where
     /// `scale` is one over the number of elements in the whole batch.
-    pub fn forward_backward(
-        self,
-        values: &[f32],
-        targets: &[f32],
-        grad: &mut [f32],
-        scale: f32,
-    ) -> LossSums {
+    pub fn forward_backward(self, values: &[f32], targets: &[f32], grad: &mut [f32], scale: f32) -> LossSums {
         let mut sums = LossSums::default();
         for ((&v, &t), g) in values.iter().zip(targets).zip(grad.iter_mut()) {
             let (loss, dv) = self.element(v, t);
@@ -109,10 +103,7 @@ impl LossKernel {
                 let log_q = (1.0 - p).ln().max(LOG_FLOOR);
                 // PyTorch's BCELoss backward: (p - t) / max(p (1 - p), 1e-12).
                 let denominator = (p * (1.0 - p)).max(1e-12);
-                (
-                    -(t64 * log_p + (1.0 - t64) * log_q),
-                    ((p - t64) / denominator) as f32,
-                )
+                (-(t64 * log_p + (1.0 - t64) * log_q), ((p - t64) / denominator) as f32)
             }
             LossKernel::BceWithLogits => {
                 let (z, t64) = (f64::from(v), f64::from(t));
@@ -141,11 +132,7 @@ mod tests {
         let cases: [(LossKernel, &[f32], &[f32]); 3] = [
             (LossKernel::Mse, &[0.3, -1.2, 2.0], &[0.0, 1.0, 2.5]),
             (LossKernel::Bce, &[0.2, 0.7, 0.95], &[0.0, 1.0, 1.0]),
-            (
-                LossKernel::BceWithLogits,
-                &[-3.0, 0.4, 2.2],
-                &[0.0, 1.0, 0.0],
-            ),
+            (LossKernel::BceWithLogits, &[-3.0, 0.4, 2.2], &[0.0, 1.0, 0.0]),
         ];
         for (kernel, values, targets) in cases {
             let scale = 1.0 / values.len() as f32;

@@ -41,11 +41,7 @@ impl Plan {
                 activation.keyword().into(),
                 format!("{} in place", self.buffer(*buffer)),
             ),
-            Kernel::Loss {
-                kernel,
-                output,
-                fused,
-            } => {
+            Kernel::Loss { kernel, output, fused } => {
                 let name = serde_json::to_value(kernel)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
@@ -55,11 +51,7 @@ impl Plan {
                     .unwrap_or_default();
                 (
                     name,
-                    format!(
-                        "{}, y[b,{}] -> loss{fused}",
-                        self.buffer(*output),
-                        self.output_width
-                    ),
+                    format!("{}, y[b,{}] -> loss{fused}", self.buffer(*output), self.output_width),
                 )
             }
             Kernel::ActivationBackward { activation, buffer } => (
@@ -74,10 +66,7 @@ impl Plan {
                 input_grad,
                 ..
             } => {
-                let mut outs = vec![
-                    format!("d{}", self.param(*weight)),
-                    format!("d{}", self.param(*bias)),
-                ];
+                let mut outs = vec![format!("d{}", self.param(*weight)), format!("d{}", self.param(*bias))];
                 if *input_grad {
                     outs.push(format!("d{}", self.buffer(*input)));
                 }
@@ -88,11 +77,7 @@ impl Plan {
             }
             Kernel::Update { optimizer, params } => (
                 optimizer.describe(),
-                params
-                    .iter()
-                    .map(|p| self.param(*p))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                params.iter().map(|p| self.param(*p)).collect::<Vec<_>>().join(", "),
             ),
         }
     }

@@ -177,8 +177,7 @@ pub fn compile(model: &Model, source: &Source, options: CompileOptions) -> Plan 
     let last = model.layers.len().saturating_sub(1);
     // Sigmoid followed by BCE is computed from the logits, which is exact where the two-step
     // form would saturate (DESIGN.md, Numbers).
-    let fuse_sigmoid =
-        model.loss.loss == Loss::Bce && model.output_activation() == Some(Activation::Sigmoid);
+    let fuse_sigmoid = model.loss.loss == Loss::Bce && model.output_activation() == Some(Activation::Sigmoid);
     for (index, layer) in model.layers.iter().enumerate() {
         let LayerKind::Dense { activation, init } = layer.kind;
         let dense = Dense {
@@ -280,10 +279,9 @@ pub fn compile(model: &Model, source: &Source, options: CompileOptions) -> Plan 
     });
     Plan {
         name: model.name.clone(),
-        file: std::path::Path::new(&source.name).file_name().map_or_else(
-            || source.name.clone(),
-            |name| name.to_string_lossy().into_owned(),
-        ),
+        file: std::path::Path::new(&source.name)
+            .file_name()
+            .map_or_else(|| source.name.clone(), |name| name.to_string_lossy().into_owned()),
         buffers,
         params,
         inits,

@@ -35,12 +35,7 @@ fn without_keyword(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>>
     pair.into_inner().filter(|inner| {
         !matches!(
             inner.as_rule(),
-            Rule::kw_model
-                | Rule::kw_loss
-                | Rule::kw_optimizer
-                | Rule::kw_data
-                | Rule::kw_train
-                | Rule::kw_init
+            Rule::kw_model | Rule::kw_loss | Rule::kw_optimizer | Rule::kw_data | Rule::kw_train | Rule::kw_init
         )
     })
 }
@@ -57,12 +52,8 @@ fn statement(pair: Pair<Rule>) -> Statement {
                 span,
             })
         }
-        Rule::loss => Statement::Loss(value(
-            without_keyword(pair).next().expect("loss has a value"),
-        )),
-        Rule::optimizer => Statement::Optimizer(value(
-            without_keyword(pair).next().expect("optimizer has a value"),
-        )),
+        Rule::loss => Statement::Loss(value(without_keyword(pair).next().expect("loss has a value"))),
+        Rule::optimizer => Statement::Optimizer(value(without_keyword(pair).next().expect("optimizer has a value"))),
         Rule::data => Statement::Data {
             calls: without_keyword(pair).map(call).collect(),
             span,
@@ -71,9 +62,7 @@ fn statement(pair: Pair<Rule>) -> Statement {
             args: without_keyword(pair).map(arg).collect(),
             span,
         },
-        Rule::unknown_statement => {
-            Statement::Unknown(ident(pair.into_inner().next().expect("has a keyword")))
-        }
+        Rule::unknown_statement => Statement::Unknown(ident(pair.into_inner().next().expect("has a keyword"))),
         rule => unreachable!("not a statement: {rule:?}"),
     }
 }
@@ -131,9 +120,7 @@ fn value(pair: Pair<Rule>) -> Value {
         // The grammar only accepts well-formed numbers, which always parse; an overflow
         // such as `1e999` becomes infinity and is rejected by range checks.
         Rule::number => ValueKind::Number(pair.as_str().parse().unwrap_or(f64::NAN)),
-        Rule::string => ValueKind::Str(unescape(
-            pair.into_inner().next().map_or("", |inner| inner.as_str()),
-        )),
+        Rule::string => ValueKind::Str(unescape(pair.into_inner().next().map_or("", |inner| inner.as_str()))),
         Rule::ident => ValueKind::Ident(pair.as_str().to_string()),
         Rule::call => ValueKind::Call(call(pair)),
         Rule::list => ValueKind::List(pair.into_inner().map(value).collect()),
@@ -179,10 +166,7 @@ fn syntax_error(error: pest::error::Error<Rule>, text: &str) -> Diagnostic {
     let found = describe_found(&text[start.min(text.len())..end.min(text.len())]);
     let expected = match &error.variant {
         ErrorVariant::ParsingError { positives, .. } => {
-            let mut words: Vec<&str> = positives
-                .iter()
-                .filter_map(|rule| rule_words(*rule))
-                .collect();
+            let mut words: Vec<&str> = positives.iter().filter_map(|rule| rule_words(*rule)).collect();
             words.sort_unstable();
             words.dedup();
             words
@@ -215,9 +199,7 @@ fn syntax_help(expected: &[&str], token: &str) -> Option<String> {
         return Some("named arguments use a colon: `name: value`".to_string());
     }
     if expected.contains(&"`}`") && expected.contains(&"a new line") {
-        return Some(
-            "put each layer or statement on its own line, or separate them with `;`".to_string(),
-        );
+        return Some("put each layer or statement on its own line, or separate them with `;`".to_string());
     }
     None
 }

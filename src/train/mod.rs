@@ -22,11 +22,7 @@ pub struct Outcome {
 }
 
 /// Trains from the spec's seeded initial weights. `on_log` sees each logged epoch as it ends.
-pub fn train(
-    plan: &Plan,
-    data: &Dataset,
-    mut on_log: impl FnMut(&TraceLine),
-) -> Result<Outcome, Diagnostic> {
+pub fn train(plan: &Plan, data: &Dataset, mut on_log: impl FnMut(&TraceLine)) -> Result<Outcome, Diagnostic> {
     let train = &plan.train;
     let mut params = Params::init(plan, train.seed);
     let batch_rows = plan.batch_rows(data.rows);

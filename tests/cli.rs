@@ -1,0 +1,115 @@
+//! The commands through the binary: exit codes, stdout, stderr and written files.
+
+use crate::support::{Scratch, nnspec, root};
+
+#[test]
+fn run_trains_and_writes_the_trace() {
+    let scratch = Scratch::new("run-trace", &[]);
+    let trace = scratch.dir.join("xor.jsonl");
+    let out = nnspec(
+        &root(),
+        &[
+            "run",
+            "specs/xor.nn",
+            "--trace",
+            trace.to_str().unwrap(),
+            "--threads",
+            "2",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("model xor\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("33 parameters; loss bce; optimizer sgd(lr: 0.5)"));
+    assert!(out.stdout.contains("2 thread(s)"));
+    assert_eq!(
+        out.stdout.lines().filter(|l| l.starts_with("epoch ")).count(),
+        10,
+        "one line per 200 epochs"
+    );
+    assert!(out.stderr.is_empty());
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 10);
+    // Keys in the order DESIGN.md gives, read from the text itself (a parsed map may sort them).
+    let first = text.lines().next().unwrap();
+    let keys: Vec<&str> = first
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|k| first.contains(&format!("\"{k}\":")))
+        .collect();
+    assert_eq!(keys, ["epoch", "step", "loss", "accuracy", "lr", "elapsed_s"]);
+    assert_eq!(lines[9]["epoch"], 2000);
+    assert_eq!(lines[9]["step"], 2000);
+}
+
+#[test]
+fn regression_traces_have_no_accuracy() {
+    let scratch = Scratch::new("run-regression", &[]);
+    let trace = scratch.dir.join("t.jsonl");
+    let out = nnspec(&root(), &["run", "specs/seed.nn", "--trace", trace.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let first: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&trace).unwrap().lines().next().unwrap()).unwrap();
+    assert!(first.get("accuracy").is_none());
+    assert_eq!(first["lr"], 0.01);
+}
+
+#[test]
+fn check_prints_inferred_shapes() {
+    let out = nnspec(&root(), &["check", "specs/iris_petal_width.nn"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!(out.stdout, @"
+    model iris_petal_width
+      layer                               output  parameters
+      input                                    3            
+      dense tanh (xavier_uniform)             16          64
+      dense identity (default)                 1          17
+      81 parameters; loss mse; optimizer sgd(lr: 0.01)
+    data data/iris.csv: features sepal_length_cm, sepal_width_cm, petal_length_cm -> targets petal_width_cm
+    ok: specs/iris_petal_width.nn is valid
+    ");
+}
+
+#[test]
+fn plan_prints_one_line_per_kernel() {
+    let out = nnspec(&root(), &["plan", "specs/seed.nn"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!(out.stdout, @"
+    plan seed (seed.nn): 1 -> 1, 2 parameters, batch full (b rows), chunks of 64 rows
+    forward
+      dense          x[b,1] -> h1[b,1]  with layers.0.weight[1,1], layers.0.bias[1]  # seed.nn:6
+      sigmoid        h1[b,1] in place                                                # seed.nn:6
+    loss
+      mse            h1[b,1], y[b,1] -> loss                                         # seed.nn:8
+    backward
+      sigmoid'       dh1[b,1] in place                                               # seed.nn:6
+      dense'         dh1[b,1] -> dlayers.0.weight[1,1], dlayers.0.bias[1]            # seed.nn:6
+    update
+      sgd(lr: 0.01)  layers.0.weight[1,1], layers.0.bias[1]                          # seed.nn:9
+    ");
+}
+
+#[test]
+fn usage_errors_exit_2_and_file_errors_exit_1() {
+    let out = nnspec(&root(), &["run", "specs/xor.nn", "--threads", "0"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--threads"), "{}", out.stderr);
+    let out = nnspec(&root(), &["frobnicate"]);
+    assert_eq!(out.code, 2);
+    let out = nnspec(&root(), &["run", "specs/no_such.nn"]);
+    assert_eq!(out.code, 1);
+    insta::assert_snapshot!(out.stderr, @"error[E0100]: cannot read spec `specs/no_such.nn`: No such file or directory (os error 2)");
+}
+
+#[test]
+fn an_unwritable_trace_fails_before_training() {
+    let out = nnspec(&root(), &["run", "specs/xor.nn", "--trace", "/no/such/dir/t.jsonl"]);
+    assert_eq!(out.code, 1);
+    assert!(!out.stdout.contains("epoch"), "no training happened: {}", out.stdout);
+    assert!(
+        out.stderr.contains("cannot write `/no/such/dir/t.jsonl`"),
+        "{}",
+        out.stderr
+    );
+}

@@ -1,0 +1,12 @@
+//! Integration tests, built as one binary.
+
+// Diagnostics travel on cold paths only (see src/lib.rs).
+#![allow(clippy::result_large_err)]
+
+mod support;
+
+mod cli;
+mod determinism;
+mod diagnostics;
+mod gradients;
+mod specs;

@@ -1,0 +1,72 @@
+//! Snapshots of every spec under `specs/` (its plan and the first logged epochs of its trace,
+//! floats rounded to 5 significant digits, `elapsed_s` redacted), and the goals each spec
+//! must reach.
+
+use serde_json::Value;
+
+use crate::support::{compile_spec, root, train_with_threads};
+
+/// Rounds every float in a JSON value to 5 significant digits, so snapshots agree across
+/// CPUs whose kernels round differently.
+fn round(value: Value) -> Value {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap();
+            let rounded: f64 = format!("{x:.4e}").parse().unwrap();
+            serde_json::json!(rounded)
+        }
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, round(v))).collect()),
+        other => other,
+    }
+}
+
+#[test]
+fn plans_and_traces() {
+    insta::glob!("../specs", "*.nn", |path| {
+        let (plan, data) = compile_spec(path, None);
+        insta::assert_snapshot!("plan", plan.to_string());
+        let outcome = train_with_threads(&plan, &data, 2);
+        let first: Vec<Value> = outcome
+            .trace
+            .iter()
+            .take(5)
+            .map(|line| {
+                let mut value = round(serde_json::to_value(line).unwrap());
+                value["elapsed_s"] = Value::String("[elapsed]".into());
+                value
+            })
+            .collect();
+        let text: Vec<String> = first.iter().map(Value::to_string).collect();
+        insta::assert_snapshot!("trace", text.join("\n"));
+    });
+}
+
+fn final_line(name: &str) -> nnspec::train::TraceLine {
+    let (plan, data) = compile_spec(&root().join("specs").join(name), None);
+    train_with_threads(&plan, &data, 2).trace.last().cloned().unwrap()
+}
+
+#[test]
+fn seed_loss_decreases() {
+    let (plan, data) = compile_spec(&root().join("specs/seed.nn"), None);
+    let trace = train_with_threads(&plan, &data, 1).trace;
+    assert_eq!(trace.last().unwrap().epoch, 1000);
+    assert!(
+        trace.windows(2).all(|w| w[1].loss < w[0].loss),
+        "loss falls at every logged epoch"
+    );
+}
+
+#[test]
+fn xor_is_learned() {
+    let last = final_line("xor.nn");
+    assert!(last.loss < 0.05, "xor loss {}", last.loss);
+    assert_eq!(last.accuracy, Some(1.0), "all four points classified");
+}
+
+#[test]
+fn petal_width_is_predicted() {
+    // Predicting the mean petal width (0.58 variance) would leave an MSE of about 0.58.
+    let last = final_line("iris_petal_width.nn");
+    assert!(last.loss < 0.06, "petal width mse {}", last.loss);
+}
