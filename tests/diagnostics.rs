@@ -23,7 +23,7 @@ fn syntax_error() {
     let (code, stderr) = check("syntax", &with_model("    dense 8 tanh,\n    dense 1 sigmoid\n"));
     assert_eq!(code, 2);
     insta::assert_snapshot!(stderr, @"
-    error[E0001]: expected `init`, a list `[...]`, a name, a number or a string, found `,`
+    error[E0001]: expected `(`, `init`, `}`, a list `[...]`, a name, a number or a string, found `,`
      --> bad.nn:3:17
       |
     3 |     dense 8 tanh,

@@ -97,3 +97,99 @@ impl ValueKind {
         }
     }
 }
+
+/// Specs print back in a canonical form: one statement per line, layers indented, numbers in
+/// Rust's shortest round-trip form, comments dropped.
+mod display {
+    use std::fmt::{self, Display, Formatter};
+
+    use super::*;
+
+    fn join<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{item}")?;
+        }
+        Ok(())
+    }
+
+    impl Display for Value {
+        fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+            match &self.kind {
+                ValueKind::Number(n) => write!(f, "{n}"),
+                ValueKind::Str(text) => write!(f, "\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"")),
+                ValueKind::Ident(name) => write!(f, "{name}"),
+                ValueKind::Call(call) => write!(f, "{call}"),
+                ValueKind::List(items) => {
+                    write!(f, "[")?;
+                    join(f, items)?;
+                    write!(f, "]")
+                }
+            }
+        }
+    }
+
+    impl Display for Call {
+        fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+            write!(f, "{}(", self.name.name)?;
+            join(f, &self.args)?;
+            write!(f, ")")
+        }
+    }
+
+    impl Display for Arg {
+        fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+            match &self.name {
+                Some(name) => write!(f, "{}: {}", name.name, self.value),
+                None => write!(f, "{}", self.value),
+            }
+        }
+    }
+
+    impl Display for Layer {
+        fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+            write!(f, "{}", self.kind.name)?;
+            for item in &self.items {
+                write!(f, " {item}")?;
+            }
+            if let Some(init) = &self.init {
+                write!(f, " init {init}")?;
+            }
+            Ok(())
+        }
+    }
+
+    impl Display for Statement {
+        fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+            match self {
+                Statement::Model(block) => {
+                    writeln!(f, "model {} {{", block.name.name)?;
+                    for layer in &block.layers {
+                        writeln!(f, "    {layer}")?;
+                    }
+                    write!(f, "}}")
+                }
+                Statement::Loss(value) => write!(f, "loss {value}"),
+                Statement::Optimizer(value) => write!(f, "optimizer {value}"),
+                Statement::Data { calls, .. } => {
+                    write!(f, "data")?;
+                    calls.iter().try_for_each(|call| write!(f, " {call}"))
+                }
+                Statement::Train { args, .. } => {
+                    write!(f, "train {{ ")?;
+                    join(f, args)?;
+                    write!(f, " }}")
+                }
+                Statement::Unknown(ident) => write!(f, "{} ...", ident.name),
+            }
+        }
+    }
+
+    impl Display for Spec {
+        fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+            self.statements.iter().try_for_each(|statement| writeln!(f, "{statement}"))
+        }
+    }
+}

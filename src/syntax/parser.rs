@@ -30,12 +30,25 @@ fn span_of(pair: &Pair<Rule>) -> Span {
     Span::new(span.start(), span.end())
 }
 
-/// The inner pairs of a statement, without its keyword token.
-fn without_keyword(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
+/// The meaningful inner pairs: without keyword and punctuation tokens.
+fn inner(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
     pair.into_inner().filter(|inner| {
         !matches!(
             inner.as_rule(),
-            Rule::kw_model | Rule::kw_loss | Rule::kw_optimizer | Rule::kw_data | Rule::kw_train | Rule::kw_init
+            Rule::kw_model
+                | Rule::kw_loss
+                | Rule::kw_optimizer
+                | Rule::kw_data
+                | Rule::kw_train
+                | Rule::kw_init
+                | Rule::open_brace
+                | Rule::close_brace
+                | Rule::open_paren
+                | Rule::close_paren
+                | Rule::open_bracket
+                | Rule::close_bracket
+                | Rule::comma
+                | Rule::colon
         )
     })
 }
@@ -44,38 +57,38 @@ fn statement(pair: Pair<Rule>) -> Statement {
     let span = span_of(&pair);
     match pair.as_rule() {
         Rule::model => {
-            let mut inner = without_keyword(pair);
-            let name = ident(inner.next().expect("model has a name"));
+            let mut parts = inner(pair);
+            let name = ident(parts.next().expect("model has a name"));
             Statement::Model(ModelBlock {
                 name,
-                layers: inner.map(layer).collect(),
+                layers: parts.map(layer).collect(),
                 span,
             })
         }
-        Rule::loss => Statement::Loss(value(without_keyword(pair).next().expect("loss has a value"))),
-        Rule::optimizer => Statement::Optimizer(value(without_keyword(pair).next().expect("optimizer has a value"))),
+        Rule::loss => Statement::Loss(value(inner(pair).next().expect("loss has a value"))),
+        Rule::optimizer => Statement::Optimizer(value(inner(pair).next().expect("optimizer has a value"))),
         Rule::data => Statement::Data {
-            calls: without_keyword(pair).map(call).collect(),
+            calls: inner(pair).map(call).collect(),
             span,
         },
         Rule::train => Statement::Train {
-            args: without_keyword(pair).map(arg).collect(),
+            args: inner(pair).map(arg).collect(),
             span,
         },
-        Rule::unknown_statement => Statement::Unknown(ident(pair.into_inner().next().expect("has a keyword"))),
+        Rule::unknown_statement => Statement::Unknown(ident(inner(pair).next().expect("has a keyword"))),
         rule => unreachable!("not a statement: {rule:?}"),
     }
 }
 
 fn layer(pair: Pair<Rule>) -> Layer {
     let span = span_of(&pair);
-    let mut inner = pair.into_inner();
-    let kind = ident(inner.next().expect("layer has a kind"));
+    let mut parts = inner(pair);
+    let kind = ident(parts.next().expect("layer has a kind"));
     let mut items = Vec::new();
     let mut init = None;
-    for item in inner {
+    for item in parts {
         if item.as_rule() == Rule::init_clause {
-            init = without_keyword(item).next().map(value);
+            init = inner(item).next().map(value);
         } else {
             items.push(value(item));
         }
@@ -97,20 +110,20 @@ fn ident(pair: Pair<Rule>) -> Ident {
 
 fn call(pair: Pair<Rule>) -> Call {
     let span = span_of(&pair);
-    let mut inner = pair.into_inner();
-    let name = ident(inner.next().expect("call has a name"));
+    let mut parts = inner(pair);
+    let name = ident(parts.next().expect("call has a name"));
     Call {
         name,
-        args: inner.map(arg).collect(),
+        args: parts.map(arg).collect(),
         span,
     }
 }
 
 fn arg(pair: Pair<Rule>) -> Arg {
     let span = span_of(&pair);
-    let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
-    let value = value(inner.pop().expect("arg has a value"));
-    let name = inner.pop().map(ident);
+    let mut parts: Vec<Pair<Rule>> = inner(pair).collect();
+    let value = value(parts.pop().expect("arg has a value"));
+    let name = parts.pop().map(ident);
     Arg { name, value, span }
 }
 
@@ -120,10 +133,10 @@ fn value(pair: Pair<Rule>) -> Value {
         // The grammar only accepts well-formed numbers, which always parse; an overflow
         // such as `1e999` becomes infinity and is rejected by range checks.
         Rule::number => ValueKind::Number(pair.as_str().parse().unwrap_or(f64::NAN)),
-        Rule::string => ValueKind::Str(unescape(pair.into_inner().next().map_or("", |inner| inner.as_str()))),
+        Rule::string => ValueKind::Str(unescape(inner(pair).next().map_or("", |inner| inner.as_str()))),
         Rule::ident => ValueKind::Ident(pair.as_str().to_string()),
         Rule::call => ValueKind::Call(call(pair)),
-        Rule::list => ValueKind::List(pair.into_inner().map(value).collect()),
+        Rule::list => ValueKind::List(inner(pair).map(value).collect()),
         rule => unreachable!("not a value: {rule:?}"),
     };
     Value { kind, span }
@@ -233,6 +246,14 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
         Rule::string | Rule::string_inner => "a string",
         Rule::ident => "a name",
         Rule::eol | Rule::nl => "a new line",
+        Rule::open_brace => "`{`",
+        Rule::close_brace => "`}`",
+        Rule::open_paren => "`(`",
+        Rule::close_paren => "`)`",
+        Rule::open_bracket => "a list `[...]`",
+        Rule::close_bracket => "`]`",
+        Rule::comma => "`,`",
+        Rule::colon => "`:`",
         Rule::keyword | Rule::ident_char | Rule::WHITESPACE | Rule::COMMENT => return None,
     })
 }
@@ -241,19 +262,60 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
 mod tests {
     use super::*;
 
+    /// The parsed spec printed back canonically, or the error with its byte range.
     fn summary(text: &str) -> String {
         match parse(text) {
-            Ok(spec) => format!("{spec:?}"),
-            Err(diagnostic) => format!(
-                "error {:?}: {}",
-                diagnostic.span.map(|s| s.0.range()),
-                diagnostic.message
-            ),
+            Ok(spec) => spec.to_string(),
+            Err(diagnostic) => format!("error {:?}: {}", diagnostic.span.map(|s| s.0.range()), diagnostic.message),
         }
     }
 
     #[test]
-    fn parses_a_layer_with_activation_and_init() {
-        insta::assert_snapshot!(summary("model m {\n  input 2\n  dense 4 tanh init uniform(-1, 1e-1)\n}"), @r#"Spec { statements: [Model(ModelBlock { name: Ident { name: "m", span: Span { start: 6, end: 7 } }, layers: [Layer { kind: Ident { name: "input", span: Span { start: 12, end: 17 } }, items: [Value { kind: Number(2.0), span: Span { start: 18, end: 19 } }], init: None, span: Span { start: 12, end: 19 } }, Layer { kind: Ident { name: "dense", span: Span { start: 22, end: 27 } }, items: [Value { kind: Number(4.0), span: Span { start: 28, end: 29 } }, Value { kind: Ident("tanh"), span: Span { start: 30, end: 34 } }], init: Some(Value { kind: Call(Call { name: Ident { name: "uniform", span: Span { start: 40, end: 47 } }, args: [Arg { name: None, value: Value { kind: Number(-1.0), span: Span { start: 48, end: 50 } }, span: Span { start: 48, end: 50 } }, Arg { name: None, value: Value { kind: Number(0.1), span: Span { start: 52, end: 56 } }, span: Span { start: 52, end: 56 } }], span: Span { start: 40, end: 57 } }), span: Span { start: 40, end: 57 } }), span: Span { start: 22, end: 57 } }], span: Span { start: 0, end: 59 } })] }"#);
+    fn parses_layers_with_activation_and_init() {
+        insta::assert_snapshot!(summary("model m {\n  input 2\n  dense 4 tanh init uniform(-1, 1e-1)\n}"), @"
+        model m {
+            input 2
+            dense 4 tanh init uniform(-1, 0.1)
+        }
+        ");
+    }
+
+    #[test]
+    fn comments_blank_lines_and_semicolons_separate_statements() {
+        insta::assert_snapshot!(summary("# top\n\nloss mse # trailing\n\noptimizer sgd(lr: 2.5e-3); loss bce\n"), @"
+        loss mse
+        optimizer sgd(lr: 0.0025)
+        loss bce
+        ");
+    }
+
+    #[test]
+    fn arguments_may_span_lines() {
+        insta::assert_snapshot!(summary("data csv(\n  \"d.csv\",\n  target: [\"a\", \"b\"],\n)\ntrain {\n  epochs: 3,\n  batch: full\n}"), @r#"
+        data csv("d.csv", target: ["a", "b"])
+        train { epochs: 3, batch: full }
+        "#);
+    }
+
+    #[test]
+    fn strings_keep_escapes() {
+        insta::assert_snapshot!(summary(r#"data csv("a \"q\" \\ b.csv", target: "y")"#), @r#"data csv("a \"q\" \\ b.csv", target: "y")"#);
+    }
+
+    #[test]
+    fn keywords_need_a_word_boundary() {
+        // `lossy` is an unknown statement, not `loss` followed by `y`.
+        insta::assert_snapshot!(summary("lossy mse\nmodels x"), @"
+        lossy ...
+        models ...
+        ");
+    }
+
+    #[test]
+    fn syntax_errors_name_what_was_expected() {
+        insta::assert_snapshot!(summary("loss\n"), @"error Some(4..5): expected a list `[...]`, a name, a number or a string, found end of line");
+        insta::assert_snapshot!(summary("optimizer sgd(lr = 0.1)"), @"error Some(17..18): expected `(`, `)`, `,` or `:`, found `=`");
+        insta::assert_snapshot!(summary("model m {\n  input 2\n"), @"error Some(20..20): expected `}` or a name, found end of file");
+        insta::assert_snapshot!(summary("train { epochs: 1e }"), @"error Some(17..18): expected `,` or `}`, found `e`");
     }
 }
