@@ -266,7 +266,11 @@ mod tests {
     fn summary(text: &str) -> String {
         match parse(text) {
             Ok(spec) => spec.to_string(),
-            Err(diagnostic) => format!("error {:?}: {}", diagnostic.span.map(|s| s.0.range()), diagnostic.message),
+            Err(diagnostic) => format!(
+                "error {:?}: {}",
+                diagnostic.span.map(|s| s.0.range()),
+                diagnostic.message
+            ),
         }
     }
 
