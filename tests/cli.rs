@@ -63,8 +63,9 @@ fn check_prints_inferred_shapes() {
     model iris_petal_width
       layer                               output  parameters
       input                                    3            
-      dense tanh (xavier_uniform)             16          64
-      dense identity (default)                 1          17
+      dense (init xavier_uniform)             16          64
+      tanh                                    16            
+      dense (init default)                     1          17
       81 parameters; loss mse; optimizer sgd(lr: 0.01)
     data data/iris.csv: features sepal_length_cm, sepal_width_cm, petal_length_cm -> targets petal_width_cm
     ok: specs/iris_petal_width.nn is valid
@@ -76,17 +77,19 @@ fn plan_prints_one_line_per_kernel() {
     let out = nnspec(&root(), &["plan", "specs/seed.nn"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     insta::assert_snapshot!(out.stdout, @"
-    plan seed (seed.nn): 1 -> 1, 2 parameters, batch full (b rows), chunks of 64 rows
+    plan seed (seed.nn): buffers 1, 1, 2 parameters, batch full (b rows), chunks of 64 rows
+    optimizer sgd(lr: 0.01)
     forward
-      dense          x[b,1] -> h1[b,1]  with layers.0.weight[1,1], layers.0.bias[1]  # seed.nn:6
-      sigmoid        h1[b,1] in place                                                # seed.nn:6
+      dense     x[b,1] -> h1[b,1]  with layers.0.weight[1,1], layers.0.bias[1]  # seed.nn:6
+      sigmoid   h1[b,1] in place                                                # seed.nn:6
     loss
-      mse            h1[b,1], y[b,1] -> loss                                         # seed.nn:8
+      mse       h1[b,1], y[b,1] -> loss                                         # seed.nn:8
     backward
-      sigmoid'       dh1[b,1] in place                                               # seed.nn:6
-      dense'         dh1[b,1] -> dlayers.0.weight[1,1], dlayers.0.bias[1]            # seed.nn:6
+      sigmoid'  dh1[b,1] in place                                               # seed.nn:6
+      dense'    dh1[b,1] -> dlayers.0.weight[1,1], dlayers.0.bias[1]            # seed.nn:6
     update
-      sgd(lr: 0.01)  layers.0.weight[1,1], layers.0.bias[1]                          # seed.nn:9
+      sgd       layers.0.weight[1,1]                                            # seed.nn:9
+      sgd       layers.0.bias[1]                                                # seed.nn:9
     ");
 }
 

@@ -42,7 +42,7 @@ fn unknown_activation_suggests_the_closest() {
     3 |     dense 8 tanhh
       |             ^^^^^ not an activation nnspec knows
       |
-      = note: activations are: sigmoid, tanh, relu, identity
+      = note: activations are: sigmoid, tanh, relu, leaky_relu, elu, softplus, gelu, softmax, identity
       = help: did you mean `tanh`?
     ");
 }
@@ -66,7 +66,7 @@ fn unknown_statement_suggests_the_closest() {
 
 #[test]
 fn every_semantic_error_is_reported_at_once() {
-    let spec = "model m {\n    input 2\n    dense 0 sigmoud\n    conv 3\n}\nloss mae\noptimizer sgd(lr: -1, momentum: 0.9)\n\
+    let spec = "model m {\n    input 2\n    dense 0 sigmoud\n    conv 3\n}\nloss mea\noptimizer sgd(lr: -1, moment: 0.9)\n\
                 data csv(\"xor.csv\", target: \"y\")\ntrain { epochs: 10, bacth: 4 }\n";
     let (code, stderr) = check("many", spec);
     assert_eq!(code, 2);
@@ -83,7 +83,7 @@ fn every_semantic_error_is_reported_at_once() {
     3 |     dense 0 sigmoud
       |             ^^^^^^^ not an activation nnspec knows
       |
-      = note: activations are: sigmoid, tanh, relu, identity
+      = note: activations are: sigmoid, tanh, relu, leaky_relu, elu, softplus, gelu, softmax, identity
       = help: did you mean `sigmoid`?
 
     error[E0002]: unknown layer `conv`
@@ -92,29 +92,30 @@ fn every_semantic_error_is_reported_at_once() {
     4 |     conv 3
       |     ^^^^ not a layer nnspec knows
       |
-      = note: layers are: input, dense
+      = note: layers are: input, dense, dropout, batch_norm, layer_norm, sigmoid, tanh, relu, leaky_relu, elu, softplus, gelu, softmax, identity
 
-    error[E0002]: unknown loss `mae`
+    error[E0002]: unknown loss `mea`
      --> bad.nn:6:6
       |
-    6 | loss mae
+    6 | loss mea
       |      ^^^ not a loss nnspec knows
       |
-      = note: losses are: mse, bce
-      = help: did you mean `mse`?
+      = note: losses are: mse, mae, huber, bce, cross_entropy
+      = help: did you mean `mae`?
 
-    error[E0002]: `sgd` has no argument `momentum`
+    error[E0002]: `sgd` has no argument `moment`
      --> bad.nn:7:23
       |
-    7 | optimizer sgd(lr: -1, momentum: 0.9)
-      |                       ^^^^^^^^ unknown argument
+    7 | optimizer sgd(lr: -1, moment: 0.9)
+      |                       ^^^^^^ unknown argument
       |
-      = note: `sgd` takes `lr`
+      = note: `sgd` takes `lr`, `momentum`, `nesterov`, `weight_decay`, `schedule`, `clip_norm`
+      = help: did you mean `momentum`?
 
     error[E0005]: argument `lr` of `sgd` must be a number above 0
      --> bad.nn:7:19
       |
-    7 | optimizer sgd(lr: -1, momentum: 0.9)
+    7 | optimizer sgd(lr: -1, moment: 0.9)
       |                   ^^ not a number above 0
 
     error[E0002]: `train` has no argument `bacth`
@@ -124,6 +125,7 @@ fn every_semantic_error_is_reported_at_once() {
       |                     ^^^^^ unknown argument
       |
       = note: `train` takes `epochs`, `batch`, `seed`, `shuffle`, `log_every`
+      = help: did you mean `batch`?
 
     error: 7 errors in bad.nn
     ");
@@ -215,7 +217,7 @@ fn bce_needs_a_final_sigmoid() {
      --> bad.nn:5:6
       |
     3 |     dense 1 tanh
-      |     ------------ this last layer does not end in `sigmoid`
+      |     ------------ this last layer is not a `sigmoid`
     4 | }
     5 | loss bce
       |      ^^^ binary cross-entropy

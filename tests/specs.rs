@@ -52,7 +52,7 @@ fn seed_loss_decreases() {
     let trace = train_with_threads(&plan, &data, 1).trace;
     assert_eq!(trace.last().unwrap().epoch, 1000);
     assert!(
-        trace.windows(2).all(|w| w[1].loss < w[0].loss),
+        trace.windows(2).all(|w| w[1].train.loss < w[0].train.loss),
         "loss falls at every logged epoch"
     );
 }
@@ -60,13 +60,51 @@ fn seed_loss_decreases() {
 #[test]
 fn xor_is_learned() {
     let last = final_line("xor.nn");
-    assert!(last.loss < 0.05, "xor loss {}", last.loss);
-    assert_eq!(last.accuracy, Some(1.0), "all four points classified");
+    assert!(last.train.loss < 0.05, "xor loss {}", last.train.loss);
+    assert_eq!(last.train.accuracy, Some(1.0), "all four points classified");
 }
 
 #[test]
 fn petal_width_is_predicted() {
     // Predicting the mean petal width (0.58 variance) would leave an MSE of about 0.58.
     let last = final_line("iris_petal_width.nn");
-    assert!(last.loss < 0.06, "petal width mse {}", last.loss);
+    assert!(last.train.loss < 0.06, "petal width mse {}", last.train.loss);
+}
+
+#[test]
+fn iris_reaches_95_percent_validation_accuracy() {
+    let (plan, data) = compile_spec(&root().join("specs/iris.nn"), None);
+    let outcome = train_with_threads(&plan, &data, 2);
+    let best = outcome.best.expect("early stopping keeps the best epoch");
+    let accuracy = best.validation.unwrap().accuracy.unwrap();
+    assert!(accuracy >= 0.95, "iris validation accuracy {accuracy}");
+}
+
+#[test]
+fn digits_reaches_95_percent_on_an_unseen_test_split() {
+    let (plan, data) = compile_spec(&root().join("specs/digits.nn"), None);
+    let splits = &data.splits;
+    // The test rows are disjoint from the rows that train and that early stopping watches.
+    assert!(
+        splits
+            .test
+            .iter()
+            .all(|r| !splits.train.contains(r) && !splits.validation.contains(r))
+    );
+    assert_eq!(splits.train.len() + splits.validation.len() + splits.test.len(), 1797);
+    let outcome = train_with_threads(&plan, &data, 2);
+    let test = outcome
+        .trace
+        .last()
+        .unwrap()
+        .test
+        .expect("the final line carries the test metrics");
+    assert!(
+        test.accuracy.unwrap() >= 0.95,
+        "digits test accuracy {:?}",
+        test.accuracy
+    );
+    let confusion = outcome.confusion.unwrap();
+    assert_eq!((confusion.split.as_str(), confusion.classes), ("test", 10));
+    assert_eq!(confusion.counts.iter().sum::<u64>() as usize, splits.test.len());
 }

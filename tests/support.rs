@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use nnspec::data::Prepared;
 use nnspec::plan::{CompileOptions, Plan, compile};
 use nnspec::train::Outcome;
 
@@ -60,9 +61,11 @@ impl Drop for Scratch {
 }
 
 /// Compiles a spec file for in-process use.
-pub fn compile_spec(path: &Path, chunk_rows: Option<usize>) -> (Plan, nnspec::data::Dataset) {
+pub fn compile_spec(path: &Path, chunk_rows: Option<usize>) -> (Plan, Prepared) {
     let source = nnspec::read_source(path).expect("readable spec");
-    let model = nnspec::check_source(&source, nnspec::spec_dir(path)).expect("valid spec");
+    let model = nnspec::check_source(&source, nnspec::spec_dir(path))
+        .expect("valid spec")
+        .model;
     let mut options = CompileOptions::default();
     if let Some(rows) = chunk_rows {
         options.chunk_rows = rows;
@@ -73,7 +76,7 @@ pub fn compile_spec(path: &Path, chunk_rows: Option<usize>) -> (Plan, nnspec::da
 }
 
 /// Trains in-process on a pool of `threads` threads.
-pub fn train_with_threads(plan: &Plan, data: &nnspec::data::Dataset, threads: usize) -> Outcome {
+pub fn train_with_threads(plan: &Plan, data: &Prepared, threads: usize) -> Outcome {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| nnspec::train::train(plan, data, |_| {}))
         .expect("training succeeds")

@@ -4,12 +4,13 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{load, summary};
+use crate::diagnostic::ColorChoice;
 use crate::plan::{CompileOptions, compile};
 use crate::span::Source;
 use crate::{Failure, data, output, train};
 
-pub fn check(path: &Path, source: &mut Option<Source>) -> Result<(), Failure> {
-    let model = load(path, source)?;
+pub fn check(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
+    let model = load(path, source, color)?;
     let layout = data::probe(&model)?;
     let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
     print!("{}", summary::model(&model, &plan));
@@ -18,8 +19,8 @@ pub fn check(path: &Path, source: &mut Option<Source>) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn plan(path: &Path, source: &mut Option<Source>) -> Result<(), Failure> {
-    let model = load(path, source)?;
+pub fn plan(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
+    let model = load(path, source, color)?;
     let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
     print!("{plan}");
     Ok(())
@@ -30,28 +31,29 @@ pub fn run(
     trace_path: Option<&Path>,
     threads: Option<u16>,
     source: &mut Option<Source>,
+    color: ColorChoice,
 ) -> Result<(), Failure> {
-    let model = load(path, source)?;
+    let model = load(path, source, color)?;
     data::probe(&model)?;
     if let Some(trace_path) = trace_path {
         output::check_writable(trace_path)?;
     }
     let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
-    let dataset = data::load(&model)?;
+    let prepared = data::load(&model)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.map_or(0, usize::from))
         .build()
         .expect("a thread pool of a valid size starts");
     print!("{}", summary::model(&model, &plan));
     println!(
-        "training on {} rows, batch {} rows, {} thread(s)",
-        dataset.rows,
-        plan.batch_rows(dataset.rows),
+        "{}; batch {} rows; {} thread(s)",
+        summary::splits(&prepared),
+        plan.batch_rows(prepared.splits.train.len()),
         pool.current_num_threads()
     );
     let stdout = std::io::stdout();
     let outcome = pool.install(|| {
-        train::train(&plan, &dataset, |line| {
+        train::train(&plan, &prepared, |line| {
             let mut out = stdout.lock();
             let _ = writeln!(out, "{}", summary::epoch_line(line));
         })
@@ -60,11 +62,6 @@ pub fn run(
         let text: String = outcome.trace.iter().map(|line| line.to_json() + "\n").collect();
         output::write_atomic(trace_path, text.as_bytes())?;
     }
-    if let Some(last) = outcome.trace.last() {
-        println!(
-            "done: {} epochs, {} steps in {:.3} s",
-            last.epoch, last.step, last.elapsed_s
-        );
-    }
+    print!("{}", summary::outcome(&outcome));
     Ok(())
 }

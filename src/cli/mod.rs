@@ -57,9 +57,9 @@ pub fn main() -> ExitCode {
     let color = cli.color;
     let mut source: Option<Source> = None;
     let result = match cli.command {
-        Command::Run { spec, trace, threads } => commands::run(&spec, trace.as_deref(), threads, &mut source),
-        Command::Check { spec } => commands::check(&spec, &mut source),
-        Command::Plan { spec } => commands::plan(&spec, &mut source),
+        Command::Run { spec, trace, threads } => commands::run(&spec, trace.as_deref(), threads, &mut source, color),
+        Command::Check { spec } => commands::check(&spec, &mut source, color),
+        Command::Plan { spec } => commands::plan(&spec, &mut source, color),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,9 +71,17 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Loads a spec for a command, keeping its source for error rendering.
-fn load(path: &std::path::Path, source_slot: &mut Option<Source>) -> Result<crate::ir::Model, Failure> {
+/// Loads a spec for a command, keeping its source for error rendering; prints its warnings.
+fn load(
+    path: &std::path::Path,
+    source_slot: &mut Option<Source>,
+    color: ColorChoice,
+) -> Result<crate::ir::Model, Failure> {
     let source = crate::read_source(path)?;
     let source = source_slot.insert(source);
-    crate::check_source(source, crate::spec_dir(path))
+    let checked = crate::check_source(source, crate::spec_dir(path))?;
+    if !checked.warnings.is_empty() {
+        eprint!("{}", render_all(&checked.warnings, source, color));
+    }
+    Ok(checked.model)
 }

@@ -1,32 +1,66 @@
-//! Human-readable text for the terminal: the model summary and the per-epoch line.
+//! Human-readable text for the terminal: the model summary, the per-epoch line and the
+//! end-of-run summary.
 
-use crate::data::CsvLayout;
-use crate::ir::{DataSource, LayerKind, Model};
+use crate::data::{CsvLayout, Prepared};
+use crate::ir::{DataSource, LayerKind, Model, Scaling};
 use crate::plan::Plan;
-use crate::train::TraceLine;
+use crate::train::{Confusion, Metrics, Outcome, StopReason, TraceLine};
 
-/// The model's layers, their output shapes and parameter counts.
+fn layer_name(kind: &LayerKind) -> String {
+    match kind {
+        LayerKind::Dense { init } => format!("dense (init {})", init.describe()),
+        LayerKind::Activation(activation) => activation.describe(),
+        LayerKind::Dropout { p } => format!("dropout {p}"),
+        LayerKind::BatchNorm { .. } => "batch_norm".into(),
+        LayerKind::LayerNorm { .. } => "layer_norm".into(),
+    }
+}
+
+fn layer_params(kind: &LayerKind, inputs: usize, outputs: usize) -> usize {
+    match kind {
+        LayerKind::Dense { .. } => inputs * outputs + outputs,
+        LayerKind::BatchNorm { .. } | LayerKind::LayerNorm { .. } => 2 * outputs,
+        LayerKind::Activation(_) | LayerKind::Dropout { .. } => 0,
+    }
+}
+
+/// The model's layers, their output widths and parameter counts.
 pub fn model(model: &Model, plan: &Plan) -> String {
     let mut out = format!("model {}\n", model.name);
     out.push_str(&format!("  {:<34}{:>8}{:>12}\n", "layer", "output", "parameters"));
-    out.push_str(&format!("  {:<34}{:>8}{:>12}\n", "input", model.input.width, ""));
+    let scaling = match model.input.scaling {
+        Scaling::None => "input",
+        Scaling::Standardize => "input (standardized)",
+        Scaling::MinMax => "input (min-max scaled)",
+    };
+    out.push_str(&format!("  {scaling:<34}{:>8}{:>12}\n", model.input.width, ""));
     for layer in &model.layers {
-        let LayerKind::Dense { activation, init } = layer.kind;
-        let name = format!("dense {} ({})", activation.keyword(), init.describe());
-        let params = layer.inputs * layer.outputs + layer.outputs;
-        out.push_str(&format!("  {name:<34}{:>8}{params:>12}\n", layer.outputs));
+        let params = layer_params(&layer.kind, layer.inputs, layer.outputs);
+        let params = if params == 0 { String::new() } else { params.to_string() };
+        out.push_str(&format!(
+            "  {:<34}{:>8}{params:>12}\n",
+            layer_name(&layer.kind),
+            layer.outputs
+        ));
+    }
+    let mut optimizer = model.optimizer.optimizer.describe();
+    if model.optimizer.schedule != crate::kernels::schedule::Schedule::Constant {
+        optimizer += &format!(", schedule {}", model.optimizer.schedule.describe());
+    }
+    if let Some(clip) = model.optimizer.clip_norm {
+        optimizer += &format!(", clip_norm {clip}");
     }
     out.push_str(&format!(
-        "  {} parameters; loss {}; optimizer {}\n",
+        "  {} parameters; loss {}; optimizer {optimizer}\n",
         plan.parameter_count(),
-        model.loss.loss.keyword(),
-        model.optimizer.optimizer.describe()
+        model.loss.loss.describe(),
     ));
     out
 }
 
 /// Where the data comes from and which columns feed the model.
 pub fn data(model: &Model, layout: Option<&CsvLayout>) -> String {
+    let classes = model.data.classes.map(|k| format!(", {k} classes")).unwrap_or_default();
     match (&model.data.source, layout) {
         (DataSource::Csv(csv), Some(layout)) => {
             let names = |columns: &[usize]| {
@@ -37,7 +71,7 @@ pub fn data(model: &Model, layout: Option<&CsvLayout>) -> String {
                     .join(", ")
             };
             format!(
-                "data {}: features {} -> targets {}",
+                "data {}: features {} -> targets {}{classes}",
                 csv.shown,
                 names(&layout.features),
                 names(&layout.targets)
@@ -52,18 +86,117 @@ pub fn data(model: &Model, layout: Option<&CsvLayout>) -> String {
             },
             _,
         ) => {
-            format!("data random: {rows} rows of {inputs} input(s) and {targets} target(s), seed {seed}")
+            format!("data random: {rows} rows of {inputs} input(s) and {targets} target(s){classes}, seed {seed}")
         }
         (DataSource::Csv(csv), None) => format!("data {}", csv.shown),
     }
 }
 
+/// Row counts of the splits.
+pub fn splits(prepared: &Prepared) -> String {
+    let splits = &prepared.splits;
+    let mut text = format!("rows: {} train", splits.train.len());
+    if !splits.validation.is_empty() {
+        text += &format!(", {} validation", splits.validation.len());
+    }
+    if !splits.test.is_empty() {
+        text += &format!(", {} test", splits.test.len());
+    }
+    text
+}
+
+fn metrics(prefix: &str, m: &Metrics) -> String {
+    let mut text = format!("{prefix}loss {:.6}", m.loss);
+    let optional = [("accuracy", m.accuracy), ("mae", m.mae), ("rmse", m.rmse), ("r2", m.r2)];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            text += &format!("  {prefix}{name} {value:.4}");
+        }
+    }
+    text
+}
+
 /// One logged epoch.
 pub fn epoch_line(line: &TraceLine) -> String {
-    let mut text = format!("epoch {:>5}  step {:>7}  loss {:.6}", line.epoch, line.step, line.loss);
-    if let Some(accuracy) = line.accuracy {
-        text.push_str(&format!("  accuracy {accuracy:.4}"));
+    let mut text = format!(
+        "epoch {:>5}  step {:>7}  {}",
+        line.epoch,
+        line.step,
+        metrics("", &line.train)
+    );
+    if let Some(validation) = &line.validation {
+        text += &format!("  {}", metrics("val_", validation));
     }
-    text.push_str(&format!("  {:.3}s", line.elapsed_s));
-    text
+    text + &format!("  lr {:.3e}  {:.3}s", line.lr, line.elapsed_s)
+}
+
+/// How the run ended, its final and best metrics and the confusion matrix.
+pub fn outcome(outcome: &Outcome) -> String {
+    let mut out = String::new();
+    let Some(last) = outcome.trace.last() else { return out };
+    match &outcome.stop {
+        StopReason::Completed => {
+            out += &format!(
+                "done: {} epochs, {} steps in {:.3} s\n",
+                last.epoch, last.step, last.elapsed_s
+            )
+        }
+        StopReason::EarlyStop { best_epoch, restored } => {
+            out += &format!(
+                "stopped early at epoch {}: no improvement since epoch {best_epoch}",
+                last.epoch
+            );
+            if *restored {
+                out += &format!("; restored the weights of epoch {best_epoch}");
+            }
+            out += &format!(" ({} steps in {:.3} s)\n", last.step, last.elapsed_s);
+        }
+    }
+    let mut final_line = format!("final  {}", metrics("", &last.train));
+    if let Some(validation) = &last.validation {
+        final_line += &format!("  {}", metrics("val_", validation));
+    }
+    out += &(final_line + "\n");
+    if let Some(test) = &last.test {
+        out += &format!("test   {}\n", metrics("test_", test));
+    }
+    if let Some(best) = &outcome.best {
+        let metrics = match &best.validation {
+            Some(validation) => metrics("val_", validation),
+            None => metrics("", &best.train),
+        };
+        out += &format!("best   epoch {}  {metrics}\n", best.epoch);
+    }
+    if let Some(confusion) = &outcome.confusion {
+        out += &confusion_matrix(confusion);
+    }
+    out
+}
+
+fn confusion_matrix(confusion: &Confusion) -> String {
+    let k = confusion.classes;
+    let cell = confusion
+        .counts
+        .iter()
+        .max()
+        .map_or(1, |m| m.to_string().len())
+        .max(k.to_string().len())
+        + 2;
+    let mut out = format!(
+        "confusion matrix on the {} rows (rows: true class, columns: predicted)\n",
+        confusion.split
+    );
+    out += &format!("{:>6}", "");
+    for predicted in 0..k {
+        out += &format!("{predicted:>cell$}");
+    }
+    out += "\n";
+    for actual in 0..k {
+        out += &format!("{actual:>6}");
+        for predicted in 0..k {
+            out += &format!("{:>cell$}", confusion.counts[actual * k + predicted]);
+        }
+        out += "\n";
+    }
+    out
 }

@@ -155,10 +155,15 @@ pub fn load_csv(csv: &CsvSource, layout: &CsvLayout, model: &Model) -> Result<Da
             .at(csv.span, "in this file")
             .help("every row needs one value per header column"));
         }
-        for (columns, out) in [(&layout.features, &mut inputs), (&layout.targets, &mut targets)] {
-            for &column in columns {
-                out.push(number(csv, &record[column], line, column, layout)?);
+        for &column in &layout.features {
+            inputs.push(number(csv, &record[column], line, column, layout)?);
+        }
+        for &column in &layout.targets {
+            let value = number(csv, &record[column], line, column, layout)?;
+            if let Some(classes) = model.data.classes {
+                check_class(csv, value, classes, line, column, layout)?;
             }
+            targets.push(value);
         }
         rows += 1;
     }
@@ -200,4 +205,32 @@ fn number(csv: &CsvSource, cell: &str, line: usize, column: usize, layout: &CsvL
                 .help("every feature and target cell must be numeric"),
         ),
     }
+}
+
+fn check_class(
+    csv: &CsvSource,
+    value: f32,
+    classes: usize,
+    line: usize,
+    column: usize,
+    layout: &CsvLayout,
+) -> Result<(), Diagnostic> {
+    if value.fract() == 0.0 && value >= 0.0 && (value as usize) < classes {
+        return Ok(());
+    }
+    Err(Diagnostic::error(
+        Code::DataShape,
+        format!(
+            "`{}:{line}`, column {} (`{}`): `{value}` is not a class index in 0..{}",
+            csv.shown,
+            column + 1,
+            layout.header[column],
+            classes - 1
+        ),
+    )
+    .at(csv.span, "in this file")
+    .help(format!(
+        "class targets are whole numbers from 0 to {} (`classes: {classes}`)",
+        classes - 1
+    )))
 }

@@ -1,13 +1,18 @@
-//! Training data: where rows come from (a CSV file or a built-in generator), checked against
-//! the model before any row is read, then held in memory as f32.
+//! Training data: where rows come from (CSV files or a built-in generator), checked against
+//! the model before any row is read, split into training, validation and test rows, and
+//! scaled with statistics of the training rows only.
 
 mod csv_file;
 mod random;
+mod scaling;
+mod split;
 
 pub use csv_file::{CsvLayout, probe_csv};
+pub use scaling::Scaler;
+pub use split::Splits;
 
-use crate::diagnostic::Diagnostic;
-use crate::ir::{DataSource, Model};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::ir::{CsvSource, DataSource, Model};
 
 /// Rows of inputs and targets, each row contiguous (row-major), which is also the
 /// column-major `width x rows` layout the kernels take.
@@ -30,29 +35,83 @@ impl Dataset {
     pub fn target_row(&self, row: usize) -> &[f32] {
         &self.targets[row * self.target_width..(row + 1) * self.target_width]
     }
+
+    fn append(&mut self, other: Dataset) {
+        self.rows += other.rows;
+        self.inputs.extend(other.inputs);
+        self.targets.extend(other.targets);
+    }
 }
 
-/// Checks what can be checked without reading the rows: the file exists and its header has
+/// The data a run trains on: every row, which rows go where, and the fitted input scaling.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub dataset: Dataset,
+    pub splits: Splits,
+    pub scaler: Scaler,
+}
+
+/// Checks what can be checked without reading the rows: each file exists and its header has
 /// the columns the spec names, as many features as the model's input.
 pub fn probe(model: &Model) -> Result<Option<CsvLayout>, Diagnostic> {
-    match &model.data.source {
+    let data = &model.data;
+    for file in data.validation_file.iter().chain(&data.test_file) {
+        probe_csv(file, model)?;
+    }
+    match &data.source {
         DataSource::Csv(csv) => probe_csv(csv, model).map(Some),
         DataSource::Random { .. } => Ok(None),
     }
 }
 
-/// Reads (or generates) every row.
-pub fn load(model: &Model) -> Result<Dataset, Diagnostic> {
-    match &model.data.source {
-        DataSource::Csv(csv) => {
-            let layout = probe_csv(csv, model)?;
-            csv_file::load_csv(csv, &layout, model)
-        }
+fn load_file(csv: &CsvSource, model: &Model) -> Result<Dataset, Diagnostic> {
+    let layout = probe_csv(csv, model)?;
+    csv_file::load_csv(csv, &layout, model)
+}
+
+/// Reads (or generates) every row, splits and scales them.
+pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
+    let mut dataset = match &model.data.source {
+        DataSource::Csv(csv) => load_file(csv, model)?,
         DataSource::Random {
             rows,
             inputs,
             targets,
             seed,
-        } => Ok(random::generate(*rows, *inputs, *targets, *seed)),
+        } => random::generate(*rows, *inputs, *targets, model.data.classes, *seed),
+    };
+    let own_rows = dataset.rows;
+    let validation_rows = match &model.data.validation_file {
+        Some(file) => {
+            let rows = load_file(file, model)?;
+            let count = rows.rows;
+            dataset.append(rows);
+            count
+        }
+        None => 0,
+    };
+    let test_rows = match &model.data.test_file {
+        Some(file) => {
+            let rows = load_file(file, model)?;
+            let count = rows.rows;
+            dataset.append(rows);
+            count
+        }
+        None => 0,
+    };
+    let splits = Splits::new(model, &dataset, own_rows, validation_rows, test_rows);
+    if splits.train.is_empty() {
+        return Err(
+            Diagnostic::error(Code::DataShape, format!("no training rows are left out of {own_rows}"))
+                .at(model.data.span, "after the split")
+                .help("use more data or smaller validation and test fractions"),
+        );
     }
+    let scaler = Scaler::fit(model.input.scaling, &dataset, &splits.train);
+    scaler.apply(&mut dataset);
+    Ok(Prepared {
+        dataset,
+        splits,
+        scaler,
+    })
 }

@@ -131,21 +131,29 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
     (best.0 <= limit).then(|| format!("did you mean `{}`?", best.1))
 }
 
-/// Levenshtein distance, case-insensitive (a typo in case is still a typo worth fixing).
+/// Edit distance with adjacent transpositions (optimal string alignment), case-insensitive:
+/// `mea` is one edit from `mae`, as a typist would count it.
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.to_lowercase().chars().collect();
     let b: Vec<char> = b.to_lowercase().chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+    let mut table = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in table.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    table[0].iter_mut().enumerate().for_each(|(j, cell)| *cell = j);
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (table[i - 1][j] + 1)
+                .min(table[i][j - 1] + 1)
+                .min(table[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(table[i - 2][j - 2] + 1);
+            }
+            table[i][j] = best;
         }
     }
-    row[b.len()]
+    table[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -162,5 +170,9 @@ mod tests {
         assert_eq!(did_you_mean("Relu", names).as_deref(), Some("did you mean `relu`?"));
         assert_eq!(did_you_mean("softmax", names), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(
+            did_you_mean("mea", ["mse", "mae"]).as_deref(),
+            Some("did you mean `mae`?")
+        );
     }
 }

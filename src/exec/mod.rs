@@ -2,9 +2,12 @@
 //! once per run), and `State::step` executes the plan's kernels layer by layer over fixed-size
 //! row chunks in parallel, summing per-chunk gradients in chunk order.
 
+mod backward;
 mod chunks;
+mod forward;
 mod params;
 mod state;
+mod update;
 
 pub use params::Params;
-pub use state::State;
+pub use state::{Mode, State};

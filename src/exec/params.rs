@@ -1,6 +1,7 @@
-//! The model's parameter tensors, in plan order, each row-major as PyTorch lays it out.
+//! The model's parameter tensors (and batch norm's running statistics), in plan order, each
+//! row-major as PyTorch lays it out.
 
-use crate::plan::Plan;
+use crate::plan::{ParamInit, Plan};
 use crate::rng::{self, Stream};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -9,20 +10,24 @@ pub struct Params {
 }
 
 impl Params {
-    /// Initial parameters: layer by layer from the `init` stream of `seed`, each weight in
-    /// row-major order, then its bias.
+    /// Initial parameters: dense layers in order from the `init` stream of `seed` (each weight
+    /// in row-major order, then its bias); norms' scales 1, shifts 0, running variances 1.
     pub fn init(plan: &Plan, seed: u64) -> Params {
         let mut tensors: Vec<Vec<f32>> = plan.params.iter().map(|p| vec![0.0; p.len()]).collect();
         let mut rng = rng::stream(seed, Stream::Init);
         for init in &plan.inits {
-            let (low, high) = tensors.split_at_mut(init.bias);
-            init.init.fill(
-                &mut low[init.weight],
-                &mut high[0],
-                init.layer.inputs,
-                init.layer.units,
-                &mut rng,
-            );
+            match init {
+                ParamInit::Dense {
+                    weight,
+                    bias,
+                    init,
+                    layer,
+                } => {
+                    let (low, high) = tensors.split_at_mut(*bias);
+                    init.fill(&mut low[*weight], &mut high[0], layer.inputs, layer.units, &mut rng);
+                }
+                ParamInit::Constant { param, value } => tensors[*param].fill(*value),
+            }
         }
         Params { tensors }
     }
@@ -30,5 +35,12 @@ impl Params {
     /// Every value's bits, in order: what determinism tests compare.
     pub fn to_bits(&self) -> Vec<u32> {
         self.tensors.iter().flatten().map(|v| v.to_bits()).collect()
+    }
+
+    /// Copies another set of the same shapes into this one, without allocating.
+    pub fn copy_from(&mut self, other: &Params) {
+        for (to, from) in self.tensors.iter_mut().zip(&other.tensors) {
+            to.copy_from_slice(from);
+        }
     }
 }

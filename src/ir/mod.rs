@@ -3,7 +3,11 @@
 
 mod args;
 mod check;
+mod data;
+mod layers;
 mod model;
+mod optimizer;
+mod train;
 
-pub use check::check;
+pub use check::{Checked, check};
 pub use model::*;

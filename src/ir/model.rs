@@ -7,12 +7,14 @@ use crate::kernels::activation::Activation;
 use crate::kernels::init::Init;
 use crate::kernels::loss::Loss;
 use crate::kernels::optim::Optimizer;
+use crate::kernels::schedule::Schedule;
 use crate::span::Span;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     pub name: String,
     pub input: Input,
+    /// One entry per PyTorch module, in order: `dense 8 tanh` is a dense layer then a tanh.
     pub layers: Vec<Layer>,
     pub loss: LossSpec,
     pub optimizer: OptimizerSpec,
@@ -20,9 +22,21 @@ pub struct Model {
     pub train: Train,
 }
 
+/// How input features are scaled, fitted on the training rows only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scaling {
+    None,
+    /// `(x - mean) / std` with the population std (as scikit-learn's StandardScaler); a
+    /// constant feature is only centred.
+    Standardize,
+    /// `(x - min) / (max - min)` into [0, 1]; a constant feature becomes 0.
+    MinMax,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Input {
     pub width: usize,
+    pub scaling: Scaling,
     pub span: Span,
 }
 
@@ -37,7 +51,38 @@ pub struct Layer {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum LayerKind {
-    Dense { activation: Activation, init: Init },
+    Dense {
+        init: Init,
+    },
+    Activation(Activation),
+    /// Inverted dropout with drop probability `p`.
+    Dropout {
+        p: f32,
+    },
+    /// `nn.BatchNorm1d(width, eps, momentum)`.
+    BatchNorm {
+        eps: f32,
+        momentum: f32,
+    },
+    /// `nn.LayerNorm(width, eps)`.
+    LayerNorm {
+        eps: f32,
+    },
+}
+
+impl LayerKind {
+    /// The PyTorch module for this layer, given its widths.
+    pub fn torch_module(&self, inputs: usize, outputs: usize) -> String {
+        match self {
+            LayerKind::Dense { .. } => format!("nn.Linear({inputs}, {outputs})"),
+            LayerKind::Activation(activation) => activation.torch_module().unwrap_or_else(|| "nn.Identity()".into()),
+            LayerKind::Dropout { p } => format!("nn.Dropout({p})"),
+            LayerKind::BatchNorm { eps, momentum } => {
+                format!("nn.BatchNorm1d({outputs}, eps={eps}, momentum={momentum})")
+            }
+            LayerKind::LayerNorm { eps } => format!("nn.LayerNorm({outputs}, eps={eps})"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,20 +94,37 @@ pub struct LossSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OptimizerSpec {
     pub optimizer: Optimizer,
+    pub schedule: Schedule,
+    /// Clip the gradients' global L2 norm to this value (torch.nn.utils.clip_grad_norm_).
+    pub clip_norm: Option<f64>,
     pub span: Span,
 }
 
-/// Where the rows come from; `span` covers the whole data clause, where data errors point.
+/// Where the rows come from and how they are split; `span` covers the whole data clause,
+/// where data errors point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Data {
     pub source: DataSource,
+    /// For classifiers with integer class targets: the number of classes.
+    pub classes: Option<usize>,
+    /// Fractions of the rows held out, when no separate files are given.
+    pub split: Split,
+    pub validation_file: Option<CsvSource>,
+    pub test_file: Option<CsvSource>,
     pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Split {
+    pub validation: f64,
+    pub test: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DataSource {
     Csv(CsvSource),
-    /// Uniform `[0, 1)` inputs and targets from the `data` random stream.
+    /// Uniform `[0, 1)` inputs from the `data` random stream, with uniform `[0, 1)` targets
+    /// or, given `classes`, uniform class indices.
     Random {
         rows: usize,
         inputs: usize,
@@ -82,6 +144,7 @@ pub struct CsvSource {
     /// Feature columns; `None` means every column that is neither a target nor ignored.
     pub features: Option<Vec<String>>,
     pub ignore: Vec<String>,
+    /// The span of the path in the spec.
     pub span: Span,
 }
 
@@ -89,6 +152,31 @@ pub struct CsvSource {
 pub enum Batch {
     Full,
     Rows(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Monitor {
+    ValLoss,
+    ValAccuracy,
+}
+
+impl Monitor {
+    pub fn key(self) -> &'static str {
+        match self {
+            Monitor::ValLoss => "val_loss",
+            Monitor::ValAccuracy => "val_accuracy",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EarlyStop {
+    pub monitor: Monitor,
+    /// Epochs without an improvement of more than `min_delta` before stopping.
+    pub patience: usize,
+    pub min_delta: f64,
+    /// Put back the weights of the best epoch when training ends.
+    pub restore_best: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +187,7 @@ pub struct Train {
     pub shuffle: bool,
     /// Log every this many epochs; the last epoch is always logged.
     pub log_every: usize,
+    pub early_stop: Option<EarlyStop>,
     pub span: Span,
 }
 
@@ -108,10 +197,19 @@ impl Model {
         self.layers.last().map_or(self.input.width, |layer| layer.outputs)
     }
 
-    /// The activation of the last layer, if it is a dense layer.
+    /// The final activation, if the model ends in one.
     pub fn output_activation(&self) -> Option<Activation> {
-        self.layers.last().map(|layer| match layer.kind {
-            LayerKind::Dense { activation, .. } => activation,
-        })
+        match self.layers.last()?.kind {
+            LayerKind::Activation(activation) => Some(activation),
+            _ => None,
+        }
+    }
+
+    /// Target values per row: one class index with `classes`, else one per output.
+    pub fn target_width(&self) -> usize {
+        match self.data.classes {
+            Some(_) if self.loss.loss == Loss::CrossEntropy => 1,
+            _ => self.output_width(),
+        }
     }
 }

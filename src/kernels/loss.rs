@@ -1,65 +1,91 @@
-//! Losses, each a mean over the batch (and over outputs), as PyTorch's `reduction='mean'`.
-//! One pass computes the loss of a chunk and the gradient with respect to the model's output.
+//! Losses, each a mean over the batch (and over outputs for element-wise losses), as
+//! PyTorch's `reduction='mean'`. One pass computes a chunk's loss sums, its metrics and the
+//! gradient with respect to the model's output.
 
 use serde::Serialize;
 
 use super::activation::sigmoid;
 
 /// A loss as the spec names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Loss {
-    /// Mean squared error, `mean((o - t)^2)` (`nn.MSELoss`).
+    /// Mean squared error (`nn.MSELoss`).
     Mse,
+    /// Mean absolute error (`nn.L1Loss`).
+    Mae,
+    /// `nn.HuberLoss(delta)`: quadratic within `delta`, linear beyond.
+    Huber { delta: f32 },
     /// Binary cross-entropy on probabilities (`nn.BCELoss`).
     Bce,
+    /// Softmax cross-entropy on integer class targets (`nn.CrossEntropyLoss` on the logits).
+    CrossEntropy,
 }
 
 impl Loss {
-    pub const ALL: [Loss; 2] = [Loss::Mse, Loss::Bce];
+    pub const KEYWORDS: [&'static str; 5] = ["mse", "mae", "huber", "bce", "cross_entropy"];
 
     pub fn keyword(self) -> &'static str {
         match self {
             Loss::Mse => "mse",
+            Loss::Mae => "mae",
+            Loss::Huber { .. } => "huber",
             Loss::Bce => "bce",
+            Loss::CrossEntropy => "cross_entropy",
         }
     }
 
-    pub fn from_keyword(word: &str) -> Option<Loss> {
-        Loss::ALL.into_iter().find(|loss| loss.keyword() == word)
+    pub fn describe(self) -> String {
+        match self {
+            Loss::Huber { delta } => format!("huber(delta: {delta})"),
+            other => other.keyword().to_string(),
+        }
     }
 
-    /// Whether the model is a classifier, so accuracy is reported.
+    /// Whether the model is a classifier: accuracy is reported, not regression metrics.
     pub fn is_classifier(self) -> bool {
-        matches!(self, Loss::Bce)
+        matches!(self, Loss::Bce | Loss::CrossEntropy)
     }
 }
 
 /// How the loss is evaluated on the last layer's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LossKernel {
     Mse,
+    Mae,
+    Huber {
+        delta: f32,
+    },
     /// BCE on probabilities, with PyTorch's clamp of each log at -100.
     Bce,
-    /// BCE fused with the final sigmoid: it takes logits `z` and uses
-    /// `max(z, 0) - z t + ln(1 + exp(-|z|))`, which never overflows, with gradient `sigmoid(z) - t`.
+    /// BCE fused with the final sigmoid: from logits `z`, `max(z, 0) - z t + ln(1 + e^-|z|)`,
+    /// which never overflows, with gradient `sigmoid(z) - t`.
     BceWithLogits,
+    /// Cross-entropy fused with the final softmax: from logits, `logsumexp(z) - z_t` with the
+    /// maximum subtracted first, and gradient `softmax(z) - onehot(t)`.
+    SoftmaxCrossEntropy,
 }
 
-/// A chunk's share of a batch's loss and accuracy.
+/// A chunk's share of a batch's loss and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LossSums {
-    /// The sum of the per-element losses (not yet divided by the element count).
+    /// The sum of the per-element (or per-sample, for cross-entropy) losses.
     pub loss: f64,
-    /// Elements classified correctly (classifiers only).
+    /// Samples (or outputs, for BCE) classified correctly.
     pub correct: u64,
+    /// Sum of `|o - t|` over outputs (regression).
+    pub abs_error: f64,
+    /// Sum of `(o - t)^2` over outputs (regression).
+    pub squared_error: f64,
 }
 
 impl LossSums {
     pub fn add(&mut self, other: LossSums) {
         self.loss += other.loss;
         self.correct += other.correct;
+        self.abs_error += other.abs_error;
+        self.squared_error += other.squared_error;
     }
 }
 
@@ -67,25 +93,63 @@ impl LossSums {
 const LOG_FLOOR: f64 = -100.0;
 
 impl LossKernel {
-    /// Computes the loss sums of a chunk and writes `scale * dLoss/dValue` into `grad`, where
-    /// `scale` is one over the number of elements in the whole batch.
-    pub fn forward_backward(self, values: &[f32], targets: &[f32], grad: &mut [f32], scale: f32) -> LossSums {
-        let mut sums = LossSums::default();
-        for ((&v, &t), g) in values.iter().zip(targets).zip(grad.iter_mut()) {
-            let (loss, dv) = self.element(v, t);
-            sums.loss += loss;
-            sums.correct += u64::from(self.is_correct(v, t));
-            *g = dv * scale;
+    /// How many terms the loss of one sample averages over: its outputs, or 1 for cross-entropy.
+    pub fn terms_per_sample(self, width: usize) -> usize {
+        match self {
+            LossKernel::SoftmaxCrossEntropy => 1,
+            _ => width,
         }
-        sums
+    }
+
+    /// Computes the loss sums of a chunk of `width`-long output columns and writes
+    /// `scale * dLoss/dValue` into `grad`, where `scale` is one over the batch's term count.
+    /// `targets` holds `width` values per sample, or one class index for cross-entropy.
+    pub fn forward_backward(
+        self,
+        values: &[f32],
+        targets: &[f32],
+        grad: &mut [f32],
+        scale: f32,
+        width: usize,
+    ) -> LossSums {
+        self.run(values, targets, Some(grad), scale, width)
     }
 
     /// The loss sums of a chunk without gradients (evaluation).
-    pub fn evaluate(self, values: &[f32], targets: &[f32]) -> LossSums {
+    pub fn evaluate(self, values: &[f32], targets: &[f32], width: usize) -> LossSums {
+        self.run(values, targets, None, 0.0, width)
+    }
+
+    fn run(self, values: &[f32], targets: &[f32], mut grad: Option<&mut [f32]>, scale: f32, width: usize) -> LossSums {
         let mut sums = LossSums::default();
-        for (&v, &t) in values.iter().zip(targets) {
-            sums.loss += self.element(v, t).0;
+        if self == LossKernel::SoftmaxCrossEntropy {
+            for (sample, (z, &t)) in values.chunks_exact(width).zip(targets).enumerate() {
+                let class = t as usize;
+                let max = z.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let sum: f64 = z.iter().map(|&v| f64::from(v - max).exp()).sum();
+                let log_sum = sum.ln();
+                sums.loss += log_sum - f64::from(z[class] - max);
+                sums.correct += u64::from(argmax(z) == class);
+                if let Some(grad) = grad.as_deref_mut() {
+                    let g = &mut grad[sample * width..(sample + 1) * width];
+                    for (k, (g, &v)) in g.iter_mut().zip(z).enumerate() {
+                        let p = (f64::from(v - max) - log_sum).exp() as f32;
+                        *g = (p - f32::from(u8::from(k == class))) * scale;
+                    }
+                }
+            }
+            return sums;
+        }
+        for (i, (&v, &t)) in values.iter().zip(targets).enumerate() {
+            let (loss, dv) = self.element(v, t);
+            sums.loss += loss;
+            let d = f64::from(v) - f64::from(t);
+            sums.abs_error += d.abs();
+            sums.squared_error += d * d;
             sums.correct += u64::from(self.is_correct(v, t));
+            if let Some(grad) = grad.as_deref_mut() {
+                grad[i] = dv * scale;
+            }
         }
         sums
     }
@@ -96,6 +160,29 @@ impl LossKernel {
             LossKernel::Mse => {
                 let d = v - t;
                 (f64::from(d) * f64::from(d), 2.0 * d)
+            }
+            LossKernel::Mae => {
+                let d = v - t;
+                // L1Loss's gradient at 0 is 0 (the sign function's).
+                let sign = if d > 0.0 {
+                    1.0
+                } else if d < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                };
+                (f64::from(d.abs()), sign)
+            }
+            LossKernel::Huber { delta } => {
+                let d = v - t;
+                if d.abs() <= delta {
+                    (0.5 * f64::from(d) * f64::from(d), d)
+                } else {
+                    (
+                        f64::from(delta) * (f64::from(d.abs()) - 0.5 * f64::from(delta)),
+                        delta * d.signum(),
+                    )
+                }
             }
             LossKernel::Bce => {
                 let (p, t64) = (f64::from(v), f64::from(t));
@@ -110,16 +197,37 @@ impl LossKernel {
                 let loss = z.max(0.0) - z * t64 + (-z.abs()).exp().ln_1p();
                 (loss, sigmoid(v) - t)
             }
+            LossKernel::SoftmaxCrossEntropy => unreachable!("cross-entropy works per sample"),
         }
     }
 
     fn is_correct(self, v: f32, t: f32) -> bool {
         match self {
-            LossKernel::Mse => false,
             LossKernel::Bce => (v >= 0.5) == (t >= 0.5),
             LossKernel::BceWithLogits => (v >= 0.0) == (t >= 0.5),
+            _ => false,
         }
     }
+
+    /// The predicted class of one sample's outputs (classifiers with one output: 0 or 1).
+    pub fn predicted_class(self, values: &[f32]) -> usize {
+        match self {
+            LossKernel::BceWithLogits => usize::from(values[0] >= 0.0),
+            LossKernel::Bce => usize::from(values[0] >= 0.5),
+            _ => argmax(values),
+        }
+    }
+}
+
+/// The index of the largest value (the first, on ties).
+pub fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
 }
 
 #[cfg(test)]
@@ -129,21 +237,29 @@ mod tests {
     /// Checks each kernel's gradient against central differences of its own loss.
     #[test]
     fn gradients_match_finite_differences() {
-        let cases: [(LossKernel, &[f32], &[f32]); 3] = [
-            (LossKernel::Mse, &[0.3, -1.2, 2.0], &[0.0, 1.0, 2.5]),
-            (LossKernel::Bce, &[0.2, 0.7, 0.95], &[0.0, 1.0, 1.0]),
-            (LossKernel::BceWithLogits, &[-3.0, 0.4, 2.2], &[0.0, 1.0, 0.0]),
+        let cases: [(LossKernel, &[f32], &[f32], usize); 6] = [
+            (LossKernel::Mse, &[0.3, -1.2, 2.0], &[0.0, 1.0, 2.5], 1),
+            (LossKernel::Mae, &[0.3, -1.2, 2.0], &[0.0, 1.0, 2.5], 1),
+            (LossKernel::Huber { delta: 1.0 }, &[0.3, -1.2, 2.0], &[0.0, 1.0, 2.5], 1),
+            (LossKernel::Bce, &[0.2, 0.7, 0.95], &[0.0, 1.0, 1.0], 1),
+            (LossKernel::BceWithLogits, &[-3.0, 0.4, 2.2], &[0.0, 1.0, 0.0], 1),
+            (
+                LossKernel::SoftmaxCrossEntropy,
+                &[0.5, -1.0, 2.0, 0.1, 0.3, -0.2],
+                &[2.0, 0.0],
+                3,
+            ),
         ];
-        for (kernel, values, targets) in cases {
-            let scale = 1.0 / values.len() as f32;
+        for (kernel, values, targets, width) in cases {
+            let scale = 1.0 / (values.len() / width) as f32;
             let mut grad = vec![0.0; values.len()];
-            kernel.forward_backward(values, targets, &mut grad, scale);
+            kernel.forward_backward(values, targets, &mut grad, scale, width);
             for i in 0..values.len() {
                 let h = 1e-3f32;
                 let at = |delta: f32| {
                     let mut moved = values.to_vec();
                     moved[i] += delta;
-                    kernel.evaluate(&moved, targets).loss * f64::from(scale)
+                    kernel.evaluate(&moved, targets, width).loss * f64::from(scale)
                 };
                 let numeric = (at(h) - at(-h)) / (2.0 * f64::from(h));
                 assert!(
@@ -160,12 +276,31 @@ mod tests {
         // Reference: torch.nn.functional.binary_cross_entropy(sigmoid(z), t) for z = 0.4, t = 1
         // is ln(1 + e^-0.4) = 0.513015.
         let z = 0.4f32;
-        let logits = LossKernel::BceWithLogits.evaluate(&[z], &[1.0]).loss;
-        let probabilities = LossKernel::Bce.evaluate(&[sigmoid(z)], &[1.0]).loss;
+        let logits = LossKernel::BceWithLogits.evaluate(&[z], &[1.0], 1).loss;
+        let probabilities = LossKernel::Bce.evaluate(&[sigmoid(z)], &[1.0], 1).loss;
         assert!((logits - 0.513015).abs() < 1e-5 && (probabilities - 0.513015).abs() < 1e-5);
-        // A saturated logit gives a large, finite loss rather than infinity.
-        let extreme = LossKernel::BceWithLogits.evaluate(&[-200.0], &[1.0]).loss;
+        let extreme = LossKernel::BceWithLogits.evaluate(&[-200.0], &[1.0], 1).loss;
         assert!((extreme - 200.0).abs() < 1e-9);
-        assert_eq!(LossKernel::Bce.evaluate(&[0.0], &[1.0]).loss, 100.0);
+        assert_eq!(LossKernel::Bce.evaluate(&[0.0], &[1.0], 1).loss, 100.0);
+    }
+
+    /// Reference: torch.nn.functional.cross_entropy(tensor([[1., 2., 3.]]), tensor([0]))
+    /// = ln(e + e^2 + e^3) - 1 = 2.407606; logits of 1000 do not overflow.
+    #[test]
+    fn cross_entropy_matches_reference_and_is_stable() {
+        let sums = LossKernel::SoftmaxCrossEntropy.evaluate(&[1.0, 2.0, 3.0], &[0.0], 3);
+        assert!((sums.loss - 2.407606).abs() < 1e-6);
+        assert_eq!(sums.correct, 0);
+        let large = LossKernel::SoftmaxCrossEntropy.evaluate(&[1000.0, 0.0, -1000.0], &[0.0], 3);
+        assert!(large.loss.abs() < 1e-9 && large.correct == 1);
+    }
+
+    /// Reference: nn.HuberLoss(delta=1) of a difference of 3 is 1 * (3 - 0.5) = 2.5, of 0.5 is 0.125.
+    #[test]
+    fn huber_and_mae_match_reference() {
+        let huber = LossKernel::Huber { delta: 1.0 };
+        assert_eq!(huber.evaluate(&[3.0, 0.5], &[0.0, 0.0], 1).loss, 2.625);
+        let mae = LossKernel::Mae.evaluate(&[3.0, -0.5], &[0.0, 0.0], 1);
+        assert_eq!((mae.loss, mae.abs_error, mae.squared_error), (3.5, 3.5, 9.25));
     }
 }

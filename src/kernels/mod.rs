@@ -4,7 +4,10 @@
 
 pub mod activation;
 pub mod dense;
+pub mod dropout;
 pub mod gemm;
 pub mod init;
 pub mod loss;
+pub mod norm;
 pub mod optim;
+pub mod schedule;

@@ -1,16 +1,85 @@
-//! Optimizers, with torch.optim's documented update rules and defaults.
+//! Optimizers, with torch.optim's documented update rules and defaults. Each keeps its
+//! per-parameter moments in `Moments`; the step count `t` starts at 1.
 
 use serde::Serialize;
 
-/// Stochastic gradient descent, `w -= lr * g` (torch.optim.SGD without momentum).
+/// torch.optim.SGD: `g += wd w; b = mu b + g (b = g at the first step); g = nesterov ? g + mu b : b;
+/// w -= lr g`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Sgd {
     pub lr: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
 }
 
 impl Default for Sgd {
     fn default() -> Self {
-        Sgd { lr: 0.01 }
+        Sgd {
+            lr: 0.01,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// torch.optim.Adam (L2 weight decay added to the gradient) and, with `decoupled`,
+/// torch.optim.AdamW (`w -= lr wd w` before the Adam step).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Adam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub decoupled: bool,
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Adam {
+            lr: 0.001,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+        }
+    }
+}
+
+impl Adam {
+    /// AdamW's defaults: Adam's, with weight decay 0.01.
+    pub fn adamw() -> Adam {
+        Adam {
+            weight_decay: 0.01,
+            decoupled: true,
+            ..Adam::default()
+        }
+    }
+}
+
+/// torch.optim.RMSprop (not centered): `g += wd w; v = alpha v + (1 - alpha) g^2;`
+/// with momentum `b = mu b + g / (sqrt(v) + eps); w -= lr b`, else `w -= lr g / (sqrt(v) + eps)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RmsProp {
+    pub lr: f64,
+    pub alpha: f64,
+    pub eps: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+}
+
+impl Default for RmsProp {
+    fn default() -> Self {
+        RmsProp {
+            lr: 0.01,
+            alpha: 0.99,
+            eps: 1e-8,
+            momentum: 0.0,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -19,29 +88,150 @@ impl Default for Sgd {
 #[serde(rename_all = "snake_case")]
 pub enum Optimizer {
     Sgd(Sgd),
+    Adam(Adam),
+    RmsProp(RmsProp),
+}
+
+/// One parameter tensor's optimizer state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Moments {
+    /// Momentum buffer (SGD, RMSprop) or first moment (Adam).
+    pub first: Vec<f32>,
+    /// Second moment (Adam, RMSprop).
+    pub second: Vec<f32>,
 }
 
 impl Optimizer {
-    pub const KEYWORDS: [&'static str; 1] = ["sgd"];
+    pub const KEYWORDS: [&'static str; 4] = ["sgd", "adam", "adamw", "rmsprop"];
 
     pub fn lr(&self) -> f64 {
         match self {
-            Optimizer::Sgd(sgd) => sgd.lr,
+            Optimizer::Sgd(o) => o.lr,
+            Optimizer::Adam(o) => o.lr,
+            Optimizer::RmsProp(o) => o.lr,
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Optimizer::Sgd(sgd) => format!("sgd(lr: {})", sgd.lr),
+            Optimizer::Sgd(o) => {
+                let mut text = format!("sgd(lr: {}", o.lr);
+                if o.momentum != 0.0 {
+                    text += &format!(", momentum: {}", o.momentum);
+                }
+                if o.nesterov {
+                    text += ", nesterov: true";
+                }
+                if o.weight_decay != 0.0 {
+                    text += &format!(", weight_decay: {}", o.weight_decay);
+                }
+                text + ")"
+            }
+            Optimizer::Adam(o) => format!(
+                "{}(lr: {}, beta1: {}, beta2: {}, eps: {}, weight_decay: {})",
+                if o.decoupled { "adamw" } else { "adam" },
+                o.lr,
+                o.beta1,
+                o.beta2,
+                o.eps,
+                o.weight_decay
+            ),
+            Optimizer::RmsProp(o) => format!(
+                "rmsprop(lr: {}, alpha: {}, eps: {}, momentum: {}, weight_decay: {})",
+                o.lr, o.alpha, o.eps, o.momentum, o.weight_decay
+            ),
         }
     }
 
-    /// Updates one parameter tensor in place from its gradient.
-    pub fn update(&self, param: &mut [f32], grad: &[f32], lr: f64) {
-        match self {
-            Optimizer::Sgd(_) => {
-                let lr = lr as f32;
-                param.iter_mut().zip(grad).for_each(|(w, g)| *w -= lr * g);
+    /// Zeroed state for a tensor of `len` values.
+    pub fn moments(&self, len: usize) -> Moments {
+        let (first, second) = match self {
+            Optimizer::Sgd(o) => (if o.momentum != 0.0 { len } else { 0 }, 0),
+            Optimizer::Adam(_) => (len, len),
+            Optimizer::RmsProp(o) => (if o.momentum != 0.0 { len } else { 0 }, len),
+        };
+        Moments {
+            first: vec![0.0; first],
+            second: vec![0.0; second],
+        }
+    }
+
+    /// Step `t` (from 1) on one tensor. `param`, `grad` and the moments may be matching
+    /// sub-ranges of a tensor: every rule is element-wise.
+    pub fn update(&self, t: u64, lr: f64, param: &mut [f32], grad: &[f32], first: &mut [f32], second: &mut [f32]) {
+        match *self {
+            Optimizer::Sgd(Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+                ..
+            }) => {
+                let (lr, mu, wd) = (lr as f32, momentum as f32, weight_decay as f32);
+                if momentum == 0.0 {
+                    param.iter_mut().zip(grad).for_each(|(w, g)| *w -= lr * (g + wd * *w));
+                    return;
+                }
+                for ((w, g), b) in param.iter_mut().zip(grad).zip(first.iter_mut()) {
+                    let g = g + wd * *w;
+                    *b = if t == 1 { g } else { mu * *b + g };
+                    let step = if nesterov { g + mu * *b } else { *b };
+                    *w -= lr * step;
+                }
+            }
+            Optimizer::Adam(Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                decoupled,
+                ..
+            }) => {
+                let bias1 = 1.0 - beta1.powf(t as f64);
+                let bias2 = 1.0 - beta2.powf(t as f64);
+                // torch's form: w -= (lr / bias1) * m / (sqrt(v) / sqrt(bias2) + eps).
+                let step_size = (lr / bias1) as f32;
+                let bias2_sqrt = bias2.sqrt() as f32;
+                let (b1, b2, eps, wd) = (beta1 as f32, beta2 as f32, eps as f32, weight_decay as f32);
+                let decay = if decoupled {
+                    1.0 - (lr * weight_decay) as f32
+                } else {
+                    1.0
+                };
+                let l2 = if decoupled { 0.0 } else { wd };
+                for (((w, g), m), v) in param.iter_mut().zip(grad).zip(first.iter_mut()).zip(second.iter_mut()) {
+                    *w *= decay;
+                    let g = g + l2 * *w;
+                    *m = b1 * *m + (1.0 - b1) * g;
+                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    *w -= step_size * *m / (v.sqrt() / bias2_sqrt + eps);
+                }
+            }
+            Optimizer::RmsProp(RmsProp {
+                alpha,
+                eps,
+                momentum,
+                weight_decay,
+                ..
+            }) => {
+                let (lr, a, eps, mu, wd) = (
+                    lr as f32,
+                    alpha as f32,
+                    eps as f32,
+                    momentum as f32,
+                    weight_decay as f32,
+                );
+                for (i, (w, g)) in param.iter_mut().zip(grad).enumerate() {
+                    let g = g + wd * *w;
+                    let v = &mut second[i];
+                    *v = a * *v + (1.0 - a) * g * g;
+                    let scaled = g / (v.sqrt() + eps);
+                    if momentum != 0.0 {
+                        first[i] = mu * first[i] + scaled;
+                        *w -= lr * first[i];
+                    } else {
+                        *w -= lr * scaled;
+                    }
+                }
             }
         }
     }
@@ -51,12 +241,101 @@ impl Optimizer {
 mod tests {
     use super::*;
 
-    /// torch.optim.SGD, documented rule without momentum: `p = p - lr * g`.
+    /// Runs `steps` updates of one scalar with a constant gradient.
+    fn run(optimizer: Optimizer, w: f32, g: f32, steps: u64) -> f32 {
+        let mut moments = optimizer.moments(1);
+        let mut param = [w];
+        for t in 1..=steps {
+            optimizer.update(
+                t,
+                optimizer.lr(),
+                &mut param,
+                &[g],
+                &mut moments.first,
+                &mut moments.second,
+            );
+        }
+        param[0]
+    }
+
+    /// torch.optim.SGD documentation, without momentum: `p = p - lr * g`.
     #[test]
-    fn sgd_step_matches_the_published_rule() {
-        let optimizer = Optimizer::Sgd(Sgd { lr: 0.1 });
-        let mut param = [1.0f32, -2.0];
-        optimizer.update(&mut param, &[0.5, -1.0], 0.1);
-        assert_eq!(param, [0.95, -1.9]);
+    fn sgd_matches_the_published_rule() {
+        let sgd = Optimizer::Sgd(Sgd {
+            lr: 0.1,
+            ..Sgd::default()
+        });
+        assert_eq!(run(sgd, 1.0, 0.5, 1), 0.95);
+        // Weight decay 0.1: g = 0.5 + 0.1 * 1 = 0.6, p = 1 - 0.06.
+        let decayed = Optimizer::Sgd(Sgd {
+            lr: 0.1,
+            weight_decay: 0.1,
+            ..Sgd::default()
+        });
+        assert!((run(decayed, 1.0, 0.5, 1) - 0.94).abs() < 1e-7);
+    }
+
+    /// torch.optim.SGD with momentum 0.9, constant g = 1, lr 0.1, w0 = 0:
+    /// b1 = 1, b2 = 1.9, b3 = 2.71, so w3 = -0.1 (1 + 1.9 + 2.71) = -0.561.
+    /// Nesterov steps with g + mu b: 1.9, 2.71, 3.439, so w3 = -0.8049.
+    #[test]
+    fn sgd_momentum_and_nesterov_match_hand_computation() {
+        let momentum = Optimizer::Sgd(Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+            ..Sgd::default()
+        });
+        assert!((run(momentum, 0.0, 1.0, 3) + 0.561).abs() < 1e-6);
+        let nesterov = Optimizer::Sgd(Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            ..Sgd::default()
+        });
+        assert!((run(nesterov, 0.0, 1.0, 3) + 0.8049).abs() < 1e-6);
+    }
+
+    /// Adam (Kingma & Ba 2015, Algorithm 1, as in torch.optim.Adam): with a constant gradient
+    /// the bias-corrected ratio m_hat / sqrt(v_hat) is 1 at every step, so each step moves by
+    /// lr / (1 + eps / |g|) against the gradient's sign: w3 = 1 - 3 * 0.01 = 0.97.
+    #[test]
+    fn adam_matches_algorithm_1() {
+        let adam = Optimizer::Adam(Adam {
+            lr: 0.01,
+            ..Adam::default()
+        });
+        assert!((run(adam, 1.0, 0.5, 3) - 0.97).abs() < 1e-6);
+    }
+
+    /// AdamW (Loshchilov & Hutter 2019, torch.optim.AdamW): w = w (1 - lr wd), then the Adam
+    /// step: 1 * (1 - 0.01 * 0.1) - 0.01 = 0.989. Adam's L2 form adds wd w to g instead:
+    /// g = 0.6, but the first bias-corrected step is still lr: 0.99.
+    #[test]
+    fn adamw_decouples_weight_decay() {
+        let adamw = Optimizer::Adam(Adam {
+            lr: 0.01,
+            weight_decay: 0.1,
+            ..Adam::adamw()
+        });
+        assert!((run(adamw, 1.0, 0.5, 1) - 0.989).abs() < 1e-6);
+        let adam_l2 = Optimizer::Adam(Adam {
+            lr: 0.01,
+            weight_decay: 0.1,
+            ..Adam::default()
+        });
+        assert!((run(adam_l2, 1.0, 0.5, 1) - 0.99).abs() < 1e-6);
+    }
+
+    /// RMSprop (Hinton's lecture 6e, torch.optim.RMSprop): v1 = 0.01 g^2 with alpha 0.99, so
+    /// the first step is lr * g / (0.1 |g| + eps) = 10 lr: w1 = 1 - 0.1 for lr 0.01.
+    /// Step 2: v2 = 0.99 * 0.01 + 0.01 = 0.0199, step lr / sqrt(0.0199) = 0.0708881.
+    #[test]
+    fn rmsprop_matches_hand_computation() {
+        let rmsprop = Optimizer::RmsProp(RmsProp {
+            lr: 0.01,
+            ..RmsProp::default()
+        });
+        assert!((run(rmsprop, 1.0, 1.0, 1) - 0.9).abs() < 1e-6);
+        assert!((run(rmsprop, 1.0, 1.0, 2) - (0.9 - 0.070_888_1)).abs() < 1e-6);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{Kernel, Phase, Plan};
+use super::{Kernel, Node, Op, Phase, Plan};
 use crate::ir::Batch;
 
 impl Plan {
@@ -18,67 +18,108 @@ impl Plan {
         format!("{}[{}]", param.name, dims.join(","))
     }
 
+    fn params_of(&self, op: &Op) -> Vec<usize> {
+        match op {
+            Op::Dense { weight, bias, .. } | Op::LayerNorm { weight, bias, .. } => vec![*weight, *bias],
+            Op::BatchNorm { weight, bias, .. } => vec![*weight, *bias],
+            Op::Activation { .. } | Op::Dropout { .. } => vec![],
+        }
+    }
+
+    fn op_name(op: &Op) -> String {
+        match op {
+            Op::Dense { .. } => "dense".into(),
+            Op::Activation { activation, .. } => activation.describe(),
+            Op::Dropout { p, .. } => format!("dropout({p})"),
+            Op::BatchNorm { .. } => "batch_norm".into(),
+            Op::LayerNorm { .. } => "layer_norm".into(),
+        }
+    }
+
+    /// Settings shown after a forward kernel's operands.
+    fn op_settings(op: &Op) -> String {
+        match op {
+            Op::BatchNorm { eps, momentum, .. } => format!(" (eps {eps}, momentum {momentum})"),
+            Op::LayerNorm { eps, .. } => format!(" (eps {eps})"),
+            _ => String::new(),
+        }
+    }
+
+    fn forward(&self, node: &Node) -> (String, String) {
+        let name = Self::op_name(&node.op);
+        let mut text = if node.input == node.output {
+            format!("{} in place", self.buffer(node.input))
+        } else {
+            format!("{} -> {}", self.buffer(node.input), self.buffer(node.output))
+        };
+        let params: Vec<String> = self.params_of(&node.op).into_iter().map(|p| self.param(p)).collect();
+        if !params.is_empty() {
+            text += &format!("  with {}", params.join(", "));
+        }
+        if let Op::BatchNorm {
+            running_mean,
+            running_var,
+            ..
+        } = node.op
+        {
+            text += &format!("; updates {}, {}", self.param(running_mean), self.param(running_var));
+        }
+        (name, text + &Self::op_settings(&node.op))
+    }
+
+    fn backward(&self, node: &Node) -> (String, String) {
+        let name = format!("{}'", Self::op_name(&node.op));
+        let mut outputs: Vec<String> = self
+            .params_of(&node.op)
+            .into_iter()
+            .map(|p| format!("d{}", self.param(p)))
+            .collect();
+        if node.input != 0 {
+            outputs.push(format!("d{}", self.buffer(node.input)));
+        }
+        let text = if node.input == node.output {
+            format!("d{} in place", self.buffer(node.output))
+        } else {
+            format!("d{} -> {}", self.buffer(node.output), outputs.join(", "))
+        };
+        (name, text)
+    }
+
     /// The kernel's name and its operands.
     fn describe(&self, kernel: &Kernel) -> (String, String) {
         match kernel {
-            Kernel::Dense {
-                input,
-                output,
-                weight,
-                bias,
-                ..
-            } => (
-                "dense".into(),
-                format!(
-                    "{} -> {}  with {}, {}",
-                    self.buffer(*input),
-                    self.buffer(*output),
-                    self.param(*weight),
-                    self.param(*bias)
-                ),
-            ),
-            Kernel::Activation { activation, buffer } => (
-                activation.keyword().into(),
-                format!("{} in place", self.buffer(*buffer)),
-            ),
-            Kernel::Loss { kernel, output, fused } => {
-                let name = serde_json::to_value(kernel)
+            Kernel::Forward(i) => self.forward(&self.nodes[*i]),
+            Kernel::Backward(i) => self.backward(&self.nodes[*i]),
+            Kernel::Loss { output } => {
+                let name = serde_json::to_value(self.loss_kernel)
                     .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
+                    .and_then(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .or_else(|| v.as_object()?.keys().next().cloned())
+                    })
                     .unwrap_or_default();
-                let fused = fused
+                let fused = self
+                    .fused
                     .map(|a| format!("  ({} fused into the loss)", a.keyword()))
                     .unwrap_or_default();
                 (
                     name,
-                    format!("{}, y[b,{}] -> loss{fused}", self.buffer(*output), self.output_width),
+                    format!("{}, y[b,{}] -> loss{fused}", self.buffer(*output), self.target_width),
                 )
             }
-            Kernel::ActivationBackward { activation, buffer } => (
-                format!("{}'", activation.keyword()),
-                format!("d{} in place", self.buffer(*buffer)),
-            ),
-            Kernel::DenseBackward {
-                input,
-                output,
-                weight,
-                bias,
-                input_grad,
-                ..
-            } => {
-                let mut outs = vec![format!("d{}", self.param(*weight)), format!("d{}", self.param(*bias))];
-                if *input_grad {
-                    outs.push(format!("d{}", self.buffer(*input)));
-                }
-                (
-                    "dense'".into(),
-                    format!("d{} -> {}", self.buffer(*output), outs.join(", ")),
-                )
+            Kernel::Update => {
+                let description = self.optimizer.describe();
+                let name = description.split('(').next().unwrap_or_default().to_string();
+                let trained: Vec<String> = self
+                    .params
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.trainable)
+                    .map(|(i, _)| self.param(i))
+                    .collect();
+                (name, trained.join(", "))
             }
-            Kernel::Update { optimizer, params } => (
-                optimizer.describe(),
-                params.iter().map(|p| self.param(*p)).collect::<Vec<_>>().join(", "),
-            ),
         }
     }
 }
@@ -92,19 +133,35 @@ impl fmt::Display for Plan {
         };
         writeln!(
             f,
-            "plan {} ({}): {}, {} parameters, batch {batch} (b rows), chunks of {} rows",
+            "plan {} ({}): buffers {}, {} parameters, batch {batch} (b rows), chunks of {} rows",
             self.name,
             self.file,
-            widths.join(" -> "),
+            widths.join(", "),
             self.parameter_count(),
             self.chunk_rows
         )?;
+        let mut optimizer = format!("optimizer {}", self.optimizer.describe());
+        if self.schedule != crate::kernels::schedule::Schedule::Constant {
+            optimizer += &format!(", schedule {}", self.schedule.describe());
+        }
+        if let Some(clip) = self.clip_norm {
+            optimizer += &format!(", clip_norm {clip}");
+        }
+        writeln!(f, "{optimizer}")?;
         let rows: Vec<(Phase, String, String, usize)> = self
             .steps
             .iter()
-            .map(|step| {
+            .flat_map(|step| {
                 let (name, operands) = self.describe(&step.kernel);
-                (step.phase, name, operands, step.line)
+                if step.kernel == Kernel::Update {
+                    // One line per updated tensor keeps the columns narrow.
+                    operands
+                        .split(", ")
+                        .map(|p| (step.phase, name.clone(), p.to_string(), step.line))
+                        .collect::<Vec<_>>()
+                } else {
+                    vec![(step.phase, name, operands, step.line)]
+                }
             })
             .collect();
         let name_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);

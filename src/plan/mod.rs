@@ -1,15 +1,18 @@
 //! Stage 3, compile: `ir::Model` -> `Plan`, the immutable list of kernels a run executes,
-//! with every buffer and parameter shape fixed. Compiling cannot fail: the IR is valid.
+//! with every buffer, scratch area and parameter shape fixed. Compiling cannot fail.
 
 mod display;
+mod lower;
 
-use crate::ir::{Batch, LayerKind, Model, Train};
+pub use lower::compile;
+
+use crate::ir::{Batch, Train};
 use crate::kernels::activation::Activation;
 use crate::kernels::dense::Dense;
 use crate::kernels::init::Init;
 use crate::kernels::loss::{Loss, LossKernel};
 use crate::kernels::optim::Optimizer;
-use crate::span::Source;
+use crate::kernels::schedule::Schedule;
 
 /// Rows per parallel chunk unless a test asks for another size. Fixed, never derived from the
 /// thread count, so results do not depend on it; 64 columns keep matrixmultiply's kernels busy.
@@ -19,6 +22,8 @@ pub const DEFAULT_CHUNK_ROWS: usize = 64;
 pub type BufferId = usize;
 /// A parameter tensor, in `Plan::params`.
 pub type ParamId = usize;
+/// A scratch area a kernel keeps between its forward and backward (masks, normalised values).
+pub type AuxId = usize;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BufferInfo {
@@ -26,11 +31,21 @@ pub struct BufferInfo {
     pub width: usize,
 }
 
-/// A parameter tensor, named as in the PyTorch `state_dict` (`layers.N.weight`).
+/// A scratch area of `per_row` values per batch row plus `per_chunk` per chunk plus `fixed`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuxInfo {
+    pub per_row: usize,
+    pub per_chunk: usize,
+    pub fixed: usize,
+}
+
+/// A parameter tensor, named as in the PyTorch `state_dict` (`layers.N.weight`). Buffers such
+/// as batch norm's running statistics are not trainable.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamInfo {
     pub name: String,
     pub shape: Vec<usize>,
+    pub trainable: bool,
 }
 
 impl ParamInfo {
@@ -43,13 +58,71 @@ impl ParamInfo {
     }
 }
 
-/// How a dense layer's parameters start.
+/// How a parameter starts.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ParamInit {
-    pub weight: ParamId,
-    pub bias: ParamId,
-    pub init: Init,
-    pub layer: Dense,
+pub enum ParamInit {
+    /// A dense layer's weight and bias, from the `init` stream.
+    Dense {
+        weight: ParamId,
+        bias: ParamId,
+        init: Init,
+        layer: Dense,
+    },
+    Constant {
+        param: ParamId,
+        value: f32,
+    },
+}
+
+/// One layer's computation; its forward and backward are both kernels of the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Dense {
+        layer: Dense,
+        weight: ParamId,
+        bias: ParamId,
+    },
+    /// In place when `input == output` (the backward then works from the output alone).
+    Activation {
+        activation: Activation,
+        width: usize,
+    },
+    Dropout {
+        p: f32,
+        width: usize,
+        mask: AuxId,
+    },
+    BatchNorm {
+        width: usize,
+        eps: f32,
+        momentum: f32,
+        weight: ParamId,
+        bias: ParamId,
+        running_mean: ParamId,
+        running_var: ParamId,
+        tracked: ParamId,
+        /// Normalised inputs, per row.
+        xhat: AuxId,
+        /// Batch mean and inverse std, then per-chunk partial sums.
+        stats: AuxId,
+    },
+    LayerNorm {
+        width: usize,
+        eps: f32,
+        weight: ParamId,
+        bias: ParamId,
+        xhat: AuxId,
+        inv_std: AuxId,
+    },
+}
+
+/// An op with its buffers and the spec line it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub input: BufferId,
+    pub output: BufferId,
+    pub line: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,43 +135,13 @@ pub enum Phase {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kernel {
-    /// `output = W input + b`.
-    Dense {
-        layer: Dense,
-        input: BufferId,
-        output: BufferId,
-        weight: ParamId,
-        bias: ParamId,
-    },
-    /// In place on `buffer`.
-    Activation {
-        activation: Activation,
-        buffer: BufferId,
-    },
-    /// The loss of `output` against the targets; writes the gradient of `output`.
+    Forward(usize),
+    /// The loss of buffer `output` against the targets; writes that buffer's gradient.
     Loss {
-        kernel: LossKernel,
         output: BufferId,
-        fused: Option<Activation>,
     },
-    /// Turns the gradient of `buffer` (an activation's output) into that of its input.
-    ActivationBackward {
-        activation: Activation,
-        buffer: BufferId,
-    },
-    /// Parameter gradients, and the input's gradient unless the input is the data.
-    DenseBackward {
-        layer: Dense,
-        input: BufferId,
-        output: BufferId,
-        weight: ParamId,
-        bias: ParamId,
-        input_grad: bool,
-    },
-    Update {
-        optimizer: Optimizer,
-        params: Vec<ParamId>,
-    },
+    Backward(usize),
+    Update,
 }
 
 /// A kernel and the spec line it came from.
@@ -115,11 +158,23 @@ pub struct Plan {
     /// The spec file's name, for `file:line` in the plan text.
     pub file: String,
     pub buffers: Vec<BufferInfo>,
+    pub aux: Vec<AuxInfo>,
     pub params: Vec<ParamInfo>,
     pub inits: Vec<ParamInit>,
+    pub nodes: Vec<Node>,
     pub steps: Vec<Step>,
     pub loss: Loss,
+    pub loss_kernel: LossKernel,
+    /// The final activation folded into the loss (sigmoid for BCE, softmax for cross-entropy).
+    pub fused: Option<Activation>,
+    /// The buffer the loss reads: the model's output, or the logits under a fused activation.
+    pub loss_input: BufferId,
     pub output_width: usize,
+    pub target_width: usize,
+    pub classes: Option<usize>,
+    pub optimizer: Optimizer,
+    pub schedule: Schedule,
+    pub clip_norm: Option<f64>,
     pub chunk_rows: usize,
     pub train: Train,
 }
@@ -139,8 +194,9 @@ impl Default for CompileOptions {
 }
 
 impl Plan {
+    /// Trainable values.
     pub fn parameter_count(&self) -> usize {
-        self.params.iter().map(ParamInfo::len).sum()
+        self.params.iter().filter(|p| p.trainable).map(ParamInfo::len).sum()
     }
 
     /// The largest batch for `rows` rows of training data: buffers hold this many columns.
@@ -160,135 +216,14 @@ impl Plan {
     pub fn is_classifier(&self) -> bool {
         self.loss.is_classifier()
     }
-}
 
-/// Lowers a checked model; `source` gives the line each kernel came from.
-pub fn compile(model: &Model, source: &Source, options: CompileOptions) -> Plan {
-    let line = |span: crate::span::Span| source.line_col(span.start).0;
-    let mut buffers = vec![BufferInfo {
-        name: "x".to_string(),
-        width: model.input.width,
-    }];
-    let mut params = Vec::new();
-    let mut inits = Vec::new();
-    let mut forward = Vec::new();
-    let mut backward = Vec::new();
-    let mut torch_index = 0;
-    let last = model.layers.len().saturating_sub(1);
-    // Sigmoid followed by BCE is computed from the logits, which is exact where the two-step
-    // form would saturate (DESIGN.md, Numbers).
-    let fuse_sigmoid = model.loss.loss == Loss::Bce && model.output_activation() == Some(Activation::Sigmoid);
-    for (index, layer) in model.layers.iter().enumerate() {
-        let LayerKind::Dense { activation, init } = layer.kind;
-        let dense = Dense {
-            inputs: layer.inputs,
-            units: layer.outputs,
-        };
-        let input = buffers.len() - 1;
-        let output = buffers.len();
-        buffers.push(BufferInfo {
-            name: format!("h{output}"),
-            width: layer.outputs,
-        });
-        let weight = params.len();
-        params.push(ParamInfo {
-            name: format!("layers.{torch_index}.weight"),
-            shape: vec![layer.outputs, layer.inputs],
-        });
-        params.push(ParamInfo {
-            name: format!("layers.{torch_index}.bias"),
-            shape: vec![layer.outputs],
-        });
-        torch_index += 1;
-        inits.push(ParamInit {
-            weight,
-            bias: weight + 1,
-            init,
-            layer: dense,
-        });
-        let at = line(layer.span);
-        forward.push(Step {
-            phase: Phase::Forward,
-            kernel: Kernel::Dense {
-                layer: dense,
-                input,
-                output,
-                weight,
-                bias: weight + 1,
-            },
-            line: at,
-        });
-        let fused = index == last && fuse_sigmoid;
-        backward.push(Step {
-            phase: Phase::Backward,
-            kernel: Kernel::DenseBackward {
-                layer: dense,
-                input,
-                output,
-                weight,
-                bias: weight + 1,
-                input_grad: input != 0,
-            },
-            line: at,
-        });
-        if activation.torch_module().is_some() {
-            torch_index += 1;
+    /// The number of classes of a single-label classifier (2 for one sigmoid output), for
+    /// confusion matrices; `None` for regression and multi-label BCE.
+    pub fn class_count(&self) -> Option<usize> {
+        match self.loss {
+            Loss::CrossEntropy => Some(self.output_width),
+            Loss::Bce if self.output_width == 1 => Some(2),
+            _ => None,
         }
-        if activation != Activation::Identity && !fused {
-            forward.push(Step {
-                phase: Phase::Forward,
-                kernel: Kernel::Activation {
-                    activation,
-                    buffer: output,
-                },
-                line: at,
-            });
-            backward.push(Step {
-                phase: Phase::Backward,
-                kernel: Kernel::ActivationBackward {
-                    activation,
-                    buffer: output,
-                },
-                line: at,
-            });
-        }
-    }
-    let loss_kernel = match model.loss.loss {
-        Loss::Mse => LossKernel::Mse,
-        Loss::Bce if fuse_sigmoid => LossKernel::BceWithLogits,
-        Loss::Bce => LossKernel::Bce,
-    };
-    let mut steps = forward;
-    steps.push(Step {
-        phase: Phase::Loss,
-        kernel: Kernel::Loss {
-            kernel: loss_kernel,
-            output: buffers.len() - 1,
-            fused: fuse_sigmoid.then_some(Activation::Sigmoid),
-        },
-        line: line(model.loss.span),
-    });
-    steps.extend(backward.into_iter().rev());
-    steps.push(Step {
-        phase: Phase::Update,
-        kernel: Kernel::Update {
-            optimizer: model.optimizer.optimizer,
-            params: (0..params.len()).collect(),
-        },
-        line: line(model.optimizer.span),
-    });
-    Plan {
-        name: model.name.clone(),
-        file: std::path::Path::new(&source.name)
-            .file_name()
-            .map_or_else(|| source.name.clone(), |name| name.to_string_lossy().into_owned()),
-        buffers,
-        params,
-        inits,
-        steps,
-        loss: model.loss.loss,
-        output_width: model.output_width(),
-        chunk_rows: options.chunk_rows.max(1),
-        train: model.train.clone(),
     }
 }

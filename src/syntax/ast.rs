@@ -38,10 +38,12 @@ pub struct ModelBlock {
     pub span: Span,
 }
 
-/// One line of a model block: `dense 16 relu init he`.
+/// One line of a model block: `dense 16 relu init he`, `batch_norm(momentum: 0.2) relu`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layer {
     pub kind: Ident,
+    /// Arguments when the kind is written as a call: `leaky_relu(0.2)`.
+    pub args: Option<Vec<Arg>>,
     /// Positional items after the kind, in order.
     pub items: Vec<Value>,
     pub init: Option<Value>,
@@ -151,6 +153,11 @@ mod display {
     impl Display for Layer {
         fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
             write!(f, "{}", self.kind.name)?;
+            if let Some(args) = &self.args {
+                write!(f, "(")?;
+                join(f, args)?;
+                write!(f, ")")?;
+            }
             for item in &self.items {
                 write!(f, " {item}")?;
             }

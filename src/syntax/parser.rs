@@ -83,7 +83,14 @@ fn statement(pair: Pair<Rule>) -> Statement {
 fn layer(pair: Pair<Rule>) -> Layer {
     let span = span_of(&pair);
     let mut parts = inner(pair);
-    let kind = ident(parts.next().expect("layer has a kind"));
+    let head = parts.next().expect("layer has a kind");
+    let (kind, args) = match head.as_rule() {
+        Rule::call => {
+            let call = call(head);
+            (call.name, Some(call.args))
+        }
+        _ => (ident(head), None),
+    };
     let mut items = Vec::new();
     let mut init = None;
     for item in parts {
@@ -95,6 +102,7 @@ fn layer(pair: Pair<Rule>) -> Layer {
     }
     Layer {
         kind,
+        args,
         items,
         init,
         span,
@@ -319,7 +327,7 @@ mod tests {
     fn syntax_errors_name_what_was_expected() {
         insta::assert_snapshot!(summary("loss\n"), @"error Some(4..5): expected a list `[...]`, a name, a number or a string, found end of line");
         insta::assert_snapshot!(summary("optimizer sgd(lr = 0.1)"), @"error Some(17..18): expected `(`, `)`, `,` or `:`, found `=`");
-        insta::assert_snapshot!(summary("model m {\n  input 2\n"), @"error Some(20..20): expected `}` or a name, found end of file");
+        insta::assert_snapshot!(summary("model m {\n  input 2\n"), @"error Some(20..20): expected `}` or a layer, found end of file");
         insta::assert_snapshot!(summary("train { epochs: 1e }"), @"error Some(17..18): expected `,` or `}`, found `e`");
     }
 }

@@ -1,23 +1,62 @@
-//! One line of the training trace, written as a JSON object per logged epoch with the keys
-//! DESIGN.md names, in that order.
+//! One line of the training trace: a JSON object per logged epoch with the keys DESIGN.md
+//! names, in order: `epoch`, `step`, the training metrics (`loss`, then `accuracy` or `mae`,
+//! `rmse`, `r2`), the same with `val_` and `test_` prefixes where those splits exist, `lr`
+//! and `elapsed_s`.
 
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+use super::metrics::Metrics;
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct TraceLine {
     pub epoch: usize,
     /// Optimizer steps taken so far.
     pub step: u64,
-    /// The mean of the epoch's batch losses.
-    pub loss: f64,
-    /// For classifiers: the fraction of training outputs classified correctly during the
-    /// epoch, each batch measured before its update.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accuracy: Option<f64>,
+    /// Training metrics: the loss is the mean of the epoch's batch losses; the others count
+    /// every training row once, each batch measured before its update.
+    pub train: Metrics,
+    pub validation: Option<Metrics>,
+    /// Only on the final line, computed once on the final (or restored best) weights.
+    pub test: Option<Metrics>,
+    /// The learning rate of this epoch.
     pub lr: f64,
     /// Seconds from the start of the first step to the end of this epoch; the only key that
     /// varies between runs.
     pub elapsed_s: f64,
+}
+
+fn put_metrics<M: SerializeMap>(map: &mut M, prefix: &str, metrics: &Metrics) -> Result<(), M::Error> {
+    map.serialize_entry(&format!("{prefix}loss"), &metrics.loss)?;
+    let optional = [
+        ("accuracy", metrics.accuracy),
+        ("mae", metrics.mae),
+        ("rmse", metrics.rmse),
+        ("r2", metrics.r2),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            map.serialize_entry(&format!("{prefix}{key}"), &value)?;
+        }
+    }
+    Ok(())
+}
+
+impl Serialize for TraceLine {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("epoch", &self.epoch)?;
+        map.serialize_entry("step", &self.step)?;
+        put_metrics(&mut map, "", &self.train)?;
+        if let Some(validation) = &self.validation {
+            put_metrics(&mut map, "val_", validation)?;
+        }
+        if let Some(test) = &self.test {
+            put_metrics(&mut map, "test_", test)?;
+        }
+        map.serialize_entry("lr", &self.lr)?;
+        map.serialize_entry("elapsed_s", &self.elapsed_s)?;
+        map.end()
+    }
 }
 
 impl TraceLine {

@@ -1,0 +1,89 @@
+//! Input scaling, fitted on the training rows only and applied to every row, so validation
+//! and test rows are scaled as unseen data would be.
+
+use super::Dataset;
+use crate::ir::Scaling;
+
+/// `x' = (x - offset) * factor`, per feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scaler {
+    pub kind: Scaling,
+    pub offset: Vec<f32>,
+    pub factor: Vec<f32>,
+}
+
+impl Scaler {
+    /// Statistics of `rows` (computed in f64): mean and population std for `standardize`,
+    /// min and range for `minmax`. A constant feature keeps a factor of 1.
+    pub fn fit(kind: Scaling, data: &Dataset, rows: &[usize]) -> Scaler {
+        let width = data.input_width;
+        let (mut offset, mut factor) = (vec![0.0f32; width], vec![1.0f32; width]);
+        let column = |f: usize| rows.iter().map(move |&r| f64::from(data.input_row(r)[f]));
+        for f in 0..width {
+            match kind {
+                Scaling::None => {}
+                Scaling::Standardize => {
+                    let n = rows.len() as f64;
+                    let mean = column(f).sum::<f64>() / n;
+                    let std = (column(f).map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+                    offset[f] = mean as f32;
+                    if std > 0.0 {
+                        factor[f] = (1.0 / std) as f32;
+                    }
+                }
+                Scaling::MinMax => {
+                    let min = column(f).fold(f64::INFINITY, f64::min);
+                    let max = column(f).fold(f64::NEG_INFINITY, f64::max);
+                    offset[f] = min as f32;
+                    if max > min {
+                        factor[f] = (1.0 / (max - min)) as f32;
+                    }
+                }
+            }
+        }
+        Scaler { kind, offset, factor }
+    }
+
+    pub fn apply(&self, data: &mut Dataset) {
+        if self.kind == Scaling::None {
+            return;
+        }
+        for row in data.inputs.chunks_exact_mut(data.input_width) {
+            for ((x, offset), factor) in row.iter_mut().zip(&self.offset).zip(&self.factor) {
+                *x = (*x - offset) * factor;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> Dataset {
+        Dataset {
+            rows: 4,
+            input_width: 2,
+            target_width: 1,
+            inputs: vec![1.0, 5.0, 3.0, 5.0, 5.0, 5.0, 100.0, 5.0],
+            targets: vec![0.0; 4],
+            input_names: vec!["a".into(), "b".into()],
+            target_names: vec!["y".into()],
+        }
+    }
+
+    #[test]
+    fn fits_on_the_given_rows_only() {
+        let mut d = data();
+        // Rows 0..3 only: feature a is 1, 3, 5 (mean 3, std sqrt(8/3)); row 3's 100 is unseen.
+        let scaler = Scaler::fit(Scaling::Standardize, &d, &[0, 1, 2]);
+        scaler.apply(&mut d);
+        let std = (8.0f32 / 3.0).sqrt();
+        assert!((d.inputs[0] + 2.0 / std).abs() < 1e-6 && d.inputs[2].abs() < 1e-6);
+        assert!((d.inputs[6] - 97.0 / std).abs() < 1e-4);
+        assert_eq!(d.inputs[1], 0.0, "a constant feature is centred, not divided by zero");
+        let mut d = data();
+        Scaler::fit(Scaling::MinMax, &d, &[0, 1, 2]).apply(&mut d);
+        assert_eq!([d.inputs[0], d.inputs[2], d.inputs[4]], [0.0, 0.5, 1.0]);
+    }
+}

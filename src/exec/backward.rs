@@ -1,0 +1,148 @@
+//! Backward kernels: each turns the gradient of a node's output into gradients of its
+//! parameters (per chunk, then summed in chunk order) and of its input.
+
+use rayon::prelude::*;
+
+use super::Params;
+use super::chunks::{both_mut, read_write, reduce_in_order, zip2};
+use super::state::State;
+use crate::kernels::{dropout, norm};
+use crate::plan::{Node, Op, Plan};
+
+impl State {
+    pub(super) fn backward(&mut self, plan: &Plan, node: &Node, params: &Params) {
+        let rows = self.rows;
+        let chunk = plan.chunk_rows;
+        let chunks = plan.chunks(rows);
+        let input_grad = node.input != 0;
+        match node.op {
+            Op::Dense { layer, weight, bias } => {
+                let (dw_len, db_len) = (layer.units * layer.inputs, layer.units);
+                let x = &self.values[node.input][..rows * layer.inputs];
+                let w = &params.tensors[weight];
+                let (dw_parts, db_parts) = both_mut(&mut self.partials, weight, bias);
+                let xs = x.par_chunks(chunk * layer.inputs);
+                let dws = dw_parts[..chunks * dw_len].par_chunks_mut(dw_len);
+                let dbs = db_parts[..chunks * db_len].par_chunks_mut(db_len);
+                if input_grad {
+                    let (dz, dx) = read_write(&mut self.grads, node.output, node.input);
+                    let dzs = dz[..rows * layer.units].par_chunks(chunk * layer.units);
+                    let dxs = dx[..rows * layer.inputs].par_chunks_mut(chunk * layer.inputs);
+                    (xs, dzs, dws, dbs, dxs)
+                        .into_par_iter()
+                        .for_each(|(x, dz, dw, db, dx)| layer.backward(w, x, dz, dw, db, Some(dx)));
+                } else {
+                    let dzs = self.grads[node.output][..rows * layer.units].par_chunks(chunk * layer.units);
+                    (xs, dzs, dws, dbs)
+                        .into_par_iter()
+                        .for_each(|(x, dz, dw, db)| layer.backward(w, x, dz, dw, db, None));
+                }
+                reduce_in_order(&mut self.partials[weight], dw_len, chunks);
+                reduce_in_order(&mut self.partials[bias], db_len, chunks);
+            }
+            Op::Activation { activation, width } => {
+                let n = rows * width;
+                if node.input == node.output {
+                    let y = &self.values[node.output][..n];
+                    zip2(chunk, y, width, &mut self.grads[node.output][..n], width, |y, g| {
+                        activation.backward(y, y, g, width)
+                    });
+                } else {
+                    let (dy, dx) = read_write(&mut self.grads, node.output, node.input);
+                    dx[..n].copy_from_slice(&dy[..n]);
+                    let (x, y) = (&self.values[node.input][..n], &self.values[node.output][..n]);
+                    let span = chunk * width;
+                    (x.par_chunks(span), y.par_chunks(span), dx[..n].par_chunks_mut(span))
+                        .into_par_iter()
+                        .for_each(|(x, y, g)| activation.backward(x, y, g, width));
+                }
+            }
+            Op::Dropout { p, width, mask } => {
+                let n = rows * width;
+                let (dy, dx) = read_write(&mut self.grads, node.output, node.input);
+                if p == 0.0 {
+                    // The forward pass copied its input and drew no mask.
+                    dx[..n].copy_from_slice(&dy[..n]);
+                    return;
+                }
+                let span = chunk * width;
+                (
+                    self.aux[mask][..n].par_chunks(span),
+                    dy[..n].par_chunks(span),
+                    dx[..n].par_chunks_mut(span),
+                )
+                    .into_par_iter()
+                    .for_each(|(m, dy, dx)| dropout::backward(m, dy, dx));
+            }
+            Op::BatchNorm {
+                width,
+                weight,
+                bias,
+                xhat,
+                stats,
+                ..
+            } => {
+                self.affine_grads(plan, node, width, weight, bias, xhat);
+                if input_grad {
+                    let n = rows * width;
+                    let span = chunk * width;
+                    let (dy, dx) = read_write(&mut self.grads, node.output, node.input);
+                    let gamma = &params.tensors[weight];
+                    let inv_std = &self.aux[stats][width..2 * width];
+                    let (sum_dy_xhat, sum_dy) = (&self.partials[weight][..width], &self.partials[bias][..width]);
+                    (
+                        dy[..n].par_chunks(span),
+                        self.aux[xhat][..n].par_chunks(span),
+                        dx[..n].par_chunks_mut(span),
+                    )
+                        .into_par_iter()
+                        .for_each(|(dy, xhat, dx)| {
+                            norm::batch_norm_input_grad(dy, xhat, gamma, inv_std, sum_dy, sum_dy_xhat, rows, dx)
+                        });
+                }
+            }
+            Op::LayerNorm {
+                width,
+                weight,
+                bias,
+                xhat,
+                inv_std,
+                ..
+            } => {
+                self.affine_grads(plan, node, width, weight, bias, xhat);
+                if input_grad {
+                    let n = rows * width;
+                    let span = chunk * width;
+                    let (dy, dx) = read_write(&mut self.grads, node.output, node.input);
+                    let gamma = &params.tensors[weight];
+                    (
+                        dy[..n].par_chunks(span),
+                        self.aux[xhat][..n].par_chunks(span),
+                        self.aux[inv_std][..rows].par_chunks(chunk),
+                        dx[..n].par_chunks_mut(span),
+                    )
+                        .into_par_iter()
+                        .for_each(|(dy, xhat, inv, dx)| norm::layer_norm_input_grad(dy, xhat, gamma, inv, dx));
+                }
+            }
+        }
+    }
+
+    /// The gradients of a norm's scale and shift, per chunk, summed in chunk order.
+    fn affine_grads(&mut self, plan: &Plan, node: &Node, width: usize, weight: usize, bias: usize, xhat: usize) {
+        let rows = self.rows;
+        let chunks = plan.chunks(rows);
+        let span = plan.chunk_rows * width;
+        let (dgamma, dbeta) = both_mut(&mut self.partials, weight, bias);
+        (
+            self.grads[node.output][..rows * width].par_chunks(span),
+            self.aux[xhat][..rows * width].par_chunks(span),
+            dgamma[..chunks * width].par_chunks_mut(width),
+            dbeta[..chunks * width].par_chunks_mut(width),
+        )
+            .into_par_iter()
+            .for_each(|(dy, xhat, dg, db)| norm::affine_grads(dy, xhat, width, dg, db));
+        reduce_in_order(dgamma, width, chunks);
+        reduce_in_order(dbeta, width, chunks);
+    }
+}
