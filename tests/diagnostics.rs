@@ -225,3 +225,195 @@ fn bce_needs_a_final_sigmoid() {
       = help: end the model with a `sigmoid` activation, e.g. `dense 1 sigmoid`
     ");
 }
+
+const CLASSES_CSV: &str = "a,b,label\n0.1,0.2,0\n0.3,0.1,1\n0.5,0.9,2\n0.2,0.2,1\n";
+
+fn check_classes(name: &str, spec: &str, csv: &str) -> (i32, String) {
+    let scratch = Scratch::new(name, &[("bad.nn", spec), ("c.csv", csv)]);
+    let out = nnspec(&scratch.dir, &["--color", "never", "run", "bad.nn"]);
+    (out.code, out.stderr)
+}
+
+fn classifier(model: &str, data: &str, train: &str) -> String {
+    format!(
+        "model m {{\n    input 2\n{model}}}\nloss cross_entropy\noptimizer adam(lr: 0.01)\ndata {data}\ntrain {{ {train} }}\n"
+    )
+}
+
+#[test]
+fn cross_entropy_needs_as_many_outputs_as_classes() {
+    let spec = classifier(
+        "    dense 2 softmax\n",
+        "csv(\"c.csv\", target: \"label\", classes: 3)",
+        "epochs: 1",
+    );
+    let (code, stderr) = check_classes("ce-width", &spec, CLASSES_CSV);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @r#"
+    error[E0007]: the data has 3 classes but the model has 2 outputs
+     --> bad.nn:3:5
+      |
+    3 |     dense 2 softmax
+      |     ^^^^^^^^^^^^^^^ 2 outputs
+    ...
+    7 | data csv("c.csv", target: "label", classes: 3)
+      | ---------------------------------------------- 3 classes
+      |
+      = help: make the last layer `dense 3 softmax`
+    "#);
+}
+
+#[test]
+fn cross_entropy_needs_classes_and_a_softmax() {
+    let spec = classifier("    dense 3 relu\n", "csv(\"c.csv\", target: \"label\")", "epochs: 1");
+    let (code, stderr) = check_classes("ce-classes", &spec, CLASSES_CSV);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @r#"
+    error[E0007]: `cross_entropy` needs a final `softmax`
+     --> bad.nn:5:6
+      |
+    3 |     dense 3 relu
+      |     ------------ this last layer is not a `softmax`
+    4 | }
+    5 | loss cross_entropy
+      |      ^^^^^^^^^^^^^ softmax cross-entropy
+      |
+      = help: end the model with `dense K softmax`, K the number of classes
+
+    error[E0006]: `cross_entropy` needs the number of classes
+     --> bad.nn:7:1
+      |
+    5 | loss cross_entropy
+      |      ------------- integer class targets
+    6 | optimizer adam(lr: 0.01)
+    7 | data csv("c.csv", target: "label")
+      | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ no `classes: K` here
+      |
+      = help: add `classes: 3` to the data source
+
+    error: 2 errors in bad.nn
+    "#);
+}
+
+#[test]
+fn early_stopping_needs_validation_rows() {
+    let spec = classifier(
+        "    dense 3 softmax\n",
+        "csv(\"c.csv\", target: \"label\", classes: 3)",
+        "epochs: 1, early_stop(patience: 5)",
+    );
+    let (code, stderr) = check_classes("early", &spec, CLASSES_CSV);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @r#"
+    error[E0006]: early stopping needs validation data
+     --> bad.nn:8:1
+      |
+    7 | data csv("c.csv", target: "label", classes: 3)
+      | ---------------------------------------------- no validation split here
+    8 | train { epochs: 1, early_stop(patience: 5) }
+      | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ monitors `val_loss`
+      |
+      = help: add `split(validation: 0.2)` after the data source
+    "#);
+}
+
+#[test]
+fn out_of_range_layer_and_training_values() {
+    let spec = classifier(
+        "    dense 3 softmax\n    dropout 1.5\n",
+        "csv(\"c.csv\", target: \"label\", classes: 3) split(validation: 0.6, test: 0.5)",
+        "epochs: 0, batch: 0, early_stop(patience: 0)",
+    )
+    .replace("adam(lr: 0.01)", "adam(lr: 0, beta1: 1)");
+    let (code, stderr) = check_classes("ranges", &spec, CLASSES_CSV);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @r#"
+    error[E0005]: the dropout probability must be in [0, 1)
+     --> bad.nn:4:13
+      |
+    4 |     dropout 1.5
+      |             ^^^ 1.5 is outside [0, 1)
+      |
+      = help: it is the fraction of values dropped, e.g. `dropout 0.1`
+
+    error[E0005]: argument `lr` of `adam` must be a number above 0
+     --> bad.nn:7:20
+      |
+    7 | optimizer adam(lr: 0, beta1: 1)
+      |                    ^ not a number above 0
+
+    error[E0005]: argument `beta1` of `adam` must be in [0, 1)
+     --> bad.nn:7:30
+      |
+    7 | optimizer adam(lr: 0, beta1: 1)
+      |                              ^ not in [0, 1)
+
+    error[E0005]: the split leaves no training rows
+     --> bad.nn:8:48
+      |
+    8 | data csv("c.csv", target: "label", classes: 3) split(validation: 0.6, test: 0.5)
+      |                                                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ validation + test >= 1
+      |
+      = help: hold out less, e.g. `split(validation: 0.2, test: 0.2)`
+
+    error[E0005]: argument `epochs` of `train` must be a whole number of at least 1
+     --> bad.nn:9:17
+      |
+    9 | train { epochs: 0, batch: 0, early_stop(patience: 0) }
+      |                 ^ not a whole number of at least 1
+
+    error[E0005]: argument `batch` of `train` must be a whole number of at least 1
+     --> bad.nn:9:27
+      |
+    9 | train { epochs: 0, batch: 0, early_stop(patience: 0) }
+      |                           ^ not a whole number of at least 1
+
+    error[E0005]: argument `patience` of `early_stop` must be a whole number of at least 1
+     --> bad.nn:9:51
+      |
+    9 | train { epochs: 0, batch: 0, early_stop(patience: 0) }
+      |                                                   ^ not a whole number of at least 1
+
+    error: 7 errors in bad.nn
+    "#);
+}
+
+#[test]
+fn class_targets_must_be_class_indices() {
+    let spec = classifier(
+        "    dense 3 softmax\n",
+        "csv(\"c.csv\", target: \"label\", classes: 3)",
+        "epochs: 1",
+    );
+    let (code, stderr) = check_classes("class-range", &spec, "a,b,label\n0.1,0.2,0\n0.3,0.1,3\n");
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(stderr, @r#"
+    error[E0101]: `c.csv:3`, column 3 (`label`): `3` is not a class index in 0..2
+     --> bad.nn:7:10
+      |
+    7 | data csv("c.csv", target: "label", classes: 3)
+      |          ^^^^^^^ in this file
+      |
+      = help: class targets are whole numbers from 0 to 2 (`classes: 3`)
+    "#);
+}
+
+#[test]
+fn a_regression_loss_after_softmax_is_a_warning() {
+    let spec = "model m {\n    input 2\n    dense 3 softmax\n}\nloss mse\noptimizer sgd\n\
+                data csv(\"c.csv\", target: [\"a\", \"b\", \"label\"], features: [\"a\", \"b\"])\ntrain { epochs: 1 }\n";
+    let (code, stderr) = check_classes("warning", spec, CLASSES_CSV);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!(stderr, @"
+    warning[E0007]: `mse` after a `softmax` is rarely what you want
+     --> bad.nn:5:6
+      |
+    3 |     dense 3 softmax
+      |     --------------- on probabilities
+    4 | }
+    5 | loss mse
+      |      ^^^ a regression loss
+      |
+      = help: for classification use `loss cross_entropy` with `classes: K` in the data
+    ");
+}

@@ -10,3 +10,4 @@ mod determinism;
 mod diagnostics;
 mod gradients;
 mod specs;
+mod training;

@@ -316,7 +316,9 @@ impl Checker<'_> {
                 .with_context(model.input.span, format!("input width {}", model.input.width)),
             );
         }
-        if let Some(targets) = targets.filter(|&targets| targets != target_width) {
+        // Without `classes`, cross-entropy already has its own error; a width error would mislead.
+        let classes_missing = model.loss.loss == Loss::CrossEntropy && model.data.classes.is_none();
+        if let Some(targets) = targets.filter(|&targets| targets != target_width && !classes_missing) {
             let message = if model.data.classes.is_some() {
                 format!("class targets are one column, but the data names {targets}")
             } else {

@@ -1,0 +1,166 @@
+//! Training features end to end, in process: splits, separate validation and test files,
+//! several regression targets, schedules, early stopping, clipping.
+
+use nnspec::plan::{CompileOptions, compile};
+use nnspec::span::Source;
+use nnspec::train::{StopReason, train};
+
+use crate::support::{Scratch, root};
+
+/// Trains a spec text whose data paths are relative to `dir`.
+fn run(dir: &std::path::Path, text: &str) -> (nnspec::data::Prepared, nnspec::train::Outcome) {
+    let source = Source::new("t.nn", text.to_string());
+    let model = nnspec::check_source(&source, dir).expect(text).model;
+    let plan = compile(&model, &source, CompileOptions::default());
+    let data = nnspec::data::load(&model).expect("loads");
+    let outcome = train(&plan, &data, |_| {}).expect("trains");
+    (data, outcome)
+}
+
+fn iris_spec(data: &str, train: &str) -> String {
+    format!(
+        "model m {{\n input 4 standardize\n dense 8 relu\n dense 3 softmax\n}}\nloss cross_entropy\n\
+         optimizer adam(lr: 0.01)\ndata {data}\ntrain {{ {train} }}\n"
+    )
+}
+
+#[test]
+fn splits_are_stratified_disjoint_and_complete() {
+    let spec = iris_spec(
+        "csv(\"specs/data/iris.csv\", target: \"target\", classes: 3) split(validation: 0.2, test: 0.1)",
+        "epochs: 1, seed: 5",
+    );
+    let (data, _) = run(&root(), &spec);
+    let splits = &data.splits;
+    assert_eq!(
+        (splits.train.len(), splits.validation.len(), splits.test.len()),
+        (105, 30, 15)
+    );
+    let class_of = |row: &usize| data.dataset.target_row(*row)[0] as usize;
+    for (rows, per_class) in [(&splits.validation, 10), (&splits.test, 5)] {
+        let mut counts = [0; 3];
+        rows.iter().for_each(|r| counts[class_of(r)] += 1);
+        assert_eq!(counts, [per_class; 3], "each class keeps its share");
+    }
+    let mut all: Vec<usize> = splits
+        .train
+        .iter()
+        .chain(&splits.validation)
+        .chain(&splits.test)
+        .copied()
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..150).collect::<Vec<_>>());
+}
+
+#[test]
+fn separate_validation_and_test_files_are_used_as_given() {
+    let iris = std::fs::read_to_string(root().join("specs/data/iris.csv")).unwrap();
+    let (header, rows) = iris.split_once('\n').unwrap();
+    let rows: Vec<&str> = rows.lines().collect();
+    let pick = |keep: fn(usize) -> bool| {
+        let picked: Vec<&str> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, r)| *r)
+            .collect();
+        format!("{header}\n{}\n", picked.join("\n"))
+    };
+    let scratch = Scratch::new(
+        "files",
+        &[
+            ("train.csv", &pick(|i| i % 5 >= 2)),
+            ("val.csv", &pick(|i| i % 5 == 0)),
+            ("test.csv", &pick(|i| i % 5 == 1)),
+        ],
+    );
+    let spec = iris_spec(
+        "csv(\"train.csv\", target: \"target\", classes: 3) validation(\"val.csv\") test(\"test.csv\")",
+        "epochs: 30, batch: 16, seed: 1",
+    );
+    let (data, outcome) = run(&scratch.dir, &spec);
+    assert_eq!(
+        (
+            data.splits.train.len(),
+            data.splits.validation.len(),
+            data.splits.test.len()
+        ),
+        (90, 30, 30)
+    );
+    let last = outcome.trace.last().unwrap();
+    assert!(last.validation.is_some() && last.test.is_some());
+    assert!(last.test.unwrap().accuracy.unwrap() > 0.8);
+}
+
+#[test]
+fn several_regression_targets_get_regression_metrics() {
+    let spec = "model m {\n input 2 minmax\n dense 8 tanh\n dense 2\n}\nloss huber(delta: 1)\n\
+                optimizer sgd(lr: 0.05, momentum: 0.9)\n\
+                data csv(\"specs/data/iris.csv\", target: [\"petal_length_cm\", \"petal_width_cm\"], \
+                features: [\"sepal_length_cm\", \"sepal_width_cm\"]) split(validation: 0.2, test: 0.2)\n\
+                train { epochs: 50, batch: 16, seed: 3 }\n";
+    let (data, outcome) = run(&root(), spec);
+    assert_eq!(data.dataset.target_width, 2);
+    let last = outcome.trace.last().unwrap();
+    let validation = last.validation.unwrap();
+    assert!(validation.accuracy.is_none());
+    assert!(
+        validation.r2.unwrap() > 0.5,
+        "sepal size explains most of petal size: {validation:?}"
+    );
+    assert!(last.test.unwrap().rmse.unwrap() > 0.0);
+    assert!(outcome.confusion.is_none());
+}
+
+#[test]
+fn the_schedule_sets_each_epochs_learning_rate() {
+    let spec = iris_spec(
+        "csv(\"specs/data/iris.csv\", target: \"target\", classes: 3)",
+        "epochs: 6, seed: 1",
+    )
+    .replace(
+        "adam(lr: 0.01)",
+        "sgd(lr: 0.1, schedule: warmup(2, then: step(every: 2, gamma: 0.5)))",
+    );
+    let (_, outcome) = run(&root(), &spec);
+    let rates: Vec<f64> = outcome.trace.iter().map(|line| line.lr).collect();
+    assert_eq!(rates, [0.05, 0.1, 0.1, 0.1, 0.05, 0.05]);
+}
+
+#[test]
+fn early_stopping_stops_and_restores_the_best_weights() {
+    // A learning rate this high makes validation loss worse quickly after the first epochs.
+    let spec = iris_spec(
+        "csv(\"specs/data/iris.csv\", target: \"target\", classes: 3) split(validation: 0.3)",
+        "epochs: 500, seed: 4, early_stop(patience: 5)",
+    );
+    let (_, outcome) = run(&root(), &spec);
+    let StopReason::EarlyStop { best_epoch, restored } = outcome.stop else {
+        panic!("ran all 500 epochs")
+    };
+    assert!(restored);
+    let last = outcome.trace.last().unwrap();
+    assert_eq!(
+        last.epoch,
+        best_epoch + 5,
+        "stops after exactly `patience` epochs without improvement"
+    );
+    assert_eq!(outcome.best.unwrap().epoch, best_epoch);
+}
+
+#[test]
+fn clipping_changes_the_trajectory_and_keeps_it_finite() {
+    let spec = iris_spec(
+        "csv(\"specs/data/iris.csv\", target: \"target\", classes: 3)",
+        "epochs: 5, seed: 2",
+    )
+    .replace("adam(lr: 0.01)", "sgd(lr: 0.5)");
+    let (_, free) = run(&root(), &spec);
+    let (_, clipped) = run(&root(), &spec.replace("sgd(lr: 0.5)", "sgd(lr: 0.5, clip_norm: 0.01)"));
+    let loss = |o: &nnspec::train::Outcome| o.trace.last().unwrap().train.loss;
+    assert!(loss(&clipped).is_finite());
+    assert_ne!(loss(&free), loss(&clipped));
+    // Steps of norm at most lr * 0.01 barely move the weights in 5 epochs.
+    assert!(loss(&clipped) > loss(&free));
+}
