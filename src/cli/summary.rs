@@ -88,6 +88,7 @@ pub fn data(model: &Model, layout: Option<&CsvLayout>) -> String {
         ) => {
             format!("data random: {rows} rows of {inputs} input(s) and {targets} target(s){classes}, seed {seed}")
         }
+        (DataSource::Xor { rows, seed }, _) => format!("data xor: {rows} rows, seed {seed}"),
         (DataSource::Csv(csv), None) => format!("data {}", csv.shown),
     }
 }

@@ -60,7 +60,7 @@ pub fn probe(model: &Model) -> Result<Option<CsvLayout>, Diagnostic> {
     }
     match &data.source {
         DataSource::Csv(csv) => probe_csv(csv, model).map(Some),
-        DataSource::Random { .. } => Ok(None),
+        DataSource::Random { .. } | DataSource::Xor { .. } => Ok(None),
     }
 }
 
@@ -79,6 +79,7 @@ pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
             targets,
             seed,
         } => random::generate(*rows, *inputs, *targets, model.data.classes, *seed),
+        DataSource::Xor { rows, seed } => random::xor(*rows, *seed),
     };
     let own_rows = dataset.rows;
     let validation_rows = match &model.data.validation_file {

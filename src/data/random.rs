@@ -26,6 +26,26 @@ pub fn generate(rows: usize, inputs: usize, targets: usize, classes: Option<usiz
     }
 }
 
+/// `xor(rows, seed)`: `x = 2 u - 1` for two uniform draws per row (all inputs first, from the
+/// `data` stream), target 1 where `x0 * x1 > 0`, else 0.
+pub fn xor(rows: usize, seed: u64) -> Dataset {
+    let mut rng = rng::stream(seed, Stream::Data);
+    let inputs: Vec<f32> = (0..rows * 2).map(|_| rng::uniform01(&mut rng) * 2.0 - 1.0).collect();
+    let targets = inputs
+        .chunks_exact(2)
+        .map(|x| f32::from(u8::from(x[0] * x[1] > 0.0)))
+        .collect();
+    Dataset {
+        rows,
+        input_width: 2,
+        target_width: 1,
+        inputs,
+        targets,
+        input_names: vec!["x0".into(), "x1".into()],
+        target_names: vec!["y".into()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::generate;
@@ -37,6 +57,17 @@ mod tests {
         assert_ne!(a.inputs, generate(50, 2, 1, None, 10).inputs);
         assert!(a.inputs.iter().chain(&a.targets).all(|v| (0.0..1.0).contains(v)));
         assert_eq!((a.inputs.len(), a.targets.len()), (100, 50));
+    }
+
+    #[test]
+    fn xor_labels_the_quadrants() {
+        let data = super::xor(500, 1);
+        for (x, y) in data.inputs.chunks_exact(2).zip(&data.targets) {
+            assert!(x.iter().all(|v| (-1.0..1.0).contains(v)));
+            assert_eq!(*y == 1.0, x[0] * x[1] > 0.0);
+        }
+        let positives = data.targets.iter().filter(|&&y| y == 1.0).count();
+        assert!((200..300).contains(&positives), "about half: {positives}");
     }
 
     #[test]

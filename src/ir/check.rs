@@ -300,6 +300,7 @@ impl Checker<'_> {
         let target_width = model.target_width();
         let (inputs, targets) = match &model.data.source {
             DataSource::Random { inputs, targets, .. } => (Some(*inputs), Some(*targets)),
+            DataSource::Xor { .. } => (Some(2), Some(1)),
             // The CSV's feature count is known only from its header, checked with the data.
             DataSource::Csv(csv) => (None, Some(csv.targets.len())),
         };

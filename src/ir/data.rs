@@ -13,7 +13,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::span::Span;
 use crate::syntax::ast;
 
-const SOURCES: [&str; 2] = ["csv", "random"];
+const SOURCES: [&str; 3] = ["csv", "random", "xor"];
 const MODIFIERS: [&str; 3] = ["split", "validation", "test"];
 
 impl Checker<'_> {
@@ -180,6 +180,13 @@ impl Checker<'_> {
                     },
                     classes,
                 ))
+            }
+            "xor" => {
+                let mut args = Args::bind("xor", call.span, &call.args, &["rows", "seed"], 0, &mut self.diags);
+                args.require("rows", "1000");
+                let rows = args.count("rows", 1, 1);
+                let seed = args.count("seed", 0, 0) as u64;
+                Some((DataSource::Xor { rows, seed }, None))
             }
             other => {
                 self.unknown("data source", other, call.name.span, &SOURCES);

@@ -131,6 +131,11 @@ pub enum DataSource {
         targets: usize,
         seed: u64,
     },
+    /// XOR-like points: `x` uniform in `[-1, 1)^2`, target `x0 * x1 > 0` (1 or 0).
+    Xor {
+        rows: usize,
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
