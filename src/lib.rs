@@ -59,10 +59,7 @@ impl From<Diagnostic> for Failure {
 /// Reads a spec file.
 pub fn read_source(path: &Path) -> Result<Source, Failure> {
     let text = std::fs::read(path).map_err(|error| {
-        Diagnostic::error(
-            Code::DataFile,
-            format!("cannot read spec `{}`: {error}", path.display()),
-        )
+        Diagnostic::error(Code::DataFile, format!("cannot read spec `{}`: {error}", path.display()))
     })?;
     let text = String::from_utf8(text)
         .map_err(|_| Diagnostic::error(Code::DataFile, format!("spec `{}` is not valid UTF-8", path.display())))?;

@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::{Code, Diagnostic};
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
@@ -40,10 +37,7 @@ pub fn check_writable(path: &Path) -> Result<(), Diagnostic> {
     std::fs::File::create(&temp).map_err(|error| cannot_write(path, &error))?;
     let _ = std::fs::remove_file(&temp);
     if path.is_dir() {
-        return Err(Diagnostic::error(
-            Code::Output,
-            format!("cannot write `{}`: it is a directory", path.display()),
-        ));
+        return Err(Diagnostic::error(Code::Output, format!("cannot write `{}`: it is a directory", path.display())));
     }
     Ok(())
 }
@@ -59,11 +53,7 @@ mod tests {
         let path = dir.join("trace.jsonl");
         write_atomic(&path, b"{}\n").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"{}\n");
-        assert_eq!(
-            std::fs::read_dir(&dir).unwrap().count(),
-            1,
-            "no temporary file is left behind"
-        );
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file is left behind");
         let missing = dir.join("no/such/dir/trace.jsonl");
         assert!(check_writable(&missing).is_err());
         assert!(write_atomic(&missing, b"x").is_err());

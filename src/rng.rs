@@ -86,10 +86,7 @@ mod tests {
         let z: Vec<f64> = (0..n).map(|_| normal(&mut rng)).collect();
         let mean = z.iter().sum::<f64>() / n as f64;
         let var = z.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
-        assert!(
-            mean.abs() < 0.01 && (var - 1.0).abs() < 0.02,
-            "normal mean {mean} var {var}"
-        );
+        assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "normal mean {mean} var {var}");
     }
 
     #[test]

@@ -6,38 +6,20 @@ use crate::support::{Scratch, nnspec, root};
 fn run_trains_and_writes_the_trace() {
     let scratch = Scratch::new("run-trace", &[]);
     let trace = scratch.dir.join("xor.jsonl");
-    let out = nnspec(
-        &root(),
-        &[
-            "run",
-            "specs/xor.nn",
-            "--trace",
-            trace.to_str().unwrap(),
-            "--threads",
-            "2",
-        ],
-    );
+    let out = nnspec(&root(), &["run", "specs/xor.nn", "--trace", trace.to_str().unwrap(), "--threads", "2"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.starts_with("model xor\n"), "{}", out.stdout);
     assert!(out.stdout.contains("33 parameters; loss bce; optimizer sgd(lr: 0.5)"));
     assert!(out.stdout.contains("2 thread(s)"));
-    assert_eq!(
-        out.stdout.lines().filter(|l| l.starts_with("epoch ")).count(),
-        10,
-        "one line per 200 epochs"
-    );
+    assert_eq!(out.stdout.lines().filter(|l| l.starts_with("epoch ")).count(), 10, "one line per 200 epochs");
     assert!(out.stderr.is_empty());
     let text = std::fs::read_to_string(&trace).unwrap();
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 10);
     // Keys in the order DESIGN.md gives, read from the text itself (a parsed map may sort them).
     let first = text.lines().next().unwrap();
-    let keys: Vec<&str> = first
-        .split('"')
-        .skip(1)
-        .step_by(2)
-        .filter(|k| first.contains(&format!("\"{k}\":")))
-        .collect();
+    let keys: Vec<&str> =
+        first.split('"').skip(1).step_by(2).filter(|k| first.contains(&format!("\"{k}\":"))).collect();
     assert_eq!(keys, ["epoch", "step", "loss", "accuracy", "lr", "elapsed_s"]);
     assert_eq!(lines[9]["epoch"], 2000);
     assert_eq!(lines[9]["step"], 2000);
@@ -80,16 +62,14 @@ fn plan_prints_one_line_per_kernel() {
     plan seed (seed.nn): buffers 1, 1, 2 parameters, batch full (b rows), chunks of 64 rows
     optimizer sgd(lr: 0.01)
     forward
-      dense     x[b,1] -> h1[b,1]  with layers.0.weight[1,1], layers.0.bias[1]  # seed.nn:6
-      sigmoid   h1[b,1] in place                                                # seed.nn:6
+      dense+sigmoid    x[b,1] -> h1[b,1]  with layers.0.weight[1,1], layers.0.bias[1]  # seed.nn:6
     loss
-      mse       h1[b,1], y[b,1] -> loss                                         # seed.nn:8
+      mse              h1[b,1], y[b,1] -> loss                                         # seed.nn:8
     backward
-      sigmoid'  dh1[b,1] in place                                               # seed.nn:6
-      dense'    dh1[b,1] -> dlayers.0.weight[1,1], dlayers.0.bias[1]            # seed.nn:6
+      sigmoid'+dense'  dh1[b,1] -> dlayers.0.weight[1,1], dlayers.0.bias[1]            # seed.nn:6
     update
-      sgd       layers.0.weight[1,1]                                            # seed.nn:9
-      sgd       layers.0.bias[1]                                                # seed.nn:9
+      sgd              layers.0.weight[1,1]                                            # seed.nn:9
+      sgd              layers.0.bias[1]                                                # seed.nn:9
     ");
 }
 
@@ -110,9 +90,5 @@ fn an_unwritable_trace_fails_before_training() {
     let out = nnspec(&root(), &["run", "specs/xor.nn", "--trace", "/no/such/dir/t.jsonl"]);
     assert_eq!(out.code, 1);
     assert!(!out.stdout.contains("epoch"), "no training happened: {}", out.stdout);
-    assert!(
-        out.stderr.contains("cannot write `/no/such/dir/t.jsonl`"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("cannot write `/no/such/dir/t.jsonl`"), "{}", out.stderr);
 }

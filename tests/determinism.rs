@@ -19,18 +19,8 @@ fn traces_and_weights_do_not_depend_on_the_thread_count() {
                 .collect();
             assert!(!runs[0].0.is_empty());
             for (threads, run) in [2, 4].into_iter().zip(&runs[1..]) {
-                assert_eq!(
-                    run.0,
-                    runs[0].0,
-                    "{}: trace with {threads} threads differs",
-                    spec.display()
-                );
-                assert_eq!(
-                    run.1,
-                    runs[0].1,
-                    "{}: weights with {threads} threads differ",
-                    spec.display()
-                );
+                assert_eq!(run.0, runs[0].0, "{}: trace with {threads} threads differs", spec.display());
+                assert_eq!(run.1, runs[0].1, "{}: weights with {threads} threads differ", spec.display());
             }
         }
     }

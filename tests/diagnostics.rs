@@ -190,10 +190,7 @@ fn missing_data_file() {
 fn malformed_rows_name_file_row_and_column() {
     let scratch = Scratch::new(
         "rows",
-        &[
-            ("bad.nn", &with_model("    dense 1 sigmoid\n")),
-            ("xor.csv", "x0,x1,y\n0,0,0\n0,abc,1\n"),
-        ],
+        &[("bad.nn", &with_model("    dense 1 sigmoid\n")), ("xor.csv", "x0,x1,y\n0,0,0\n0,abc,1\n")],
     );
     let out = nnspec(&scratch.dir, &["--color", "never", "run", "bad.nn"]);
     assert_eq!(out.code, 1);
@@ -242,11 +239,7 @@ fn classifier(model: &str, data: &str, train: &str) -> String {
 
 #[test]
 fn cross_entropy_needs_as_many_outputs_as_classes() {
-    let spec = classifier(
-        "    dense 2 softmax\n",
-        "csv(\"c.csv\", target: \"label\", classes: 3)",
-        "epochs: 1",
-    );
+    let spec = classifier("    dense 2 softmax\n", "csv(\"c.csv\", target: \"label\", classes: 3)", "epochs: 1");
     let (code, stderr) = check_classes("ce-width", &spec, CLASSES_CSV);
     assert_eq!(code, 2);
     insta::assert_snapshot!(stderr, @r#"
@@ -380,11 +373,7 @@ fn out_of_range_layer_and_training_values() {
 
 #[test]
 fn class_targets_must_be_class_indices() {
-    let spec = classifier(
-        "    dense 3 softmax\n",
-        "csv(\"c.csv\", target: \"label\", classes: 3)",
-        "epochs: 1",
-    );
+    let spec = classifier("    dense 3 softmax\n", "csv(\"c.csv\", target: \"label\", classes: 3)", "epochs: 1");
     let (code, stderr) = check_classes("class-range", &spec, "a,b,label\n0.1,0.2,0\n0.3,0.1,3\n");
     assert_eq!(code, 1);
     insta::assert_snapshot!(stderr, @r#"

@@ -26,9 +26,7 @@ fn loss_at(state: &mut State, plan: &Plan, params: &mut Params, words: u128) -> 
 
 fn check_gradients(text: &str) {
     let source = Source::new("g.nn", text.to_string());
-    let model = nnspec::check_source(&source, std::path::Path::new("."))
-        .expect(text)
-        .model;
+    let model = nnspec::check_source(&source, std::path::Path::new(".")).expect(text).model;
     // Chunks of 2 rows: 5 rows make 3 chunks.
     let plan = compile(&model, &source, CompileOptions { chunk_rows: 2 });
     let data = nnspec::data::load(&model).unwrap();
@@ -43,9 +41,8 @@ fn check_gradients(text: &str) {
     let mut state = State::new(&plan, rows.len(), 11);
     state.load_batch(&data.dataset, &rows);
     loss_at(&mut state, &plan, &mut params, 0);
-    let analytic: Vec<Option<Vec<f32>>> = (0..plan.params.len())
-        .map(|p| plan.params[p].trainable.then(|| state.grad(&plan, p).to_vec()))
-        .collect();
+    let analytic: Vec<Option<Vec<f32>>> =
+        (0..plan.params.len()).map(|p| plan.params[p].trainable.then(|| state.grad(&plan, p).to_vec())).collect();
     let h = 1e-3f32;
     for (p, grads) in analytic.iter().enumerate() {
         let Some(grads) = grads else { continue };
@@ -68,24 +65,11 @@ fn check_gradients(text: &str) {
 
 #[test]
 fn every_activation_matches_finite_differences() {
-    let activations = [
-        "sigmoid",
-        "tanh",
-        "relu",
-        "leaky_relu(0.2)",
-        "elu(0.7)",
-        "softplus",
-        "gelu",
-        "identity",
-    ];
+    let activations = ["sigmoid", "tanh", "relu", "leaky_relu(0.2)", "elu(0.7)", "softplus", "gelu", "identity"];
     for activation in activations {
         check_gradients(&spec(&format!(" dense 4 {activation}\n dense 2"), "mse", REGRESSION));
         // As a layer of its own after another activation (out of place).
-        check_gradients(&spec(
-            &format!(" dense 4 tanh\n {activation}\n dense 2"),
-            "mse",
-            REGRESSION,
-        ));
+        check_gradients(&spec(&format!(" dense 4 tanh\n {activation}\n dense 2"), "mse", REGRESSION));
     }
 }
 
@@ -104,15 +88,7 @@ fn every_loss_matches_finite_differences() {
 fn every_layer_matches_finite_differences() {
     check_gradients(&spec(" dense 4 tanh\n dropout 0.4\n dense 2", "mse", REGRESSION));
     check_gradients(&spec(" dense 4\n batch_norm tanh\n dense 2", "mse", REGRESSION));
-    check_gradients(&spec(
-        " dense 4\n layer_norm(eps: 1e-3) relu\n dense 2",
-        "mse",
-        REGRESSION,
-    ));
+    check_gradients(&spec(" dense 4\n layer_norm(eps: 1e-3) relu\n dense 2", "mse", REGRESSION));
     // Norms and dropout straight on the data (no input gradient needed).
-    check_gradients(&spec(
-        " batch_norm\n dropout 0.3\n layer_norm\n dense 3 softmax",
-        "cross_entropy",
-        CLASSES,
-    ));
+    check_gradients(&spec(" batch_norm\n dropout 0.3\n layer_norm\n dense 3 softmax", "cross_entropy", CLASSES));
 }

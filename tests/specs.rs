@@ -51,10 +51,7 @@ fn seed_loss_decreases() {
     let (plan, data) = compile_spec(&root().join("specs/seed.nn"), None);
     let trace = train_with_threads(&plan, &data, 1).trace;
     assert_eq!(trace.last().unwrap().epoch, 1000);
-    assert!(
-        trace.windows(2).all(|w| w[1].train.loss < w[0].train.loss),
-        "loss falls at every logged epoch"
-    );
+    assert!(trace.windows(2).all(|w| w[1].train.loss < w[0].train.loss), "loss falls at every logged epoch");
 }
 
 #[test]
@@ -85,25 +82,11 @@ fn digits_reaches_95_percent_on_an_unseen_test_split() {
     let (plan, data) = compile_spec(&root().join("specs/digits.nn"), None);
     let splits = &data.splits;
     // The test rows are disjoint from the rows that train and that early stopping watches.
-    assert!(
-        splits
-            .test
-            .iter()
-            .all(|r| !splits.train.contains(r) && !splits.validation.contains(r))
-    );
+    assert!(splits.test.iter().all(|r| !splits.train.contains(r) && !splits.validation.contains(r)));
     assert_eq!(splits.train.len() + splits.validation.len() + splits.test.len(), 1797);
     let outcome = train_with_threads(&plan, &data, 2);
-    let test = outcome
-        .trace
-        .last()
-        .unwrap()
-        .test
-        .expect("the final line carries the test metrics");
-    assert!(
-        test.accuracy.unwrap() >= 0.95,
-        "digits test accuracy {:?}",
-        test.accuracy
-    );
+    let test = outcome.trace.last().unwrap().test.expect("the final line carries the test metrics");
+    assert!(test.accuracy.unwrap() >= 0.95, "digits test accuracy {:?}", test.accuracy);
     let confusion = outcome.confusion.unwrap();
     assert_eq!((confusion.split.as_str(), confusion.classes), ("test", 10));
     assert_eq!(confusion.counts.iter().sum::<u64>() as usize, splits.test.len());

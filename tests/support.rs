@@ -63,9 +63,7 @@ impl Drop for Scratch {
 /// Compiles a spec file for in-process use.
 pub fn compile_spec(path: &Path, chunk_rows: Option<usize>) -> (Plan, Prepared) {
     let source = nnspec::read_source(path).expect("readable spec");
-    let model = nnspec::check_source(&source, nnspec::spec_dir(path))
-        .expect("valid spec")
-        .model;
+    let model = nnspec::check_source(&source, nnspec::spec_dir(path)).expect("valid spec").model;
     let mut options = CompileOptions::default();
     if let Some(rows) = chunk_rows {
         options.chunk_rows = rows;
@@ -78,8 +76,7 @@ pub fn compile_spec(path: &Path, chunk_rows: Option<usize>) -> (Plan, Prepared) 
 /// Trains in-process on a pool of `threads` threads.
 pub fn train_with_threads(plan: &Plan, data: &Prepared, threads: usize) -> Outcome {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    pool.install(|| nnspec::train::train(plan, data, |_| {}))
-        .expect("training succeeds")
+    pool.install(|| nnspec::train::train(plan, data, |_| {})).expect("training succeeds")
 }
 
 /// Every spec under `specs/`, sorted.

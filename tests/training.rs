@@ -32,23 +32,14 @@ fn splits_are_stratified_disjoint_and_complete() {
     );
     let (data, _) = run(&root(), &spec);
     let splits = &data.splits;
-    assert_eq!(
-        (splits.train.len(), splits.validation.len(), splits.test.len()),
-        (105, 30, 15)
-    );
+    assert_eq!((splits.train.len(), splits.validation.len(), splits.test.len()), (105, 30, 15));
     let class_of = |row: &usize| data.dataset.target_row(*row)[0] as usize;
     for (rows, per_class) in [(&splits.validation, 10), (&splits.test, 5)] {
         let mut counts = [0; 3];
         rows.iter().for_each(|r| counts[class_of(r)] += 1);
         assert_eq!(counts, [per_class; 3], "each class keeps its share");
     }
-    let mut all: Vec<usize> = splits
-        .train
-        .iter()
-        .chain(&splits.validation)
-        .chain(&splits.test)
-        .copied()
-        .collect();
+    let mut all: Vec<usize> = splits.train.iter().chain(&splits.validation).chain(&splits.test).copied().collect();
     all.sort_unstable();
     assert_eq!(all, (0..150).collect::<Vec<_>>());
 }
@@ -59,12 +50,7 @@ fn separate_validation_and_test_files_are_used_as_given() {
     let (header, rows) = iris.split_once('\n').unwrap();
     let rows: Vec<&str> = rows.lines().collect();
     let pick = |keep: fn(usize) -> bool| {
-        let picked: Vec<&str> = rows
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| keep(*i))
-            .map(|(_, r)| *r)
-            .collect();
+        let picked: Vec<&str> = rows.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, r)| *r).collect();
         format!("{header}\n{}\n", picked.join("\n"))
     };
     let scratch = Scratch::new(
@@ -80,14 +66,7 @@ fn separate_validation_and_test_files_are_used_as_given() {
         "epochs: 30, batch: 16, seed: 1",
     );
     let (data, outcome) = run(&scratch.dir, &spec);
-    assert_eq!(
-        (
-            data.splits.train.len(),
-            data.splits.validation.len(),
-            data.splits.test.len()
-        ),
-        (90, 30, 30)
-    );
+    assert_eq!((data.splits.train.len(), data.splits.validation.len(), data.splits.test.len()), (90, 30, 30));
     let last = outcome.trace.last().unwrap();
     assert!(last.validation.is_some() && last.test.is_some());
     assert!(last.test.unwrap().accuracy.unwrap() > 0.8);
@@ -105,24 +84,15 @@ fn several_regression_targets_get_regression_metrics() {
     let last = outcome.trace.last().unwrap();
     let validation = last.validation.unwrap();
     assert!(validation.accuracy.is_none());
-    assert!(
-        validation.r2.unwrap() > 0.5,
-        "sepal size explains most of petal size: {validation:?}"
-    );
+    assert!(validation.r2.unwrap() > 0.5, "sepal size explains most of petal size: {validation:?}");
     assert!(last.test.unwrap().rmse.unwrap() > 0.0);
     assert!(outcome.confusion.is_none());
 }
 
 #[test]
 fn the_schedule_sets_each_epochs_learning_rate() {
-    let spec = iris_spec(
-        "csv(\"specs/data/iris.csv\", target: \"target\", classes: 3)",
-        "epochs: 6, seed: 1",
-    )
-    .replace(
-        "adam(lr: 0.01)",
-        "sgd(lr: 0.1, schedule: warmup(2, then: step(every: 2, gamma: 0.5)))",
-    );
+    let spec = iris_spec("csv(\"specs/data/iris.csv\", target: \"target\", classes: 3)", "epochs: 6, seed: 1")
+        .replace("adam(lr: 0.01)", "sgd(lr: 0.1, schedule: warmup(2, then: step(every: 2, gamma: 0.5)))");
     let (_, outcome) = run(&root(), &spec);
     let rates: Vec<f64> = outcome.trace.iter().map(|line| line.lr).collect();
     assert_eq!(rates, [0.05, 0.1, 0.1, 0.1, 0.05, 0.05]);
@@ -136,26 +106,17 @@ fn early_stopping_stops_and_restores_the_best_weights() {
         "epochs: 500, seed: 4, early_stop(patience: 5)",
     );
     let (_, outcome) = run(&root(), &spec);
-    let StopReason::EarlyStop { best_epoch, restored } = outcome.stop else {
-        panic!("ran all 500 epochs")
-    };
+    let StopReason::EarlyStop { best_epoch, restored } = outcome.stop else { panic!("ran all 500 epochs") };
     assert!(restored);
     let last = outcome.trace.last().unwrap();
-    assert_eq!(
-        last.epoch,
-        best_epoch + 5,
-        "stops after exactly `patience` epochs without improvement"
-    );
+    assert_eq!(last.epoch, best_epoch + 5, "stops after exactly `patience` epochs without improvement");
     assert_eq!(outcome.best.unwrap().epoch, best_epoch);
 }
 
 #[test]
 fn clipping_changes_the_trajectory_and_keeps_it_finite() {
-    let spec = iris_spec(
-        "csv(\"specs/data/iris.csv\", target: \"target\", classes: 3)",
-        "epochs: 5, seed: 2",
-    )
-    .replace("adam(lr: 0.01)", "sgd(lr: 0.5)");
+    let spec = iris_spec("csv(\"specs/data/iris.csv\", target: \"target\", classes: 3)", "epochs: 5, seed: 2")
+        .replace("adam(lr: 0.01)", "sgd(lr: 0.5)");
     let (_, free) = run(&root(), &spec);
     let (_, clipped) = run(&root(), &spec.replace("sgd(lr: 0.5)", "sgd(lr: 0.5, clip_norm: 0.01)"));
     let loss = |o: &nnspec::train::Outcome| o.trace.last().unwrap().train.loss;

@@ -9,6 +9,14 @@ use crate::plan::{CompileOptions, compile};
 use crate::span::Source;
 use crate::{Failure, data, output, train};
 
+/// A rayon pool of `threads` workers (default: one per core).
+pub fn thread_pool(threads: Option<u16>) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.map_or(0, usize::from))
+        .build()
+        .expect("a thread pool of a valid size starts")
+}
+
 pub fn check(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
     let model = load(path, source, color)?;
     let layout = data::probe(&model)?;
@@ -40,10 +48,7 @@ pub fn run(
     }
     let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
     let prepared = data::load(&model)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.map_or(0, usize::from))
-        .build()
-        .expect("a thread pool of a valid size starts");
+    let pool = thread_pool(threads);
     print!("{}", summary::model(&model, &plan));
     println!(
         "{}; batch {} rows; {} thread(s)",

@@ -1,6 +1,7 @@
 //! The `nnspec` command line: argument parsing (clap), then one function per command. Errors
 //! are rendered here, against the spec they point into, and mapped to exit codes.
 
+mod bench;
 mod commands;
 mod summary;
 
@@ -14,11 +15,7 @@ use crate::diagnostic::{ColorChoice, render_all};
 use crate::span::Source;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "nnspec",
-    version,
-    about = "Compile, check and train declarative neural-network specs"
-)]
+#[command(name = "nnspec", version, about = "Compile, check and train declarative neural-network specs")]
 pub struct Cli {
     /// Colour in diagnostics.
     #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
@@ -45,6 +42,20 @@ pub enum Command {
     ///
     /// Example: nnspec check specs/iris_petal_width.nn
     Check { spec: PathBuf },
+    /// Train benchmark specs and print one JSON line each with samples per second, timed as
+    /// the peer baselines in ../shared/bench time themselves.
+    ///
+    /// Example: nnspec bench benches/w2_mnist.nn --threads 2
+    Bench {
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
+        /// Rows per parallel chunk instead of the plan's own choice (for experiments).
+        #[arg(long, hide = true)]
+        chunk_rows: Option<usize>,
+    },
     /// Print the execution plan: one line per kernel, with shapes and spec lines.
     ///
     /// Example: nnspec plan specs/seed.nn
@@ -59,6 +70,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { spec, trace, threads } => commands::run(&spec, trace.as_deref(), threads, &mut source, color),
         Command::Check { spec } => commands::check(&spec, &mut source, color),
+        Command::Bench { specs, threads, chunk_rows } => bench::bench(&specs, threads, chunk_rows, &mut source, color),
         Command::Plan { spec } => commands::plan(&spec, &mut source, color),
     };
     match result {

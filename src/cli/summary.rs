@@ -37,11 +37,7 @@ pub fn model(model: &Model, plan: &Plan) -> String {
     for layer in &model.layers {
         let params = layer_params(&layer.kind, layer.inputs, layer.outputs);
         let params = if params == 0 { String::new() } else { params.to_string() };
-        out.push_str(&format!(
-            "  {:<34}{:>8}{params:>12}\n",
-            layer_name(&layer.kind),
-            layer.outputs
-        ));
+        out.push_str(&format!("  {:<34}{:>8}{params:>12}\n", layer_name(&layer.kind), layer.outputs));
     }
     let mut optimizer = model.optimizer.optimizer.describe();
     if model.optimizer.schedule != crate::kernels::schedule::Schedule::Constant {
@@ -63,13 +59,8 @@ pub fn data(model: &Model, layout: Option<&CsvLayout>) -> String {
     let classes = model.data.classes.map(|k| format!(", {k} classes")).unwrap_or_default();
     match (&model.data.source, layout) {
         (DataSource::Csv(csv), Some(layout)) => {
-            let names = |columns: &[usize]| {
-                columns
-                    .iter()
-                    .map(|&c| layout.header[c].as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let names =
+                |columns: &[usize]| columns.iter().map(|&c| layout.header[c].as_str()).collect::<Vec<_>>().join(", ");
             format!(
                 "data {}: features {} -> targets {}{classes}",
                 csv.shown,
@@ -77,15 +68,7 @@ pub fn data(model: &Model, layout: Option<&CsvLayout>) -> String {
                 names(&layout.targets)
             )
         }
-        (
-            DataSource::Random {
-                rows,
-                inputs,
-                targets,
-                seed,
-            },
-            _,
-        ) => {
+        (DataSource::Random { rows, inputs, targets, seed }, _) => {
             format!("data random: {rows} rows of {inputs} input(s) and {targets} target(s){classes}, seed {seed}")
         }
         (DataSource::Xor { rows, seed }, _) => format!("data xor: {rows} rows, seed {seed}"),
@@ -119,12 +102,7 @@ fn metrics(prefix: &str, m: &Metrics) -> String {
 
 /// One logged epoch.
 pub fn epoch_line(line: &TraceLine) -> String {
-    let mut text = format!(
-        "epoch {:>5}  step {:>7}  {}",
-        line.epoch,
-        line.step,
-        metrics("", &line.train)
-    );
+    let mut text = format!("epoch {:>5}  step {:>7}  {}", line.epoch, line.step, metrics("", &line.train));
     if let Some(validation) = &line.validation {
         text += &format!("  {}", metrics("val_", validation));
     }
@@ -137,16 +115,10 @@ pub fn outcome(outcome: &Outcome) -> String {
     let Some(last) = outcome.trace.last() else { return out };
     match &outcome.stop {
         StopReason::Completed => {
-            out += &format!(
-                "done: {} epochs, {} steps in {:.3} s\n",
-                last.epoch, last.step, last.elapsed_s
-            )
+            out += &format!("done: {} epochs, {} steps in {:.3} s\n", last.epoch, last.step, last.elapsed_s)
         }
         StopReason::EarlyStop { best_epoch, restored } => {
-            out += &format!(
-                "stopped early at epoch {}: no improvement since epoch {best_epoch}",
-                last.epoch
-            );
+            out += &format!("stopped early at epoch {}: no improvement since epoch {best_epoch}", last.epoch);
             if *restored {
                 out += &format!("; restored the weights of epoch {best_epoch}");
             }
@@ -176,17 +148,8 @@ pub fn outcome(outcome: &Outcome) -> String {
 
 fn confusion_matrix(confusion: &Confusion) -> String {
     let k = confusion.classes;
-    let cell = confusion
-        .counts
-        .iter()
-        .max()
-        .map_or(1, |m| m.to_string().len())
-        .max(k.to_string().len())
-        + 2;
-    let mut out = format!(
-        "confusion matrix on the {} rows (rows: true class, columns: predicted)\n",
-        confusion.split
-    );
+    let cell = confusion.counts.iter().max().map_or(1, |m| m.to_string().len()).max(k.to_string().len()) + 2;
+    let mut out = format!("confusion matrix on the {} rows (rows: true class, columns: predicted)\n", confusion.split);
     out += &format!("{:>6}", "");
     for predicted in 0..k {
         out += &format!("{predicted:>cell$}");

@@ -25,11 +25,7 @@ fn open(csv: &CsvSource, model: &Model) -> Result<csv::Reader<File>, Diagnostic>
         .with_context(model.data.span, "in this data clause")
         .help("paths are relative to the spec file's directory")
     })?;
-    Ok(csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(file))
+    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(file))
 }
 
 fn io_reason(error: &std::io::Error) -> String {
@@ -48,11 +44,9 @@ pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic
             record.iter().map(str::to_string).collect()
         }
         Ok(_) => {
-            return Err(
-                Diagnostic::error(Code::DataFile, format!("data file `{}` is empty", csv.shown))
-                    .at(csv.span, "this file has no header row")
-                    .help("the first line of a CSV file names its columns"),
-            );
+            return Err(Diagnostic::error(Code::DataFile, format!("data file `{}` is empty", csv.shown))
+                .at(csv.span, "this file has no header row")
+                .help("the first line of a CSV file names its columns"));
         }
         Err(error) => return Err(csv_error(csv, &error)),
     };
@@ -67,22 +61,13 @@ pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic
             .help_opt(did_you_mean(name, header.iter().map(String::as_str)))
         })
     };
-    let targets = csv
-        .targets
-        .iter()
-        .map(|name| find(name, "target"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let targets = csv.targets.iter().map(|name| find(name, "target")).collect::<Result<Vec<_>, _>>()?;
     for name in &csv.ignore {
         find(name, "ignored")?;
     }
     let features = match &csv.features {
-        Some(names) => names
-            .iter()
-            .map(|name| find(name, "feature"))
-            .collect::<Result<Vec<_>, _>>()?,
-        None => (0..header.len())
-            .filter(|i| !targets.contains(i) && !csv.ignore.contains(&header[*i]))
-            .collect(),
+        Some(names) => names.iter().map(|name| find(name, "feature")).collect::<Result<Vec<_>, _>>()?,
+        None => (0..header.len()).filter(|i| !targets.contains(i) && !csv.ignore.contains(&header[*i])).collect(),
     };
     if features.len() != model.input.width {
         let names: Vec<&str> = features.iter().map(|&i| header[i].as_str()).collect();
@@ -97,24 +82,13 @@ pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic
         )
         .at(model.data.span, format!("{} feature column(s)", features.len()))
         .with_context(model.input.span, format!("input width {}", model.input.width))
-        .note(format!(
-            "feature columns: {}",
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
-        ))
+        .note(format!("feature columns: {}", if names.is_empty() { "none".to_string() } else { names.join(", ") }))
         .help(format!(
             "set `input {}`, or choose the columns with `features: [...]` or `ignore: [...]`",
             features.len()
         )));
     }
-    Ok(CsvLayout {
-        header,
-        features,
-        targets,
-    })
+    Ok(CsvLayout { header, features, targets })
 }
 
 fn csv_error(csv: &CsvSource, error: &csv::Error) -> Diagnostic {
@@ -168,10 +142,8 @@ pub fn load_csv(csv: &CsvSource, layout: &CsvLayout, model: &Model) -> Result<Da
         rows += 1;
     }
     if rows == 0 {
-        return Err(
-            Diagnostic::error(Code::DataFile, format!("`{}` has a header but no rows", csv.shown))
-                .at(csv.span, "this file has no data"),
-        );
+        return Err(Diagnostic::error(Code::DataFile, format!("`{}` has a header but no rows", csv.shown))
+            .at(csv.span, "this file has no data"));
     }
     let names = |columns: &[usize]| columns.iter().map(|&c| layout.header[c].clone()).collect();
     Ok(Dataset {
@@ -186,24 +158,15 @@ pub fn load_csv(csv: &CsvSource, layout: &CsvLayout, model: &Model) -> Result<Da
 }
 
 fn number(csv: &CsvSource, cell: &str, line: usize, column: usize, layout: &CsvLayout) -> Result<f32, Diagnostic> {
-    let at = format!(
-        "`{}:{line}`, column {} (`{}`)",
-        csv.shown,
-        column + 1,
-        layout.header[column]
-    );
+    let at = format!("`{}:{line}`, column {} (`{}`)", csv.shown, column + 1, layout.header[column]);
     match cell.parse::<f32>() {
         Ok(value) if value.is_finite() => Ok(value),
-        Ok(_) => Err(
-            Diagnostic::error(Code::DataFile, format!("{at}: `{cell}` is not a finite number"))
-                .at(csv.span, "in this file")
-                .help("remove or impute rows with NaN or infinite values"),
-        ),
-        Err(_) => Err(
-            Diagnostic::error(Code::DataFile, format!("{at}: `{cell}` is not a number"))
-                .at(csv.span, "in this file")
-                .help("every feature and target cell must be numeric"),
-        ),
+        Ok(_) => Err(Diagnostic::error(Code::DataFile, format!("{at}: `{cell}` is not a finite number"))
+            .at(csv.span, "in this file")
+            .help("remove or impute rows with NaN or infinite values")),
+        Err(_) => Err(Diagnostic::error(Code::DataFile, format!("{at}: `{cell}` is not a number"))
+            .at(csv.span, "in this file")
+            .help("every feature and target cell must be numeric")),
     }
 }
 
@@ -229,8 +192,5 @@ fn check_class(
         ),
     )
     .at(csv.span, "in this file")
-    .help(format!(
-        "class targets are whole numbers from 0 to {} (`classes: {classes}`)",
-        classes - 1
-    )))
+    .help(format!("class targets are whole numbers from 0 to {} (`classes: {classes}`)", classes - 1)))
 }

@@ -73,12 +73,9 @@ fn load_file(csv: &CsvSource, model: &Model) -> Result<Dataset, Diagnostic> {
 pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
     let mut dataset = match &model.data.source {
         DataSource::Csv(csv) => load_file(csv, model)?,
-        DataSource::Random {
-            rows,
-            inputs,
-            targets,
-            seed,
-        } => random::generate(*rows, *inputs, *targets, model.data.classes, *seed),
+        DataSource::Random { rows, inputs, targets, seed } => {
+            random::generate(*rows, *inputs, *targets, model.data.classes, *seed)
+        }
         DataSource::Xor { rows, seed } => random::xor(*rows, *seed),
     };
     let own_rows = dataset.rows;
@@ -102,17 +99,11 @@ pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
     };
     let splits = Splits::new(model, &dataset, own_rows, validation_rows, test_rows);
     if splits.train.is_empty() {
-        return Err(
-            Diagnostic::error(Code::DataShape, format!("no training rows are left out of {own_rows}"))
-                .at(model.data.span, "after the split")
-                .help("use more data or smaller validation and test fractions"),
-        );
+        return Err(Diagnostic::error(Code::DataShape, format!("no training rows are left out of {own_rows}"))
+            .at(model.data.span, "after the split")
+            .help("use more data or smaller validation and test fractions"));
     }
     let scaler = Scaler::fit(model.input.scaling, &dataset, &splits.train);
     scaler.apply(&mut dataset);
-    Ok(Prepared {
-        dataset,
-        splits,
-        scaler,
-    })
+    Ok(Prepared { dataset, splits, scaler })
 }

@@ -10,9 +10,7 @@ pub fn generate(rows: usize, inputs: usize, targets: usize, classes: Option<usiz
     let mut rng = rng::stream(seed, Stream::Data);
     let input_values = (0..rows * inputs).map(|_| rng::uniform01(&mut rng)).collect();
     let target_values = match classes {
-        Some(k) => (0..rows)
-            .map(|_| ((rng::uniform01(&mut rng) * k as f32) as usize).min(k - 1) as f32)
-            .collect(),
+        Some(k) => (0..rows).map(|_| ((rng::uniform01(&mut rng) * k as f32) as usize).min(k - 1) as f32).collect(),
         None => (0..rows * targets).map(|_| rng::uniform01(&mut rng)).collect(),
     };
     Dataset {
@@ -31,10 +29,7 @@ pub fn generate(rows: usize, inputs: usize, targets: usize, classes: Option<usiz
 pub fn xor(rows: usize, seed: u64) -> Dataset {
     let mut rng = rng::stream(seed, Stream::Data);
     let inputs: Vec<f32> = (0..rows * 2).map(|_| rng::uniform01(&mut rng) * 2.0 - 1.0).collect();
-    let targets = inputs
-        .chunks_exact(2)
-        .map(|x| f32::from(u8::from(x[0] * x[1] > 0.0)))
-        .collect();
+    let targets = inputs.chunks_exact(2).map(|x| f32::from(u8::from(x[0] * x[1] > 0.0))).collect();
     Dataset {
         rows,
         input_width: 2,

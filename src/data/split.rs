@@ -49,9 +49,7 @@ impl Splits {
             splits.train.extend_from_slice(&group[test + validation..]);
         }
         splits.validation.extend(own_rows..own_rows + validation_rows);
-        splits
-            .test
-            .extend(own_rows + validation_rows..own_rows + validation_rows + test_rows);
+        splits.test.extend(own_rows + validation_rows..own_rows + validation_rows + test_rows);
         for list in [&mut splits.train, &mut splits.validation, &mut splits.test] {
             list.sort_unstable();
         }

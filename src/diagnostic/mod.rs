@@ -87,10 +87,7 @@ impl Diagnostic {
     }
 
     pub fn warning(code: Code, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
     }
 
     pub fn at(mut self, span: Span, label: impl Into<String>) -> Self {
@@ -144,9 +141,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (table[i - 1][j] + 1)
-                .min(table[i][j - 1] + 1)
-                .min(table[i - 1][j - 1] + cost);
+            let mut best = (table[i - 1][j] + 1).min(table[i][j - 1] + 1).min(table[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(table[i - 2][j - 2] + 1);
             }
@@ -163,16 +158,10 @@ mod tests {
     #[test]
     fn suggests_close_names_only() {
         let names = ["sigmoid", "tanh", "relu", "identity"];
-        assert_eq!(
-            did_you_mean("sigmoud", names).as_deref(),
-            Some("did you mean `sigmoid`?")
-        );
+        assert_eq!(did_you_mean("sigmoud", names).as_deref(), Some("did you mean `sigmoid`?"));
         assert_eq!(did_you_mean("Relu", names).as_deref(), Some("did you mean `relu`?"));
         assert_eq!(did_you_mean("softmax", names), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(
-            did_you_mean("mea", ["mse", "mae"]).as_deref(),
-            Some("did you mean `mae`?")
-        );
+        assert_eq!(did_you_mean("mea", ["mse", "mae"]).as_deref(), Some("did you mean `mae`?"));
     }
 }

@@ -37,17 +37,12 @@ pub fn render(diagnostic: &Diagnostic, source: &Source, color: ColorChoice) -> S
     let title = level.primary_title(&diagnostic.message).id(diagnostic.code.as_str());
     let mut group = Group::with_title(title);
     if let Some((span, label)) = &diagnostic.span {
-        let mut snippet = Snippet::source(&source.text).path(&source.name).fold(true).annotation(
-            AnnotationKind::Primary
-                .span(clamp(span.range(), &source.text))
-                .label(label),
-        );
+        let mut snippet = Snippet::source(&source.text)
+            .path(&source.name)
+            .fold(true)
+            .annotation(AnnotationKind::Primary.span(clamp(span.range(), &source.text)).label(label));
         for (span, label) in &diagnostic.context {
-            snippet = snippet.annotation(
-                AnnotationKind::Context
-                    .span(clamp(span.range(), &source.text))
-                    .label(label),
-            );
+            snippet = snippet.annotation(AnnotationKind::Context.span(clamp(span.range(), &source.text)).label(label));
         }
         group = group.element(snippet);
     }
@@ -57,11 +52,7 @@ pub fn render(diagnostic: &Diagnostic, source: &Source, color: ColorChoice) -> S
     if let Some(help) = &diagnostic.help {
         group = group.element(Level::HELP.message(help));
     }
-    let renderer = if color.enabled() {
-        Renderer::styled()
-    } else {
-        Renderer::plain()
-    };
+    let renderer = if color.enabled() { Renderer::styled() } else { Renderer::plain() };
     renderer.render(&[group])
 }
 

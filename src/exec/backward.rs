@@ -6,11 +6,14 @@ use rayon::prelude::*;
 use super::Params;
 use super::chunks::{both_mut, read_write, reduce_in_order, zip2};
 use super::state::State;
+use crate::kernels::activation::Activation;
 use crate::kernels::{dropout, norm};
 use crate::plan::{Node, Op, Plan};
 
 impl State {
-    pub(super) fn backward(&mut self, plan: &Plan, node: &Node, params: &Params) {
+    /// Runs `node`'s backward kernel; `fused` is an in-place activation whose backward runs
+    /// first, in the same pass.
+    pub(super) fn backward(&mut self, plan: &Plan, node: &Node, fused: Option<Activation>, params: &Params) {
         let rows = self.rows;
         let chunk = plan.chunk_rows;
         let chunks = plan.chunks(rows);
@@ -19,23 +22,24 @@ impl State {
             Op::Dense { layer, weight, bias } => {
                 let (dw_len, db_len) = (layer.units * layer.inputs, layer.units);
                 let x = &self.values[node.input][..rows * layer.inputs];
+                let y = &self.values[node.output][..rows * layer.units];
                 let w = &params.tensors[weight];
                 let (dw_parts, db_parts) = both_mut(&mut self.partials, weight, bias);
-                let xs = x.par_chunks(chunk * layer.inputs);
+                let inputs = (x.par_chunks(chunk * layer.inputs), y.par_chunks(chunk * layer.units));
                 let dws = dw_parts[..chunks * dw_len].par_chunks_mut(dw_len);
                 let dbs = db_parts[..chunks * db_len].par_chunks_mut(db_len);
                 if input_grad {
-                    let (dz, dx) = read_write(&mut self.grads, node.output, node.input);
-                    let dzs = dz[..rows * layer.units].par_chunks(chunk * layer.units);
+                    let (dz, dx) = both_mut(&mut self.grads, node.output, node.input);
+                    let dzs = dz[..rows * layer.units].par_chunks_mut(chunk * layer.units);
                     let dxs = dx[..rows * layer.inputs].par_chunks_mut(chunk * layer.inputs);
-                    (xs, dzs, dws, dbs, dxs)
+                    (inputs.0, inputs.1, dzs, dws, dbs, dxs)
                         .into_par_iter()
-                        .for_each(|(x, dz, dw, db, dx)| layer.backward(w, x, dz, dw, db, Some(dx)));
+                        .for_each(|(x, y, dz, dw, db, dx)| layer.backward(w, x, y, dz, dw, db, Some(dx), fused));
                 } else {
-                    let dzs = self.grads[node.output][..rows * layer.units].par_chunks(chunk * layer.units);
-                    (xs, dzs, dws, dbs)
+                    let dzs = self.grads[node.output][..rows * layer.units].par_chunks_mut(chunk * layer.units);
+                    (inputs.0, inputs.1, dzs, dws, dbs)
                         .into_par_iter()
-                        .for_each(|(x, dz, dw, db)| layer.backward(w, x, dz, dw, db, None));
+                        .for_each(|(x, y, dz, dw, db)| layer.backward(w, x, y, dz, dw, db, None, fused));
                 }
                 reduce_in_order(&mut self.partials[weight], dw_len, chunks);
                 reduce_in_order(&mut self.partials[bias], db_len, chunks);
@@ -66,22 +70,11 @@ impl State {
                     return;
                 }
                 let span = chunk * width;
-                (
-                    self.aux[mask][..n].par_chunks(span),
-                    dy[..n].par_chunks(span),
-                    dx[..n].par_chunks_mut(span),
-                )
+                (self.aux[mask][..n].par_chunks(span), dy[..n].par_chunks(span), dx[..n].par_chunks_mut(span))
                     .into_par_iter()
                     .for_each(|(m, dy, dx)| dropout::backward(m, dy, dx));
             }
-            Op::BatchNorm {
-                width,
-                weight,
-                bias,
-                xhat,
-                stats,
-                ..
-            } => {
+            Op::BatchNorm { width, weight, bias, xhat, stats, .. } => {
                 self.affine_grads(plan, node, width, weight, bias, xhat);
                 if input_grad {
                     let n = rows * width;
@@ -90,25 +83,14 @@ impl State {
                     let gamma = &params.tensors[weight];
                     let inv_std = &self.aux[stats][width..2 * width];
                     let (sum_dy_xhat, sum_dy) = (&self.partials[weight][..width], &self.partials[bias][..width]);
-                    (
-                        dy[..n].par_chunks(span),
-                        self.aux[xhat][..n].par_chunks(span),
-                        dx[..n].par_chunks_mut(span),
-                    )
+                    (dy[..n].par_chunks(span), self.aux[xhat][..n].par_chunks(span), dx[..n].par_chunks_mut(span))
                         .into_par_iter()
                         .for_each(|(dy, xhat, dx)| {
                             norm::batch_norm_input_grad(dy, xhat, gamma, inv_std, sum_dy, sum_dy_xhat, rows, dx)
                         });
                 }
             }
-            Op::LayerNorm {
-                width,
-                weight,
-                bias,
-                xhat,
-                inv_std,
-                ..
-            } => {
+            Op::LayerNorm { width, weight, bias, xhat, inv_std, .. } => {
                 self.affine_grads(plan, node, width, weight, bias, xhat);
                 if input_grad {
                     let n = rows * width;

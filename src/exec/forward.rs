@@ -6,24 +6,38 @@ use rayon::prelude::*;
 use super::Params;
 use super::chunks::{both_mut, each_mut, read_write, reduce_in_order, zip2};
 use super::state::{Mode, State};
+use crate::kernels::activation::Activation;
 use crate::kernels::{dropout, norm};
 use crate::plan::{Node, Op, Plan};
 
 impl State {
-    pub(super) fn forward(&mut self, plan: &Plan, node: &Node, params: &mut Params, mode: Mode) {
+    /// Runs `node`'s forward kernel; `fused` is an in-place activation applied in the same pass.
+    pub(super) fn forward(
+        &mut self,
+        plan: &Plan,
+        node: &Node,
+        fused: Option<Activation>,
+        params: &mut Params,
+        mode: Mode,
+    ) {
         let rows = self.rows;
         let chunk = plan.chunk_rows;
         match node.op {
             Op::Dense { layer, weight, bias } => {
                 let (x, z) = read_write(&mut self.values, node.input, node.output);
                 let (w, b) = (&params.tensors[weight], &params.tensors[bias]);
+                let w_t = &mut self.transposed[weight];
+                if layer.is_small() {
+                    layer.transpose(w, w_t);
+                }
+                let w_t = &*w_t;
                 zip2(
                     chunk,
                     &x[..rows * layer.inputs],
                     layer.inputs,
                     &mut z[..rows * layer.units],
                     layer.units,
-                    |x, z| layer.forward(w, b, x, z),
+                    |x, z| layer.forward(w, w_t, b, x, z, fused),
                 );
             }
             Op::Activation { activation, width } => {
@@ -32,14 +46,9 @@ impl State {
                     each_mut(chunk, values, width, |v| activation.forward_in_place(v, width));
                 } else {
                     let (x, y) = read_write(&mut self.values, node.input, node.output);
-                    zip2(
-                        chunk,
-                        &x[..rows * width],
-                        width,
-                        &mut y[..rows * width],
-                        width,
-                        |x, y| activation.forward(x, y, width),
-                    );
+                    zip2(chunk, &x[..rows * width], width, &mut y[..rows * width], width, |x, y| {
+                        activation.forward(x, y, width)
+                    });
                 }
             }
             Op::Dropout { p, width, mask } => {
@@ -52,11 +61,7 @@ impl State {
                 let base = self.dropout_words;
                 let rng = &self.dropout_rng;
                 let span = chunk * width;
-                (
-                    x.par_chunks(span),
-                    y.par_chunks_mut(span),
-                    self.aux[mask][..rows * width].par_chunks_mut(span),
-                )
+                (x.par_chunks(span), y.par_chunks_mut(span), self.aux[mask][..rows * width].par_chunks_mut(span))
                     .into_par_iter()
                     .enumerate()
                     .for_each(|(c, (x, y, m))| {
@@ -66,26 +71,13 @@ impl State {
                     });
                 self.dropout_words += (rows * width) as u128;
             }
-            Op::BatchNorm {
-                width,
-                eps,
-                momentum,
-                weight,
-                bias,
-                running_mean,
-                running_var,
-                tracked,
-                xhat,
-                stats,
-            } => {
+            Op::BatchNorm { width, eps, momentum, weight, bias, running_mean, running_var, tracked, xhat, stats } => {
                 let (x, y) = read_write(&mut self.values, node.input, node.output);
                 let (x, y) = (&x[..rows * width], &mut y[..rows * width]);
                 let (gamma, beta) = (&params.tensors[weight], &params.tensors[bias]);
                 if mode == Mode::Eval {
                     let (mean, var) = (&params.tensors[running_mean], &params.tensors[running_var]);
-                    zip2(chunk, x, width, y, width, |x, y| {
-                        norm::batch_norm_eval(x, mean, var, eps, gamma, beta, y)
-                    });
+                    zip2(chunk, x, width, y, width, |x, y| norm::batch_norm_eval(x, mean, var, eps, gamma, beta, y));
                     return;
                 }
                 let chunks = plan.chunks(rows);
@@ -99,9 +91,7 @@ impl State {
                     .for_each(|(x, out)| norm::feature_sums(x, width, out));
                 reduce_in_order(partial, width, chunks);
                 let (mean, inv_std) = batch_stats.split_at_mut(width);
-                mean.iter_mut()
-                    .zip(&partial[..width])
-                    .for_each(|(m, s)| *m = s / rows as f32);
+                mean.iter_mut().zip(&partial[..width]).for_each(|(m, s)| *m = s / rows as f32);
                 // Variance: per-chunk squared deviations from that mean, added in chunk order.
                 let mean_ref = &*mean;
                 x.par_chunks(span)
@@ -109,16 +99,9 @@ impl State {
                     .for_each(|(x, out)| norm::feature_squared_deviations(x, mean_ref, width, out));
                 reduce_in_order(partial, width, chunks);
                 let variance: &[f32] = &partial[..width];
-                inv_std
-                    .iter_mut()
-                    .zip(variance)
-                    .for_each(|(s, v)| *s = 1.0 / (v / rows as f32 + eps).sqrt());
+                inv_std.iter_mut().zip(variance).for_each(|(s, v)| *s = 1.0 / (v / rows as f32 + eps).sqrt());
                 let (mean, inv_std) = (&*mean, &*inv_std);
-                (
-                    x.par_chunks(span),
-                    y.par_chunks_mut(span),
-                    xhat_buffer[..rows * width].par_chunks_mut(span),
-                )
+                (x.par_chunks(span), y.par_chunks_mut(span), xhat_buffer[..rows * width].par_chunks_mut(span))
                     .into_par_iter()
                     .for_each(|(x, y, xhat)| norm::batch_norm_apply(x, mean, inv_std, gamma, beta, xhat, y));
                 // Running statistics as PyTorch keeps them: the unbiased variance, momentum-weighted.
@@ -130,14 +113,7 @@ impl State {
                 }
                 params.tensors[tracked][0] += 1.0;
             }
-            Op::LayerNorm {
-                width,
-                eps,
-                weight,
-                bias,
-                xhat,
-                inv_std,
-            } => {
+            Op::LayerNorm { width, eps, weight, bias, xhat, inv_std } => {
                 let (x, y) = read_write(&mut self.values, node.input, node.output);
                 let (gamma, beta) = (&params.tensors[weight], &params.tensors[bias]);
                 let span = chunk * width;

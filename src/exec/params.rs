@@ -17,12 +17,7 @@ impl Params {
         let mut rng = rng::stream(seed, Stream::Init);
         for init in &plan.inits {
             match init {
-                ParamInit::Dense {
-                    weight,
-                    bias,
-                    init,
-                    layer,
-                } => {
+                ParamInit::Dense { weight, bias, init, layer } => {
                     let (low, high) = tensors.split_at_mut(*bias);
                     init.fill(&mut low[*weight], &mut high[0], layer.inputs, layer.units, &mut rng);
                 }

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::data::Dataset;
 use crate::kernels::loss::LossSums;
 use crate::kernels::optim::Moments;
-use crate::plan::{Kernel, Plan};
+use crate::plan::{Kernel, Op, Plan};
 use crate::rng::{self, Stream};
 
 use super::Params;
@@ -30,6 +30,8 @@ pub struct State {
     /// Per trainable parameter, one gradient per chunk back to back; the first holds their sum.
     pub(super) partials: Vec<Vec<f32>>,
     pub(super) moments: Vec<Moments>,
+    /// Per parameter: the transpose of a small dense layer's weight (see `Dense::is_small`).
+    pub(super) transposed: Vec<Vec<f32>>,
     pub(super) chunk_sums: Vec<LossSums>,
     /// Rows in the loaded batch.
     pub(super) rows: usize,
@@ -40,41 +42,50 @@ pub struct State {
     pub dropout_words: u128,
 }
 
+/// `out`'s row `i` = `source`'s row `rows[i]`. Narrow rows are copied element by element:
+/// a `memcpy` call per row of two floats costs more than the copy.
+fn gather_rows(source: &[f32], width: usize, rows: &[usize], out: &mut [f32]) {
+    if width <= 8 {
+        for (slot, &row) in out.chunks_exact_mut(width).zip(rows) {
+            for (o, &v) in slot.iter_mut().zip(&source[row * width..(row + 1) * width]) {
+                *o = v;
+            }
+        }
+    } else {
+        for (slot, &row) in out.chunks_exact_mut(width).zip(rows) {
+            slot.copy_from_slice(&source[row * width..(row + 1) * width]);
+        }
+    }
+}
+
 impl State {
     /// Buffers for batches of up to `capacity` rows; `seed` starts the dropout stream.
     pub fn new(plan: &Plan, capacity: usize, seed: u64) -> State {
         let chunks = plan.chunks(capacity);
-        let buffers = || {
-            plan.buffers
-                .iter()
-                .map(|b| vec![0.0; b.width * capacity])
-                .collect::<Vec<_>>()
-        };
+        let buffers = || plan.buffers.iter().map(|b| vec![0.0; b.width * capacity]).collect::<Vec<_>>();
         let mut grads = buffers();
         grads[0] = Vec::new(); // the data needs no gradient
         State {
             values: buffers(),
             grads,
-            aux: plan
-                .aux
-                .iter()
-                .map(|a| vec![0.0; a.per_row * capacity + a.per_chunk * chunks + a.fixed])
-                .collect(),
+            aux: plan.aux.iter().map(|a| vec![0.0; a.per_row * capacity + a.per_chunk * chunks + a.fixed]).collect(),
             targets: vec![0.0; plan.target_width * capacity],
-            partials: plan
-                .params
-                .iter()
-                .map(|p| vec![0.0; if p.trainable { p.len() * chunks } else { 0 }])
-                .collect(),
+            partials: plan.params.iter().map(|p| vec![0.0; if p.trainable { p.len() * chunks } else { 0 }]).collect(),
             moments: plan
                 .params
                 .iter()
-                .map(|p| {
-                    if p.trainable {
-                        plan.optimizer.moments(p.len())
-                    } else {
-                        Moments::default()
-                    }
+                .map(|p| if p.trainable { plan.optimizer.moments(p.len()) } else { Moments::default() })
+                .collect(),
+            transposed: plan
+                .params
+                .iter()
+                .enumerate()
+                .map(|(id, p)| {
+                    let small_weight = plan
+                        .nodes
+                        .iter()
+                        .any(|n| matches!(n.op, Op::Dense { layer, weight, .. } if weight == id && layer.is_small()));
+                    vec![0.0; if small_weight { p.len() } else { 0 }]
                 })
                 .collect(),
             chunk_sums: vec![LossSums::default(); chunks],
@@ -87,13 +98,19 @@ impl State {
 
     /// Copies the given data rows, in order, into the input and target buffers.
     pub fn load_batch(&mut self, data: &Dataset, rows: &[usize]) {
-        let (inputs, targets) = (&mut self.values[0], &mut self.targets);
+        let n = rows.len();
+        self.rows = n;
         let (iw, tw) = (data.input_width, data.target_width);
-        for (slot, &row) in rows.iter().enumerate() {
-            inputs[slot * iw..(slot + 1) * iw].copy_from_slice(data.input_row(row));
-            targets[slot * tw..(slot + 1) * tw].copy_from_slice(data.target_row(row));
+        let (inputs, targets) = (&mut self.values[0][..n * iw], &mut self.targets[..n * tw]);
+        // Consecutive rows (an unshuffled epoch) are one block copy.
+        if rows.windows(2).all(|w| w[1] == w[0] + 1) {
+            let first = rows.first().copied().unwrap_or(0);
+            inputs.copy_from_slice(&data.inputs[first * iw..(first + n) * iw]);
+            targets.copy_from_slice(&data.targets[first * tw..(first + n) * tw]);
+            return;
         }
-        self.rows = rows.len();
+        gather_rows(&data.inputs, iw, rows, inputs);
+        gather_rows(&data.targets, tw, rows, targets);
     }
 
     pub fn rows(&self) -> usize {
@@ -115,11 +132,17 @@ impl State {
     pub fn step(&mut self, plan: &Plan, params: &mut Params, mode: Mode, lr: f64, update: bool) -> LossSums {
         for step in &plan.steps {
             match step.kernel {
-                Kernel::Forward(node) => self.forward(plan, &plan.nodes[node], params, mode),
+                Kernel::Forward { node, activation } => {
+                    let activation = activation.map(|a| plan.nodes[a].activation());
+                    self.forward(plan, &plan.nodes[node], activation, params, mode)
+                }
                 Kernel::Loss { output } => self.loss(plan, output, mode),
-                Kernel::Backward(node) if mode == Mode::Train => self.backward(plan, &plan.nodes[node], params),
+                Kernel::Backward { node, activation } if mode == Mode::Train => {
+                    let activation = activation.map(|a| plan.nodes[a].activation());
+                    self.backward(plan, &plan.nodes[node], activation, params)
+                }
                 Kernel::Update if mode == Mode::Train && update => self.update(plan, params, lr),
-                Kernel::Backward(_) | Kernel::Update => {}
+                Kernel::Backward { .. } | Kernel::Update => {}
             }
         }
         let mut total = LossSums::default();
@@ -142,20 +165,11 @@ impl State {
         let sums = &mut self.chunk_sums[..chunks];
         if mode == Mode::Train {
             let grads = &mut self.grads[output][..rows * width];
-            (
-                values.par_chunks(span),
-                targets.par_chunks(target_span),
-                grads.par_chunks_mut(span),
-                sums.par_iter_mut(),
-            )
+            (values.par_chunks(span), targets.par_chunks(target_span), grads.par_chunks_mut(span), sums.par_iter_mut())
                 .into_par_iter()
                 .for_each(|(v, t, g, s)| *s = kernel.forward_backward(v, t, g, scale, width));
         } else {
-            (
-                values.par_chunks(span),
-                targets.par_chunks(target_span),
-                sums.par_iter_mut(),
-            )
+            (values.par_chunks(span), targets.par_chunks(target_span), sums.par_iter_mut())
                 .into_par_iter()
                 .for_each(|(v, t, s)| *s = kernel.evaluate(v, t, width));
         }

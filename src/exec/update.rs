@@ -48,17 +48,12 @@ impl State {
     fn clip(&mut self, plan: &Plan, max_norm: f64) {
         let mut squares = 0.0f64;
         for (id, info) in plan.params.iter().enumerate().filter(|(_, p)| p.trainable) {
-            squares += self.partials[id][..info.len()]
-                .iter()
-                .map(|&g| f64::from(g) * f64::from(g))
-                .sum::<f64>();
+            squares += self.partials[id][..info.len()].iter().map(|&g| f64::from(g) * f64::from(g)).sum::<f64>();
         }
         let coefficient = max_norm / (squares.sqrt() + 1e-6);
         if coefficient < 1.0 {
             for (id, info) in plan.params.iter().enumerate().filter(|(_, p)| p.trainable) {
-                self.partials[id][..info.len()]
-                    .iter_mut()
-                    .for_each(|g| *g *= coefficient as f32);
+                self.partials[id][..info.len()].iter_mut().for_each(|g| *g *= coefficient as f32);
             }
         }
     }

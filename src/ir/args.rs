@@ -53,34 +53,23 @@ impl<'a, 'd> Args<'a, 'd> {
                     diags.push(
                         Diagnostic::error(Code::WrongType, message)
                             .at(arg.span, "unexpected argument")
-                            .help(format!(
-                                "name it, as in `{}: ...`",
-                                params.first().copied().unwrap_or("name")
-                            )),
+                            .help(format!("name it, as in `{}: ...`", params.first().copied().unwrap_or("name"))),
                     );
                     continue;
                 }
             };
             if let Some((_, first)) = bound.iter().find(|(p, _)| *p == param) {
                 diags.push(
-                    Diagnostic::error(
-                        Code::Duplicate,
-                        format!("argument `{param}` of `{owner}` is given twice"),
-                    )
-                    .at(arg.span, "given again here")
-                    .with_context(first.span, "first given here")
-                    .help("remove one of them"),
+                    Diagnostic::error(Code::Duplicate, format!("argument `{param}` of `{owner}` is given twice"))
+                        .at(arg.span, "given again here")
+                        .with_context(first.span, "first given here")
+                        .help("remove one of them"),
                 );
                 continue;
             }
             bound.push((param, arg));
         }
-        Args {
-            owner: owner.to_string(),
-            owner_span,
-            bound,
-            diags,
-        }
+        Args { owner: owner.to_string(), owner_span, bound, diags }
     }
 
     fn get(&self, param: &str) -> Option<&'a Arg> {
@@ -112,10 +101,7 @@ impl<'a, 'd> Args<'a, 'd> {
         self.diags.push(
             Diagnostic::error(
                 Code::WrongType,
-                format!(
-                    "argument `{param}` of `{owner}` must be {expected}, found {}",
-                    value.kind.describe()
-                ),
+                format!("argument `{param}` of `{owner}` must be {expected}, found {}", value.kind.describe()),
             )
             .at(value.span, format!("expected {expected}")),
         );
@@ -124,11 +110,8 @@ impl<'a, 'd> Args<'a, 'd> {
     fn out_of_range(&mut self, param: &str, value: &Value, rule: &str) {
         let owner = self.owner.clone();
         self.diags.push(
-            Diagnostic::error(
-                Code::OutOfRange,
-                format!("argument `{param}` of `{owner}` must be {rule}"),
-            )
-            .at(value.span, format!("not {rule}")),
+            Diagnostic::error(Code::OutOfRange, format!("argument `{param}` of `{owner}` must be {rule}"))
+                .at(value.span, format!("not {rule}")),
         );
     }
 
@@ -160,9 +143,7 @@ impl<'a, 'd> Args<'a, 'd> {
     /// A whole number at least `min`; `default` if absent.
     pub fn count(&mut self, param: &str, default: usize, min: usize) -> usize {
         let rule = format!("a whole number of at least {min}");
-        let n = self.number_where(param, default as f64, &rule, |n| {
-            n.fract() == 0.0 && n >= min as f64 && n <= 1e15
-        });
+        let n = self.number_where(param, default as f64, &rule, |n| n.fract() == 0.0 && n >= min as f64 && n <= 1e15);
         n as usize
     }
 

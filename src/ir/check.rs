@@ -25,19 +25,12 @@ pub struct Checked {
 /// Checks a parsed spec. `spec_dir` is where relative data paths start; `source_len` lets a
 /// missing statement point at the end of the file. On failure, every error and warning found.
 pub fn check(spec: &ast::Spec, spec_dir: &Path, source_len: usize) -> Result<Checked, Vec<Diagnostic>> {
-    let mut checker = Checker {
-        diags: Vec::new(),
-        spec_dir,
-        end: Span::new(source_len, source_len),
-    };
+    let mut checker = Checker { diags: Vec::new(), spec_dir, end: Span::new(source_len, source_len) };
     let model = checker.spec(spec);
     if checker.diags.iter().any(|d| d.severity == Severity::Error) {
         Err(checker.diags)
     } else {
-        Ok(Checked {
-            model: model.expect("a spec without errors yields a model"),
-            warnings: checker.diags,
-        })
+        Ok(Checked { model: model.expect("a spec without errors yields a model"), warnings: checker.diags })
     }
 }
 
@@ -98,15 +91,7 @@ impl Checker<'_> {
             }
         }
         let (name, input, layers) = network??;
-        let model = Model {
-            name,
-            input,
-            layers,
-            loss: loss??,
-            optimizer: optimizer??,
-            data: data??,
-            train: train??,
-        };
+        let model = Model { name, input, layers, loss: loss??, optimizer: optimizer??, data: data??, train: train?? };
         self.cross_check(&model);
         Some(model)
     }
@@ -137,9 +122,7 @@ impl Checker<'_> {
                     "train"
                 }
                 Statement::Unknown(ident) => {
-                    found
-                        .misspelled
-                        .extend(STATEMENTS.iter().filter(|s| did_you_mean(&ident.name, [**s]).is_some()));
+                    found.misspelled.extend(STATEMENTS.iter().filter(|s| did_you_mean(&ident.name, [**s]).is_some()));
                     self.error(
                         Diagnostic::error(Code::UnknownName, format!("unknown statement `{}`", ident.name))
                             .at(ident.span, "not a statement nnspec knows")
@@ -171,11 +154,8 @@ impl Checker<'_> {
             ValueKind::Call(call) => Some((&call.name.name, call.name.span, &call.args)),
             other => {
                 self.error(
-                    Diagnostic::error(
-                        Code::WrongType,
-                        format!("expected {what} name, found {}", other.describe()),
-                    )
-                    .at(value.span, format!("expected {what}")),
+                    Diagnostic::error(Code::WrongType, format!("expected {what} name, found {}", other.describe()))
+                        .at(value.span, format!("expected {what}")),
                 );
                 None
             }
@@ -202,10 +182,7 @@ impl Checker<'_> {
             "huber" => {
                 let mut args = Args::bind(name, value.span, args, &["delta"], 1, &mut self.diags);
                 let delta = args.number_where("delta", 1.0, "a number above 0", |d| d > 0.0);
-                return Some(LossSpec {
-                    loss: Loss::Huber { delta: delta as f32 },
-                    span: value.span,
-                });
+                return Some(LossSpec { loss: Loss::Huber { delta: delta as f32 }, span: value.span });
             }
             _ => {
                 self.unknown("loss", name, span, &Loss::KEYWORDS);
@@ -224,13 +201,10 @@ impl Checker<'_> {
         let loss_span = model.loss.span;
         match model.loss.loss {
             Loss::Bce if final_activation != Some(Activation::Sigmoid) => self.error(
-                Diagnostic::error(
-                    Code::LossMismatch,
-                    "`bce` needs outputs in [0, 1], from a final `sigmoid`",
-                )
-                .at(loss_span, "binary cross-entropy")
-                .with_context(last_span, "this last layer is not a `sigmoid`")
-                .help("end the model with a `sigmoid` activation, e.g. `dense 1 sigmoid`"),
+                Diagnostic::error(Code::LossMismatch, "`bce` needs outputs in [0, 1], from a final `sigmoid`")
+                    .at(loss_span, "binary cross-entropy")
+                    .with_context(last_span, "this last layer is not a `sigmoid`")
+                    .help("end the model with a `sigmoid` activation, e.g. `dense 1 sigmoid`"),
             ),
             Loss::CrossEntropy => {
                 if final_activation != Some(Activation::Softmax) {
@@ -264,10 +238,7 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::warning(
                         Code::LossMismatch,
-                        format!(
-                            "`{}` after a `softmax` is rarely what you want",
-                            model.loss.loss.keyword()
-                        ),
+                        format!("`{}` after a `softmax` is rarely what you want", model.loss.loss.keyword()),
                     )
                     .at(loss_span, "a regression loss")
                     .with_context(last_span, "on probabilities")
@@ -280,10 +251,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     Code::LossMismatch,
-                    format!(
-                        "`classes` needs a classification loss, not `{}`",
-                        model.loss.loss.keyword()
-                    ),
+                    format!("`classes` needs a classification loss, not `{}`", model.loss.loss.keyword()),
                 )
                 .at(model.data.span, "class targets")
                 .with_context(loss_span, "a regression loss")
@@ -308,10 +276,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     Code::DataShape,
-                    format!(
-                        "the data has {inputs} input column(s) but the model's input is {}",
-                        model.input.width
-                    ),
+                    format!("the data has {inputs} input column(s) but the model's input is {}", model.input.width),
                 )
                 .at(model.data.span, format!("{inputs} input(s)"))
                 .with_context(model.input.span, format!("input width {}", model.input.width)),
@@ -355,18 +320,10 @@ impl Checker<'_> {
 }
 
 fn plural(what: &str) -> String {
-    if what.ends_with('s') {
-        format!("{what}es")
-    } else {
-        format!("{what}s")
-    }
+    if what.ends_with('s') { format!("{what}es") } else { format!("{what}s") }
 }
 
 fn with_article(what: &str) -> String {
-    let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    };
+    let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
     format!("{article} {what}")
 }

@@ -20,14 +20,7 @@ impl Checker<'_> {
     pub(super) fn data(&mut self, calls: &[ast::Call], span: Span) -> Option<Data> {
         let (source_call, modifiers) = calls.split_first()?;
         let (source, classes) = self.source(source_call)?;
-        let mut data = Data {
-            source,
-            classes,
-            split: Split::default(),
-            validation_file: None,
-            test_file: None,
-            span,
-        };
+        let mut data = Data { source, classes, split: Split::default(), validation_file: None, test_file: None, span };
         let mut seen: Vec<(&str, Span)> = Vec::new();
         for modifier in modifiers {
             let name = modifier.name.name.as_str();
@@ -42,20 +35,12 @@ impl Checker<'_> {
             seen.push((name, modifier.span));
             match name {
                 "split" => {
-                    let mut args = Args::bind(
-                        "split",
-                        modifier.span,
-                        &modifier.args,
-                        &["validation", "test"],
-                        0,
-                        &mut self.diags,
-                    );
+                    let mut args =
+                        Args::bind("split", modifier.span, &modifier.args, &["validation", "test"], 0, &mut self.diags);
                     let fraction =
                         |args: &mut Args, name| args.number_where(name, 0.0, "in [0, 1)", |f| (0.0..1.0).contains(&f));
-                    data.split = Split {
-                        validation: fraction(&mut args, "validation"),
-                        test: fraction(&mut args, "test"),
-                    };
+                    data.split =
+                        Split { validation: fraction(&mut args, "validation"), test: fraction(&mut args, "test") };
                     if data.split.validation + data.split.test >= 1.0 {
                         self.error(
                             Diagnostic::error(Code::OutOfRange, "the split leaves no training rows")
@@ -76,12 +61,8 @@ impl Checker<'_> {
                     let mut args = Args::bind(name, modifier.span, &modifier.args, &["path"], 1, &mut self.diags);
                     args.require("path", "\"data/validation.csv\"");
                     if let Some((shown, path_span)) = args.string("path") {
-                        let file = CsvSource {
-                            path: self.spec_dir.join(&shown),
-                            shown,
-                            span: path_span,
-                            ..train.clone()
-                        };
+                        let file =
+                            CsvSource { path: self.spec_dir.join(&shown), shown, span: path_span, ..train.clone() };
                         if name == "validation" {
                             data.validation_file = Some(file);
                         } else {
@@ -93,24 +74,15 @@ impl Checker<'_> {
             }
         }
         let files_and_split = [
-            (
-                data.validation_file.is_some(),
-                data.split.validation > 0.0,
-                "validation",
-            ),
+            (data.validation_file.is_some(), data.split.validation > 0.0, "validation"),
             (data.test_file.is_some(), data.split.test > 0.0, "test"),
         ];
         for (file, fraction, what) in files_and_split {
             if file && fraction {
                 self.error(
-                    Diagnostic::error(
-                        Code::Duplicate,
-                        format!("{what} rows come from both a file and a split"),
-                    )
-                    .at(span, format!("two sources of {what} rows"))
-                    .help(format!(
-                        "keep either `{what}(\"...\")` or the `{what}:` fraction of `split`"
-                    )),
+                    Diagnostic::error(Code::Duplicate, format!("{what} rows come from both a file and a split"))
+                        .at(span, format!("two sources of {what} rows"))
+                        .help(format!("keep either `{what}(\"...\")` or the `{what}:` fraction of `split`")),
                 );
             }
         }
@@ -165,21 +137,9 @@ impl Checker<'_> {
                             .help("`classes: K` gives one class index per row"),
                     );
                 }
-                let targets = if classes.is_some() {
-                    1
-                } else {
-                    args.count("targets", 1, 1)
-                };
+                let targets = if classes.is_some() { 1 } else { args.count("targets", 1, 1) };
                 let seed = args.count("seed", 0, 0) as u64;
-                Some((
-                    DataSource::Random {
-                        rows,
-                        inputs,
-                        targets,
-                        seed,
-                    },
-                    classes,
-                ))
+                Some((DataSource::Random { rows, inputs, targets, seed }, classes))
             }
             "xor" => {
                 let mut args = Args::bind("xor", call.span, &call.args, &["rows", "seed"], 0, &mut self.diags);

@@ -53,12 +53,9 @@ impl Checker<'_> {
         }
         if block.layers.len() == 1 && input.is_some() {
             self.error(
-                Diagnostic::error(
-                    Code::Missing,
-                    format!("model `{}` has an input but no layer", block.name.name),
-                )
-                .at(block.name.span, "no layer after `input`")
-                .help("add a layer such as `dense 1 sigmoid`"),
+                Diagnostic::error(Code::Missing, format!("model `{}` has an input but no layer", block.name.name))
+                    .at(block.name.span, "no layer after `input`")
+                    .help("add a layer such as `dense 1 sigmoid`"),
             );
         }
         self.check_layer_order(&layers);
@@ -80,11 +77,7 @@ impl Checker<'_> {
                 ValueKind::Ident(word)
                     if scaling == Scaling::None && matches!(word.as_str(), "standardize" | "minmax") =>
                 {
-                    scaling = if word == "standardize" {
-                        Scaling::Standardize
-                    } else {
-                        Scaling::MinMax
-                    };
+                    scaling = if word == "standardize" { Scaling::Standardize } else { Scaling::MinMax };
                 }
                 ValueKind::Ident(word) => {
                     ok = false;
@@ -107,21 +100,14 @@ impl Checker<'_> {
                     .help("write for example `input 4`"),
             );
         }
-        Some(Input {
-            width: width?,
-            scaling,
-            span: line.span,
-        })
+        Some(Input { width: width?, scaling, span: line.span })
     }
 
     fn reject_init(&mut self, line: &ast::Layer) {
         if let Some(init) = &line.init {
             self.error(
-                Diagnostic::error(
-                    Code::WrongType,
-                    format!("`{}` has no weights to initialise", line.kind.name),
-                )
-                .at(init.span, "`init` is not allowed here"),
+                Diagnostic::error(Code::WrongType, format!("`{}` has no weights to initialise", line.kind.name))
+                    .at(init.span, "`init` is not allowed here"),
             );
         }
     }
@@ -129,12 +115,9 @@ impl Checker<'_> {
     fn reject_args(&mut self, line: &ast::Layer) {
         if line.args.is_some() {
             self.error(
-                Diagnostic::error(
-                    Code::WrongType,
-                    format!("`{}` takes no arguments in parentheses", line.kind.name),
-                )
-                .at(line.kind.span, "remove the parentheses")
-                .help(format!("write `{} ...` with its values after it", line.kind.name)),
+                Diagnostic::error(Code::WrongType, format!("`{}` takes no arguments in parentheses", line.kind.name))
+                    .at(line.kind.span, "remove the parentheses")
+                    .help(format!("write `{} ...` with its values after it", line.kind.name)),
             );
         }
     }
@@ -145,11 +128,8 @@ impl Checker<'_> {
             Some(n as usize)
         } else {
             self.error(
-                Diagnostic::error(
-                    Code::OutOfRange,
-                    format!("the {what} must be a whole number of at least 1"),
-                )
-                .at(span, format!("{what} {n}")),
+                Diagnostic::error(Code::OutOfRange, format!("the {what} must be a whole number of at least 1"))
+                    .at(span, format!("{what} {n}")),
             );
             None
         }
@@ -173,11 +153,9 @@ impl Checker<'_> {
                 self.reject_init(line);
                 let value = Value {
                     kind: match &line.args {
-                        Some(args) => ValueKind::Call(ast::Call {
-                            name: line.kind.clone(),
-                            args: args.clone(),
-                            span: line.span,
-                        }),
+                        Some(args) => {
+                            ValueKind::Call(ast::Call { name: line.kind.clone(), args: args.clone(), span: line.span })
+                        }
                         None => ValueKind::Ident(name.to_string()),
                     },
                     span: line.kind.span,
@@ -202,12 +180,7 @@ impl Checker<'_> {
         let mut layers = Vec::new();
         for (i, kind) in kinds.into_iter().enumerate() {
             let out = if i == 0 { outputs.unwrap_or(width) } else { width };
-            layers.push(Layer {
-                kind,
-                inputs: width,
-                outputs: out,
-                span: line.span,
-            });
+            layers.push(Layer { kind, inputs: width, outputs: out, span: line.span });
             width = out;
         }
         Some(layers)
@@ -263,12 +236,7 @@ impl Checker<'_> {
         self.reject_args(line);
         self.reject_init(line);
         match line.items.as_slice() {
-            [
-                Value {
-                    kind: ValueKind::Number(p),
-                    span,
-                },
-            ] => {
+            [Value { kind: ValueKind::Number(p), span }] => {
                 if (0.0..1.0).contains(p) {
                     Some(LayerKind::Dropout { p: *p as f32 })
                 } else {
@@ -317,11 +285,8 @@ impl Checker<'_> {
             }
             [_, extra, ..] => {
                 self.error(
-                    Diagnostic::error(
-                        Code::WrongType,
-                        format!("`{name}` takes at most an activation after it"),
-                    )
-                    .at(extra.span, "unexpected here"),
+                    Diagnostic::error(Code::WrongType, format!("`{name}` takes at most an activation after it"))
+                        .at(extra.span, "unexpected here"),
                 );
                 return None;
             }
@@ -340,11 +305,7 @@ impl Checker<'_> {
             Activation::LeakyRelu { alpha } | Activation::Elu { alpha } => {
                 let mut args = Args::bind(name, value.span, args, &["alpha"], 1, &mut self.diags);
                 let alpha = args.number_where("alpha", f64::from(alpha), "a number above 0", |a| a > 0.0) as f32;
-                Some(if name == "elu" {
-                    Activation::Elu { alpha }
-                } else {
-                    Activation::LeakyRelu { alpha }
-                })
+                Some(if name == "elu" { Activation::Elu { alpha } } else { Activation::LeakyRelu { alpha } })
             }
             other => {
                 Args::bind(name, value.span, args, &[], 0, &mut self.diags);

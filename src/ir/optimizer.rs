@@ -25,10 +25,8 @@ impl Checker<'_> {
             }
         };
         let params: Vec<&'static str> = own.iter().chain(&COMMON).copied().collect();
-        let schedule_value = args
-            .iter()
-            .find(|a| a.name.as_ref().is_some_and(|n| n.name == "schedule"))
-            .map(|a| &a.value);
+        let schedule_value =
+            args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == "schedule")).map(|a| &a.value);
         let mut args = Args::bind(name, value.span, args, &params, 1, &mut self.diags);
         let positive = "a number above 0";
         let fraction = "in [0, 1)";
@@ -53,11 +51,7 @@ impl Checker<'_> {
                 Optimizer::Sgd(sgd)
             }
             "adam" | "adamw" => {
-                let d = if name == "adamw" {
-                    Adam::adamw()
-                } else {
-                    Adam::default()
-                };
+                let d = if name == "adamw" { Adam::adamw() } else { Adam::default() };
                 Optimizer::Adam(Adam {
                     lr: args.number_where("lr", d.lr, positive, |x| x > 0.0),
                     beta1: args.number_where("beta1", d.beta1, fraction, in_unit),
@@ -78,28 +72,18 @@ impl Checker<'_> {
                 })
             }
         };
-        let clip_norm = args
-            .has("clip_norm")
-            .then(|| args.number_where("clip_norm", 1.0, positive, |x| x > 0.0));
+        let clip_norm = args.has("clip_norm").then(|| args.number_where("clip_norm", 1.0, positive, |x| x > 0.0));
         drop(args);
         let schedule = match schedule_value {
             Some(value) => self.schedule(value)?,
             None => Schedule::Constant,
         };
-        Some(OptimizerSpec {
-            optimizer,
-            schedule,
-            clip_norm,
-            span: value.span,
-        })
+        Some(OptimizerSpec { optimizer, schedule, clip_norm, span: value.span })
     }
 
     fn schedule(&mut self, value: &Value) -> Option<Schedule> {
         let (name, span, args) = self.named(value, "a schedule")?;
-        let then = args
-            .iter()
-            .find(|a| a.name.as_ref().is_some_and(|n| n.name == "then"))
-            .map(|a| &a.value);
+        let then = args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == "then")).map(|a| &a.value);
         let params: &[&'static str] = match name {
             "constant" => &[],
             "step" => &["every", "gamma"],
@@ -117,24 +101,16 @@ impl Checker<'_> {
             "constant" => Schedule::Constant,
             "step" => {
                 args.require("every", "30");
-                Schedule::Step {
-                    every: args.count("every", 1, 1),
-                    gamma: gamma(&mut args),
-                }
+                Schedule::Step { every: args.count("every", 1, 1), gamma: gamma(&mut args) }
             }
             "exponential" => {
                 args.require("gamma", "0.95");
-                Schedule::Exponential {
-                    gamma: gamma(&mut args),
-                }
+                Schedule::Exponential { gamma: gamma(&mut args) }
             }
             "cosine" => {
                 args.require("over", "100");
                 let to = args.number_where("to", 0.0, "at least 0", |x| x >= 0.0);
-                Schedule::Cosine {
-                    to,
-                    over: args.count("over", 1, 1),
-                }
+                Schedule::Cosine { to, over: args.count("over", 1, 1) }
             }
             _ => {
                 args.require("epochs", "5");
@@ -144,10 +120,7 @@ impl Checker<'_> {
                     Some(value) => self.schedule(value)?,
                     None => Schedule::Constant,
                 };
-                return Some(Schedule::Warmup {
-                    epochs,
-                    then: Box::new(then),
-                });
+                return Some(Schedule::Warmup { epochs, then: Box::new(then) });
             }
         };
         Some(schedule)

@@ -10,9 +10,8 @@ use crate::syntax::ast::{self, ValueKind};
 impl Checker<'_> {
     pub(super) fn train(&mut self, args: &[ast::Arg], span: Span) -> Option<Train> {
         // `early_stop(...)` is the block's one positional item; the rest are named.
-        let (calls, named): (Vec<&ast::Arg>, Vec<&ast::Arg>) = args
-            .iter()
-            .partition(|arg| arg.name.is_none() && matches!(arg.value.kind, ValueKind::Call(_)));
+        let (calls, named): (Vec<&ast::Arg>, Vec<&ast::Arg>) =
+            args.iter().partition(|arg| arg.name.is_none() && matches!(arg.value.kind, ValueKind::Call(_)));
         let named: Vec<ast::Arg> = named.into_iter().cloned().collect();
         let params = ["epochs", "batch", "seed", "shuffle", "log_every"];
         let mut args = Args::bind("train", span, &named, &params, 0, &mut self.diags);
@@ -49,15 +48,7 @@ impl Checker<'_> {
             }
             early_stop = self.early_stop(call);
         }
-        Some(Train {
-            epochs,
-            batch,
-            seed,
-            shuffle,
-            log_every,
-            early_stop,
-            span,
-        })
+        Some(Train { epochs, batch, seed, shuffle, log_every, early_stop, span })
     }
 
     fn early_stop(&mut self, call: &ast::Call) -> Option<EarlyStop> {

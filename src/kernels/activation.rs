@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::math;
+
 /// An activation; its serde name is its keyword in the language.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -29,17 +31,8 @@ pub enum Activation {
 }
 
 impl Activation {
-    pub const KEYWORDS: [&'static str; 9] = [
-        "sigmoid",
-        "tanh",
-        "relu",
-        "leaky_relu",
-        "elu",
-        "softplus",
-        "gelu",
-        "softmax",
-        "identity",
-    ];
+    pub const KEYWORDS: [&'static str; 9] =
+        ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "softmax", "identity"];
 
     /// The keyword that names it in a spec.
     pub fn keyword(self) -> &'static str {
@@ -110,18 +103,18 @@ impl Activation {
     /// Applies the activation in place.
     pub fn forward_in_place(self, values: &mut [f32], width: usize) {
         match self {
-            Activation::Sigmoid => values.iter_mut().for_each(|v| *v = sigmoid(*v)),
-            Activation::Tanh => values.iter_mut().for_each(|v| *v = v.tanh()),
+            Activation::Sigmoid => math::sigmoid_in_place(values),
+            Activation::Tanh => math::tanh_in_place(values),
             Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::LeakyRelu { alpha } => values
-                .iter_mut()
-                .for_each(|v| *v = if *v > 0.0 { *v } else { alpha * *v }),
-            Activation::Elu { alpha } => values
-                .iter_mut()
-                .for_each(|v| *v = if *v > 0.0 { *v } else { alpha * v.exp_m1() }),
+            Activation::LeakyRelu { alpha } => {
+                values.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { alpha * *v })
+            }
+            Activation::Elu { alpha } => {
+                values.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { alpha * v.exp_m1() })
+            }
             Activation::Softplus => values.iter_mut().for_each(|v| *v = softplus(*v)),
             Activation::Gelu => values.iter_mut().for_each(|v| *v = *v * normal_cdf(*v)),
-            Activation::Softmax => values.chunks_exact_mut(width).for_each(softmax),
+            Activation::Softmax => math::softmax_in_place(values, width),
             Activation::Identity => {}
         }
     }
@@ -156,13 +149,10 @@ impl Activation {
                 *g *= normal_cdf(x) + x * normal_pdf(x);
             }),
             // dx_i = y_i (g_i - sum_j g_j y_j), per sample.
-            Activation::Softmax => grad
-                .chunks_exact_mut(width)
-                .zip(output.chunks_exact(width))
-                .for_each(|(g, y)| {
-                    let dot: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
-                    g.iter_mut().zip(y).for_each(|(g, y)| *g = y * (*g - dot));
-                }),
+            Activation::Softmax => grad.chunks_exact_mut(width).zip(output.chunks_exact(width)).for_each(|(g, y)| {
+                let dot: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
+                g.iter_mut().zip(y).for_each(|(g, y)| *g = y * (*g - dot));
+            }),
             Activation::Identity => {}
         }
     }
@@ -191,27 +181,13 @@ fn normal_pdf(x: f32) -> f32 {
     (-0.5 * x * x).exp() * (0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2)
 }
 
-/// Softmax of one sample, shifted by its maximum so no exponential overflows.
-pub fn softmax(values: &mut [f32]) {
-    let max = values.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0;
-    for v in values.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    let inverse = 1.0 / sum;
-    values.iter_mut().for_each(|v| *v *= inverse);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn all() -> Vec<Activation> {
-        let mut all: Vec<Activation> = Activation::KEYWORDS
-            .iter()
-            .filter_map(|k| Activation::from_keyword(k))
-            .collect();
+        let mut all: Vec<Activation> =
+            Activation::KEYWORDS.iter().filter_map(|k| Activation::from_keyword(k)).collect();
         all.push(Activation::LeakyRelu { alpha: 0.2 });
         all.push(Activation::Elu { alpha: 0.5 });
         all
@@ -257,7 +233,7 @@ mod tests {
         assert_eq!(sigmoid(1000.0), 1.0);
         assert_eq!(softplus(1000.0), 1000.0);
         let mut values = [1000.0f32, 0.0, -1000.0];
-        softmax(&mut values);
+        Activation::Softmax.forward_in_place(&mut values, 3);
         assert_eq!(values, [1.0, 0.0, 0.0]);
     }
 

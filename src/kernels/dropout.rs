@@ -57,12 +57,7 @@ mod tests {
             let objective = |xi: f32| {
                 let mut moved = x;
                 moved[i] = xi;
-                moved
-                    .iter()
-                    .zip(&mask)
-                    .zip(&r)
-                    .map(|((x, m), r)| x * m * r)
-                    .sum::<f32>()
+                moved.iter().zip(&mask).zip(&r).map(|((x, m), r)| x * m * r).sum::<f32>()
             };
             let numeric = (objective(x[i] + 1e-2) - objective(x[i] - 1e-2)) / 2e-2;
             assert!((dx[i] - numeric).abs() < 1e-3);

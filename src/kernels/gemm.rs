@@ -18,35 +18,17 @@ pub struct Strided<'a> {
 impl<'a> Strided<'a> {
     /// A column-major `rows x cols` matrix (the layout of activation buffers).
     pub fn col_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Strided {
-            data,
-            rows,
-            cols,
-            row_stride: 1,
-            col_stride: rows,
-        }
+        Strided { data, rows, cols, row_stride: 1, col_stride: rows }
     }
 
     /// A row-major `rows x cols` matrix (the layout of weights).
     pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Strided {
-            data,
-            rows,
-            cols,
-            row_stride: cols,
-            col_stride: 1,
-        }
+        Strided { data, rows, cols, row_stride: cols, col_stride: 1 }
     }
 
     /// The same memory read as the transpose.
     pub fn t(self) -> Self {
-        Strided {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
+        Strided { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
     }
 
     fn view(self) -> MatrixView<'a, f32, Dyn, Dyn, Dyn, Dyn> {
@@ -75,23 +57,11 @@ pub struct StridedMut<'a> {
 
 impl<'a> StridedMut<'a> {
     pub fn col_major(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
-        StridedMut {
-            data,
-            rows,
-            cols,
-            row_stride: 1,
-            col_stride: rows,
-        }
+        StridedMut { data, rows, cols, row_stride: 1, col_stride: rows }
     }
 
     pub fn row_major(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
-        StridedMut {
-            data,
-            rows,
-            cols,
-            row_stride: cols,
-            col_stride: 1,
-        }
+        StridedMut { data, rows, cols, row_stride: cols, col_stride: 1 }
     }
 }
 
@@ -100,10 +70,7 @@ const SMALL: usize = 5;
 
 /// `c = a * b`.
 pub fn gemm(c: StridedMut<'_>, a: Strided<'_>, b: Strided<'_>) {
-    assert!(
-        a.cols == b.rows && c.rows == a.rows && c.cols == b.cols,
-        "gemm: shapes do not match"
-    );
+    assert!(a.cols == b.rows && c.rows == a.rows && c.cols == b.cols, "gemm: shapes do not match");
     if a.rows > SMALL && a.cols > SMALL && b.cols > SMALL {
         let mut out = MatrixViewMut::<f32, Dyn, Dyn, Dyn, Dyn>::from_slice_with_strides_generic(
             c.data,
@@ -151,10 +118,7 @@ mod tests {
                             for j in 0..n {
                                 let expected: f64 = (0..k).map(|p| f64::from(a.at(i, p)) * f64::from(b.at(p, j))).sum();
                                 let got = f64::from(out[i * rs + j * cs]);
-                                assert!(
-                                    (got - expected).abs() < 1e-4,
-                                    "{m}x{k}x{n} at ({i},{j}): {got} vs {expected}"
-                                );
+                                assert!((got - expected).abs() < 1e-4, "{m}x{k}x{n} at ({i},{j}): {got} vs {expected}");
                             }
                         }
                     }

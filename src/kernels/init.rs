@@ -84,10 +84,7 @@ impl Init {
     pub fn describe(self) -> String {
         match self {
             Init::Uniform { low, high } => format!("uniform({low}, {high})"),
-            other => serde_json::to_value(other)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            other => serde_json::to_value(other).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
         }
     }
 }
@@ -122,10 +119,7 @@ mod tests {
         for (init, expected_var, bound) in cases {
             let (mean, var, max) = moments(init, fan_in, fan_out);
             assert!(mean.abs() < 0.01, "{init:?} mean {mean}");
-            assert!(
-                (var / expected_var - 1.0).abs() < 0.05,
-                "{init:?} var {var} expected {expected_var}"
-            );
+            assert!((var / expected_var - 1.0).abs() < 0.05, "{init:?} var {var} expected {expected_var}");
             if let Some(bound) = bound {
                 assert!(f64::from(max) <= bound, "{init:?} max {max} above {bound}");
             }

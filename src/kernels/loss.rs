@@ -178,10 +178,7 @@ impl LossKernel {
                 if d.abs() <= delta {
                     (0.5 * f64::from(d) * f64::from(d), d)
                 } else {
-                    (
-                        f64::from(delta) * (f64::from(d.abs()) - 0.5 * f64::from(delta)),
-                        delta * d.signum(),
-                    )
+                    (f64::from(delta) * (f64::from(d.abs()) - 0.5 * f64::from(delta)), delta * d.signum())
                 }
             }
             LossKernel::Bce => {
@@ -243,12 +240,7 @@ mod tests {
             (LossKernel::Huber { delta: 1.0 }, &[0.3, -1.2, 2.0], &[0.0, 1.0, 2.5], 1),
             (LossKernel::Bce, &[0.2, 0.7, 0.95], &[0.0, 1.0, 1.0], 1),
             (LossKernel::BceWithLogits, &[-3.0, 0.4, 2.2], &[0.0, 1.0, 0.0], 1),
-            (
-                LossKernel::SoftmaxCrossEntropy,
-                &[0.5, -1.0, 2.0, 0.1, 0.3, -0.2],
-                &[2.0, 0.0],
-                3,
-            ),
+            (LossKernel::SoftmaxCrossEntropy, &[0.5, -1.0, 2.0, 0.1, 0.3, -0.2], &[2.0, 0.0], 3),
         ];
         for (kernel, values, targets, width) in cases {
             let scale = 1.0 / (values.len() / width) as f32;

@@ -8,6 +8,7 @@ pub mod dropout;
 pub mod gemm;
 pub mod init;
 pub mod loss;
+pub mod math;
 pub mod norm;
 pub mod optim;
 pub mod schedule;

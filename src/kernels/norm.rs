@@ -32,11 +32,7 @@ pub fn batch_norm_apply(
     y: &mut [f32],
 ) {
     let width = mean.len();
-    for ((x, xhat), y) in x
-        .chunks_exact(width)
-        .zip(xhat.chunks_exact_mut(width))
-        .zip(y.chunks_exact_mut(width))
-    {
+    for ((x, xhat), y) in x.chunks_exact(width).zip(xhat.chunks_exact_mut(width)).zip(y.chunks_exact_mut(width)) {
         for f in 0..width {
             xhat[f] = (x[f] - mean[f]) * inv_std[f];
             y[f] = gamma[f] * xhat[f] + beta[f];
@@ -71,11 +67,7 @@ pub fn batch_norm_input_grad(
 ) {
     let width = gamma.len();
     let n = n as f32;
-    for ((dy, xhat), dx) in dy
-        .chunks_exact(width)
-        .zip(xhat.chunks_exact(width))
-        .zip(dx.chunks_exact_mut(width))
-    {
+    for ((dy, xhat), dx) in dy.chunks_exact(width).zip(xhat.chunks_exact(width)).zip(dx.chunks_exact_mut(width)) {
         for f in 0..width {
             dx[f] = gamma[f] * inv_std[f] / n * (n * dy[f] - sum_dy[f] - xhat[f] * sum_dy_xhat[f]);
         }
@@ -104,10 +96,7 @@ pub fn layer_norm_forward(
     y: &mut [f32],
 ) {
     let width = gamma.len();
-    let samples = x
-        .chunks_exact(width)
-        .zip(xhat.chunks_exact_mut(width))
-        .zip(y.chunks_exact_mut(width));
+    let samples = x.chunks_exact(width).zip(xhat.chunks_exact_mut(width)).zip(y.chunks_exact_mut(width));
     for (((x, xhat), y), inv) in samples.zip(inv_std.iter_mut()) {
         let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / width as f64;
         let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / width as f64;
@@ -123,10 +112,7 @@ pub fn layer_norm_forward(
 /// `dx = inv_std * (g - mean(g) - xhat * mean(g * xhat))` with `g = dy * gamma`.
 pub fn layer_norm_input_grad(dy: &[f32], xhat: &[f32], gamma: &[f32], inv_std: &[f32], dx: &mut [f32]) {
     let width = gamma.len();
-    let samples = dy
-        .chunks_exact(width)
-        .zip(xhat.chunks_exact(width))
-        .zip(dx.chunks_exact_mut(width));
+    let samples = dy.chunks_exact(width).zip(xhat.chunks_exact(width)).zip(dx.chunks_exact_mut(width));
     for (((dy, xhat), dx), &inv) in samples.zip(inv_std) {
         let (mut mean_g, mut mean_gx) = (0.0f32, 0.0f32);
         for f in 0..width {
@@ -178,11 +164,7 @@ mod tests {
             let mut down = at.to_vec();
             down[i] -= h;
             let numeric = (objective(&up) - objective(&down)) / (2.0 * f64::from(h));
-            assert!(
-                (f64::from(analytic[i]) - numeric).abs() < 2e-3,
-                "{name}[{i}]: {} vs {numeric}",
-                analytic[i]
-            );
+            assert!((f64::from(analytic[i]) - numeric).abs() < 2e-3, "{name}[{i}]: {} vs {numeric}", analytic[i]);
         }
     }
 
@@ -212,12 +194,7 @@ mod tests {
             (y, xhat, inv)
         };
         let objective = |x: &[f32], gamma: &[f32], beta: &[f32]| {
-            run(x, gamma, beta)
-                .0
-                .iter()
-                .zip(&r)
-                .map(|(y, r)| f64::from(y * r))
-                .sum::<f64>()
+            run(x, gamma, beta).0.iter().zip(&r).map(|(y, r)| f64::from(y * r)).sum::<f64>()
         };
         let (_, xhat, inv) = run(&x, &gamma, &beta);
         let (mut dgamma, mut dbeta) = (vec![0.0; WIDTH], vec![0.0; WIDTH]);
@@ -237,10 +214,7 @@ mod tests {
             let values: Vec<f32> = y.chunks_exact(WIDTH).map(|c| c[f]).collect();
             let mean = values.iter().sum::<f32>() / N as f32;
             let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / N as f32;
-            assert!(
-                mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-3,
-                "feature {f}: {mean} {var}"
-            );
+            assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-3, "feature {f}: {mean} {var}");
         }
     }
 }

@@ -15,12 +15,7 @@ pub struct Sgd {
 
 impl Default for Sgd {
     fn default() -> Self {
-        Sgd {
-            lr: 0.01,
-            momentum: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-        }
+        Sgd { lr: 0.01, momentum: 0.0, nesterov: false, weight_decay: 0.0 }
     }
 }
 
@@ -38,25 +33,14 @@ pub struct Adam {
 
 impl Default for Adam {
     fn default() -> Self {
-        Adam {
-            lr: 0.001,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            decoupled: false,
-        }
+        Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, decoupled: false }
     }
 }
 
 impl Adam {
     /// AdamW's defaults: Adam's, with weight decay 0.01.
     pub fn adamw() -> Adam {
-        Adam {
-            weight_decay: 0.01,
-            decoupled: true,
-            ..Adam::default()
-        }
+        Adam { weight_decay: 0.01, decoupled: true, ..Adam::default() }
     }
 }
 
@@ -73,13 +57,7 @@ pub struct RmsProp {
 
 impl Default for RmsProp {
     fn default() -> Self {
-        RmsProp {
-            lr: 0.01,
-            alpha: 0.99,
-            eps: 1e-8,
-            momentum: 0.0,
-            weight_decay: 0.0,
-        }
+        RmsProp { lr: 0.01, alpha: 0.99, eps: 1e-8, momentum: 0.0, weight_decay: 0.0 }
     }
 }
 
@@ -150,22 +128,14 @@ impl Optimizer {
             Optimizer::Adam(_) => (len, len),
             Optimizer::RmsProp(o) => (if o.momentum != 0.0 { len } else { 0 }, len),
         };
-        Moments {
-            first: vec![0.0; first],
-            second: vec![0.0; second],
-        }
+        Moments { first: vec![0.0; first], second: vec![0.0; second] }
     }
 
     /// Step `t` (from 1) on one tensor. `param`, `grad` and the moments may be matching
     /// sub-ranges of a tensor: every rule is element-wise.
     pub fn update(&self, t: u64, lr: f64, param: &mut [f32], grad: &[f32], first: &mut [f32], second: &mut [f32]) {
         match *self {
-            Optimizer::Sgd(Sgd {
-                momentum,
-                nesterov,
-                weight_decay,
-                ..
-            }) => {
+            Optimizer::Sgd(Sgd { momentum, nesterov, weight_decay, .. }) => {
                 let (lr, mu, wd) = (lr as f32, momentum as f32, weight_decay as f32);
                 if momentum == 0.0 {
                     param.iter_mut().zip(grad).for_each(|(w, g)| *w -= lr * (g + wd * *w));
@@ -178,25 +148,14 @@ impl Optimizer {
                     *w -= lr * step;
                 }
             }
-            Optimizer::Adam(Adam {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-                decoupled,
-                ..
-            }) => {
+            Optimizer::Adam(Adam { beta1, beta2, eps, weight_decay, decoupled, .. }) => {
                 let bias1 = 1.0 - beta1.powf(t as f64);
                 let bias2 = 1.0 - beta2.powf(t as f64);
                 // torch's form: w -= (lr / bias1) * m / (sqrt(v) / sqrt(bias2) + eps).
                 let step_size = (lr / bias1) as f32;
                 let bias2_sqrt = bias2.sqrt() as f32;
                 let (b1, b2, eps, wd) = (beta1 as f32, beta2 as f32, eps as f32, weight_decay as f32);
-                let decay = if decoupled {
-                    1.0 - (lr * weight_decay) as f32
-                } else {
-                    1.0
-                };
+                let decay = if decoupled { 1.0 - (lr * weight_decay) as f32 } else { 1.0 };
                 let l2 = if decoupled { 0.0 } else { wd };
                 for (((w, g), m), v) in param.iter_mut().zip(grad).zip(first.iter_mut()).zip(second.iter_mut()) {
                     *w *= decay;
@@ -206,20 +165,8 @@ impl Optimizer {
                     *w -= step_size * *m / (v.sqrt() / bias2_sqrt + eps);
                 }
             }
-            Optimizer::RmsProp(RmsProp {
-                alpha,
-                eps,
-                momentum,
-                weight_decay,
-                ..
-            }) => {
-                let (lr, a, eps, mu, wd) = (
-                    lr as f32,
-                    alpha as f32,
-                    eps as f32,
-                    momentum as f32,
-                    weight_decay as f32,
-                );
+            Optimizer::RmsProp(RmsProp { alpha, eps, momentum, weight_decay, .. }) => {
+                let (lr, a, eps, mu, wd) = (lr as f32, alpha as f32, eps as f32, momentum as f32, weight_decay as f32);
                 for (i, (w, g)) in param.iter_mut().zip(grad).enumerate() {
                     let g = g + wd * *w;
                     let v = &mut second[i];
@@ -246,14 +193,7 @@ mod tests {
         let mut moments = optimizer.moments(1);
         let mut param = [w];
         for t in 1..=steps {
-            optimizer.update(
-                t,
-                optimizer.lr(),
-                &mut param,
-                &[g],
-                &mut moments.first,
-                &mut moments.second,
-            );
+            optimizer.update(t, optimizer.lr(), &mut param, &[g], &mut moments.first, &mut moments.second);
         }
         param[0]
     }
@@ -261,17 +201,10 @@ mod tests {
     /// torch.optim.SGD documentation, without momentum: `p = p - lr * g`.
     #[test]
     fn sgd_matches_the_published_rule() {
-        let sgd = Optimizer::Sgd(Sgd {
-            lr: 0.1,
-            ..Sgd::default()
-        });
+        let sgd = Optimizer::Sgd(Sgd { lr: 0.1, ..Sgd::default() });
         assert_eq!(run(sgd, 1.0, 0.5, 1), 0.95);
         // Weight decay 0.1: g = 0.5 + 0.1 * 1 = 0.6, p = 1 - 0.06.
-        let decayed = Optimizer::Sgd(Sgd {
-            lr: 0.1,
-            weight_decay: 0.1,
-            ..Sgd::default()
-        });
+        let decayed = Optimizer::Sgd(Sgd { lr: 0.1, weight_decay: 0.1, ..Sgd::default() });
         assert!((run(decayed, 1.0, 0.5, 1) - 0.94).abs() < 1e-7);
     }
 
@@ -280,18 +213,9 @@ mod tests {
     /// Nesterov steps with g + mu b: 1.9, 2.71, 3.439, so w3 = -0.8049.
     #[test]
     fn sgd_momentum_and_nesterov_match_hand_computation() {
-        let momentum = Optimizer::Sgd(Sgd {
-            lr: 0.1,
-            momentum: 0.9,
-            ..Sgd::default()
-        });
+        let momentum = Optimizer::Sgd(Sgd { lr: 0.1, momentum: 0.9, ..Sgd::default() });
         assert!((run(momentum, 0.0, 1.0, 3) + 0.561).abs() < 1e-6);
-        let nesterov = Optimizer::Sgd(Sgd {
-            lr: 0.1,
-            momentum: 0.9,
-            nesterov: true,
-            ..Sgd::default()
-        });
+        let nesterov = Optimizer::Sgd(Sgd { lr: 0.1, momentum: 0.9, nesterov: true, ..Sgd::default() });
         assert!((run(nesterov, 0.0, 1.0, 3) + 0.8049).abs() < 1e-6);
     }
 
@@ -300,10 +224,7 @@ mod tests {
     /// lr / (1 + eps / |g|) against the gradient's sign: w3 = 1 - 3 * 0.01 = 0.97.
     #[test]
     fn adam_matches_algorithm_1() {
-        let adam = Optimizer::Adam(Adam {
-            lr: 0.01,
-            ..Adam::default()
-        });
+        let adam = Optimizer::Adam(Adam { lr: 0.01, ..Adam::default() });
         assert!((run(adam, 1.0, 0.5, 3) - 0.97).abs() < 1e-6);
     }
 
@@ -312,17 +233,9 @@ mod tests {
     /// g = 0.6, but the first bias-corrected step is still lr: 0.99.
     #[test]
     fn adamw_decouples_weight_decay() {
-        let adamw = Optimizer::Adam(Adam {
-            lr: 0.01,
-            weight_decay: 0.1,
-            ..Adam::adamw()
-        });
+        let adamw = Optimizer::Adam(Adam { lr: 0.01, weight_decay: 0.1, ..Adam::adamw() });
         assert!((run(adamw, 1.0, 0.5, 1) - 0.989).abs() < 1e-6);
-        let adam_l2 = Optimizer::Adam(Adam {
-            lr: 0.01,
-            weight_decay: 0.1,
-            ..Adam::default()
-        });
+        let adam_l2 = Optimizer::Adam(Adam { lr: 0.01, weight_decay: 0.1, ..Adam::default() });
         assert!((run(adam_l2, 1.0, 0.5, 1) - 0.99).abs() < 1e-6);
     }
 
@@ -331,10 +244,7 @@ mod tests {
     /// Step 2: v2 = 0.99 * 0.01 + 0.01 = 0.0199, step lr / sqrt(0.0199) = 0.0708881.
     #[test]
     fn rmsprop_matches_hand_computation() {
-        let rmsprop = Optimizer::RmsProp(RmsProp {
-            lr: 0.01,
-            ..RmsProp::default()
-        });
+        let rmsprop = Optimizer::RmsProp(RmsProp { lr: 0.01, ..RmsProp::default() });
         assert!((run(rmsprop, 1.0, 1.0, 1) - 0.9).abs() < 1e-6);
         assert!((run(rmsprop, 1.0, 1.0, 2) - (0.9 - 0.070_888_1)).abs() < 1e-6);
     }

@@ -68,15 +68,9 @@ mod tests {
         assert_eq!([0, 1, 3].map(|e| exponential.lr(1.0, e)), [1.0, 0.5, 0.125]);
         let cosine = Schedule::Cosine { to: 0.0, over: 10 };
         assert_eq!(cosine.lr(1.0, 0), 1.0);
-        assert!(
-            (cosine.lr(1.0, 5) - 0.5).abs() < 1e-12,
-            "half way is the mean of the two rates"
-        );
+        assert!((cosine.lr(1.0, 5) - 0.5).abs() < 1e-12, "half way is the mean of the two rates");
         assert!(cosine.lr(1.0, 10).abs() < 1e-12 && cosine.lr(1.0, 15).abs() < 1e-12);
-        let warmup = Schedule::Warmup {
-            epochs: 4,
-            then: Box::new(exponential),
-        };
+        let warmup = Schedule::Warmup { epochs: 4, then: Box::new(exponential) };
         assert_eq!([0, 1, 3, 4, 5].map(|e| warmup.lr(1.0, e)), [0.25, 0.5, 1.0, 1.0, 0.5]);
     }
 }

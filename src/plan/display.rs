@@ -56,12 +56,7 @@ impl Plan {
         if !params.is_empty() {
             text += &format!("  with {}", params.join(", "));
         }
-        if let Op::BatchNorm {
-            running_mean,
-            running_var,
-            ..
-        } = node.op
-        {
+        if let Op::BatchNorm { running_mean, running_var, .. } = node.op {
             text += &format!("; updates {}, {}", self.param(running_mean), self.param(running_var));
         }
         (name, text + &Self::op_settings(&node.op))
@@ -69,11 +64,8 @@ impl Plan {
 
     fn backward(&self, node: &Node) -> (String, String) {
         let name = format!("{}'", Self::op_name(&node.op));
-        let mut outputs: Vec<String> = self
-            .params_of(&node.op)
-            .into_iter()
-            .map(|p| format!("d{}", self.param(p)))
-            .collect();
+        let mut outputs: Vec<String> =
+            self.params_of(&node.op).into_iter().map(|p| format!("d{}", self.param(p))).collect();
         if node.input != 0 {
             outputs.push(format!("d{}", self.buffer(node.input)));
         }
@@ -88,36 +80,33 @@ impl Plan {
     /// The kernel's name and its operands.
     fn describe(&self, kernel: &Kernel) -> (String, String) {
         match kernel {
-            Kernel::Forward(i) => self.forward(&self.nodes[*i]),
-            Kernel::Backward(i) => self.backward(&self.nodes[*i]),
+            Kernel::Forward { node, activation } => {
+                let (mut name, text) = self.forward(&self.nodes[*node]);
+                if let Some(activation) = activation {
+                    name += &format!("+{}", self.forward(&self.nodes[*activation]).0);
+                }
+                (name, text)
+            }
+            Kernel::Backward { node, activation } => {
+                let (name, text) = self.backward(&self.nodes[*node]);
+                match activation {
+                    Some(activation) => (format!("{}+{name}", self.backward(&self.nodes[*activation]).0), text),
+                    None => (name, text),
+                }
+            }
             Kernel::Loss { output } => {
                 let name = serde_json::to_value(self.loss_kernel)
                     .ok()
-                    .and_then(|v| {
-                        v.as_str()
-                            .map(str::to_string)
-                            .or_else(|| v.as_object()?.keys().next().cloned())
-                    })
+                    .and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_object()?.keys().next().cloned()))
                     .unwrap_or_default();
-                let fused = self
-                    .fused
-                    .map(|a| format!("  ({} fused into the loss)", a.keyword()))
-                    .unwrap_or_default();
-                (
-                    name,
-                    format!("{}, y[b,{}] -> loss{fused}", self.buffer(*output), self.target_width),
-                )
+                let fused = self.fused.map(|a| format!("  ({} fused into the loss)", a.keyword())).unwrap_or_default();
+                (name, format!("{}, y[b,{}] -> loss{fused}", self.buffer(*output), self.target_width))
             }
             Kernel::Update => {
                 let description = self.optimizer.describe();
                 let name = description.split('(').next().unwrap_or_default().to_string();
-                let trained: Vec<String> = self
-                    .params
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.trainable)
-                    .map(|(i, _)| self.param(i))
-                    .collect();
+                let trained: Vec<String> =
+                    self.params.iter().enumerate().filter(|(_, p)| p.trainable).map(|(i, _)| self.param(i)).collect();
                 (name, trained.join(", "))
             }
         }
@@ -178,11 +167,7 @@ impl fmt::Display for Plan {
                 writeln!(f, "{title}")?;
                 phase = Some(step_phase);
             }
-            writeln!(
-                f,
-                "  {name:<name_width$}  {operands:<operand_width$}  # {}:{line}",
-                self.file
-            )?;
+            writeln!(f, "  {name:<name_width$}  {operands:<operand_width$}  # {}:{line}", self.file)?;
         }
         Ok(())
     }

@@ -8,10 +8,7 @@ use crate::span::{Source, Span};
 /// Lowers a checked model; `source` gives the line each kernel came from.
 pub fn compile(model: &Model, source: &Source, options: CompileOptions) -> Plan {
     let mut lowering = Lowering {
-        buffers: vec![BufferInfo {
-            name: "x".to_string(),
-            width: model.input.width,
-        }],
+        buffers: vec![BufferInfo { name: "x".to_string(), width: model.input.width }],
         aux: Vec::new(),
         params: Vec::new(),
         inits: Vec::new(),
@@ -42,44 +39,52 @@ pub fn compile(model: &Model, source: &Source, options: CompileOptions) -> Plan 
         (Loss::Bce, None) => LossKernel::Bce,
         (Loss::CrossEntropy, _) => LossKernel::SoftmaxCrossEntropy,
     };
-    let trained: Vec<usize> = (0..lowering.nodes.len()).filter(|&i| Some(i) != fused_node).collect();
+    // An in-place activation right after a dense layer runs in the dense layer's pass over each
+    // chunk (forward after the product, backward before it), while the chunk is in cache.
+    let nodes = &lowering.nodes;
+    let absorbs = |i: usize| {
+        let next = i + 1;
+        (matches!(nodes[i].op, Op::Dense { .. })
+            && next < nodes.len()
+            && Some(next) != fused_node
+            && matches!(nodes[next].op, Op::Activation { .. })
+            && nodes[next].input == nodes[i].output
+            && nodes[next].output == nodes[i].output)
+            .then_some(next)
+    };
+    let mut trained: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut i = 0;
+    while i < nodes.len() {
+        if Some(i) != fused_node {
+            let activation = absorbs(i);
+            trained.push((i, activation));
+            i += usize::from(activation.is_some());
+        }
+        i += 1;
+    }
     let mut steps: Vec<Step> = trained
         .iter()
-        .map(|&i| Step {
+        .map(|&(node, activation)| Step {
             phase: Phase::Forward,
-            kernel: Kernel::Forward(i),
-            line: lowering.nodes[i].line,
+            kernel: Kernel::Forward { node, activation },
+            line: nodes[node].line,
         })
         .collect();
-    steps.push(Step {
-        phase: Phase::Loss,
-        kernel: Kernel::Loss { output: loss_input },
-        line: line(model.loss.span),
-    });
-    for &i in trained.iter().rev() {
-        let node = &lowering.nodes[i];
+    steps.push(Step { phase: Phase::Loss, kernel: Kernel::Loss { output: loss_input }, line: line(model.loss.span) });
+    for &(i, activation) in trained.iter().rev() {
+        let node = &nodes[i];
         // A node reading the data needs a backward only for its own parameters.
         let has_params = matches!(node.op, Op::Dense { .. } | Op::BatchNorm { .. } | Op::LayerNorm { .. });
         if node.input != 0 || has_params {
             steps.push(Step {
                 phase: Phase::Backward,
-                kernel: Kernel::Backward(i),
+                kernel: Kernel::Backward { node: i, activation },
                 line: node.line,
             });
         }
     }
-    steps.push(Step {
-        phase: Phase::Update,
-        kernel: Kernel::Update,
-        line: line(model.optimizer.span),
-    });
-    let Lowering {
-        buffers,
-        aux,
-        params,
-        inits,
-        nodes,
-    } = lowering;
+    steps.push(Step { phase: Phase::Update, kernel: Kernel::Update, line: line(model.optimizer.span) });
+    let Lowering { buffers, aux, params, inits, nodes } = lowering;
     Plan {
         name: model.name.clone(),
         file: std::path::Path::new(&source.name)
@@ -116,28 +121,17 @@ struct Lowering {
 
 impl Lowering {
     fn buffer(&mut self, width: usize) -> BufferId {
-        self.buffers.push(BufferInfo {
-            name: format!("h{}", self.buffers.len()),
-            width,
-        });
+        self.buffers.push(BufferInfo { name: format!("h{}", self.buffers.len()), width });
         self.buffers.len() - 1
     }
 
     fn aux(&mut self, per_row: usize, per_chunk: usize, fixed: usize) -> AuxId {
-        self.aux.push(AuxInfo {
-            per_row,
-            per_chunk,
-            fixed,
-        });
+        self.aux.push(AuxInfo { per_row, per_chunk, fixed });
         self.aux.len() - 1
     }
 
     fn param(&mut self, index: usize, name: &str, shape: Vec<usize>, trainable: bool) -> ParamId {
-        self.params.push(ParamInfo {
-            name: format!("layers.{index}.{name}"),
-            shape,
-            trainable,
-        });
+        self.params.push(ParamInfo { name: format!("layers.{index}.{name}"), shape, trainable });
         self.params.len() - 1
     }
 
@@ -151,78 +145,36 @@ impl Lowering {
         let width = layer.outputs;
         let op = match layer.kind {
             LayerKind::Dense { init } => {
-                let dense = Dense {
-                    inputs: layer.inputs,
-                    units: width,
-                };
+                let dense = Dense { inputs: layer.inputs, units: width };
                 let weight = self.param(index, "weight", vec![width, layer.inputs], true);
                 let bias = self.param(index, "bias", vec![width], true);
-                self.inits.push(ParamInit::Dense {
-                    weight,
-                    bias,
-                    init,
-                    layer: dense,
-                });
-                Op::Dense {
-                    layer: dense,
-                    weight,
-                    bias,
-                }
+                self.inits.push(ParamInit::Dense { weight, bias, init, layer: dense });
+                Op::Dense { layer: dense, weight, bias }
             }
             LayerKind::Activation(activation) => {
                 // In place when the backward can work from the output, and the input is
                 // neither the data nor an activation whose own backward needs its output.
-                let previous_is_activation = matches!(
-                    self.nodes.last(),
-                    Some(Node {
-                        op: Op::Activation { .. },
-                        ..
-                    })
-                );
+                let previous_is_activation = matches!(self.nodes.last(), Some(Node { op: Op::Activation { .. }, .. }));
                 let in_place = activation.backward_from_output() && input != 0 && !previous_is_activation;
                 let output = if in_place { input } else { self.buffer(width) };
-                self.nodes.push(Node {
-                    op: Op::Activation { activation, width },
-                    input,
-                    output,
-                    line,
-                });
+                self.nodes.push(Node { op: Op::Activation { activation, width }, input, output, line });
                 return;
             }
-            LayerKind::Dropout { p } => Op::Dropout {
-                p,
-                width,
-                mask: self.aux(width, 0, 0),
-            },
+            LayerKind::Dropout { p } => Op::Dropout { p, width, mask: self.aux(width, 0, 0) },
             LayerKind::BatchNorm { eps, momentum } => {
                 let weight = self.param(index, "weight", vec![width], true);
                 let bias = self.param(index, "bias", vec![width], true);
                 let running_mean = self.param(index, "running_mean", vec![width], false);
                 let running_var = self.param(index, "running_var", vec![width], false);
                 let tracked = self.param(index, "num_batches_tracked", vec![], false);
-                for (param, value) in [
-                    (weight, 1.0),
-                    (bias, 0.0),
-                    (running_mean, 0.0),
-                    (running_var, 1.0),
-                    (tracked, 0.0),
-                ] {
+                for (param, value) in
+                    [(weight, 1.0), (bias, 0.0), (running_mean, 0.0), (running_var, 1.0), (tracked, 0.0)]
+                {
                     self.constant(param, value);
                 }
                 let xhat = self.aux(width, 0, 0);
                 let stats = self.aux(0, 2 * width, 2 * width);
-                Op::BatchNorm {
-                    width,
-                    eps,
-                    momentum,
-                    weight,
-                    bias,
-                    running_mean,
-                    running_var,
-                    tracked,
-                    xhat,
-                    stats,
-                }
+                Op::BatchNorm { width, eps, momentum, weight, bias, running_mean, running_var, tracked, xhat, stats }
             }
             LayerKind::LayerNorm { eps } => {
                 let weight = self.param(index, "weight", vec![width], true);
@@ -231,22 +183,10 @@ impl Lowering {
                 self.constant(bias, 0.0);
                 let xhat = self.aux(width, 0, 0);
                 let inv_std = self.aux(1, 0, 0);
-                Op::LayerNorm {
-                    width,
-                    eps,
-                    weight,
-                    bias,
-                    xhat,
-                    inv_std,
-                }
+                Op::LayerNorm { width, eps, weight, bias, xhat, inv_std }
             }
         };
         let output = self.buffer(width);
-        self.nodes.push(Node {
-            op,
-            input,
-            output,
-            line,
-        });
+        self.nodes.push(Node { op, input, output, line });
     }
 }

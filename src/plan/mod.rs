@@ -125,6 +125,16 @@ pub struct Node {
     pub line: usize,
 }
 
+impl Node {
+    /// The activation of an activation node (the plan fuses only those into dense passes).
+    pub fn activation(&self) -> Activation {
+        match self.op {
+            Op::Activation { activation, .. } => activation,
+            _ => unreachable!("only activation nodes are fused"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Forward,
@@ -135,12 +145,20 @@ pub enum Phase {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kernel {
-    Forward(usize),
+    /// Node `node`'s forward, then (in the same pass) the in-place `activation` node's.
+    Forward {
+        node: usize,
+        activation: Option<usize>,
+    },
     /// The loss of buffer `output` against the targets; writes that buffer's gradient.
     Loss {
         output: BufferId,
     },
-    Backward(usize),
+    /// The in-place `activation` node's backward, then node `node`'s, in one pass.
+    Backward {
+        node: usize,
+        activation: Option<usize>,
+    },
     Update,
 }
 
@@ -187,9 +205,7 @@ pub struct CompileOptions {
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions {
-            chunk_rows: DEFAULT_CHUNK_ROWS,
-        }
+        CompileOptions { chunk_rows: DEFAULT_CHUNK_ROWS }
     }
 }
 

@@ -196,9 +196,7 @@ mod display {
 
     impl Display for Spec {
         fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-            self.statements
-                .iter()
-                .try_for_each(|statement| writeln!(f, "{statement}"))
+            self.statements.iter().try_for_each(|statement| writeln!(f, "{statement}"))
         }
     }
 }

@@ -17,11 +17,7 @@ struct NnParser;
 pub fn parse(text: &str) -> Result<Spec, Diagnostic> {
     let mut pairs = NnParser::parse(Rule::spec, text).map_err(|error| syntax_error(error, text))?;
     let spec = pairs.next().expect("the spec rule always yields one pair");
-    let statements = spec
-        .into_inner()
-        .filter(|pair| pair.as_rule() != Rule::EOI)
-        .map(statement)
-        .collect();
+    let statements = spec.into_inner().filter(|pair| pair.as_rule() != Rule::EOI).map(statement).collect();
     Ok(Spec { statements })
 }
 
@@ -59,22 +55,12 @@ fn statement(pair: Pair<Rule>) -> Statement {
         Rule::model => {
             let mut parts = inner(pair);
             let name = ident(parts.next().expect("model has a name"));
-            Statement::Model(ModelBlock {
-                name,
-                layers: parts.map(layer).collect(),
-                span,
-            })
+            Statement::Model(ModelBlock { name, layers: parts.map(layer).collect(), span })
         }
         Rule::loss => Statement::Loss(value(inner(pair).next().expect("loss has a value"))),
         Rule::optimizer => Statement::Optimizer(value(inner(pair).next().expect("optimizer has a value"))),
-        Rule::data => Statement::Data {
-            calls: inner(pair).map(call).collect(),
-            span,
-        },
-        Rule::train => Statement::Train {
-            args: inner(pair).map(arg).collect(),
-            span,
-        },
+        Rule::data => Statement::Data { calls: inner(pair).map(call).collect(), span },
+        Rule::train => Statement::Train { args: inner(pair).map(arg).collect(), span },
         Rule::unknown_statement => Statement::Unknown(ident(inner(pair).next().expect("has a keyword"))),
         rule => unreachable!("not a statement: {rule:?}"),
     }
@@ -100,31 +86,18 @@ fn layer(pair: Pair<Rule>) -> Layer {
             items.push(value(item));
         }
     }
-    Layer {
-        kind,
-        args,
-        items,
-        init,
-        span,
-    }
+    Layer { kind, args, items, init, span }
 }
 
 fn ident(pair: Pair<Rule>) -> Ident {
-    Ident {
-        name: pair.as_str().to_string(),
-        span: span_of(&pair),
-    }
+    Ident { name: pair.as_str().to_string(), span: span_of(&pair) }
 }
 
 fn call(pair: Pair<Rule>) -> Call {
     let span = span_of(&pair);
     let mut parts = inner(pair);
     let name = ident(parts.next().expect("call has a name"));
-    Call {
-        name,
-        args: parts.map(arg).collect(),
-        span,
-    }
+    Call { name, args: parts.map(arg).collect(), span }
 }
 
 fn arg(pair: Pair<Rule>) -> Arg {
@@ -179,9 +152,7 @@ fn syntax_error(error: pest::error::Error<Rule>, text: &str) -> Diagnostic {
         end
     } else {
         let rest = &text[start.min(text.len())..];
-        let token = rest
-            .find(|c: char| c.is_whitespace() || "(),:{}[]".contains(c))
-            .unwrap_or(rest.len());
+        let token = rest.find(|c: char| c.is_whitespace() || "(),:{}[]".contains(c)).unwrap_or(rest.len());
         start + token.max(rest.chars().next().map_or(0, char::len_utf8))
     };
     let found = describe_found(&text[start.min(text.len())..end.min(text.len())]);
@@ -201,10 +172,7 @@ fn syntax_error(error: pest::error::Error<Rule>, text: &str) -> Diagnostic {
     };
     Diagnostic::error(Code::Syntax, message)
         .at(Span::new(start, end), "unexpected here")
-        .help_opt(syntax_help(
-            &expected,
-            &text[start.min(text.len())..end.min(text.len())],
-        ))
+        .help_opt(syntax_help(&expected, &text[start.min(text.len())..end.min(text.len())]))
 }
 
 fn describe_found(token: &str) -> String {
@@ -274,11 +242,7 @@ mod tests {
     fn summary(text: &str) -> String {
         match parse(text) {
             Ok(spec) => spec.to_string(),
-            Err(diagnostic) => format!(
-                "error {:?}: {}",
-                diagnostic.span.map(|s| s.0.range()),
-                diagnostic.message
-            ),
+            Err(diagnostic) => format!("error {:?}: {}", diagnostic.span.map(|s| s.0.range()), diagnostic.message),
         }
     }
 

@@ -16,12 +16,7 @@ pub struct EarlyStopping {
 impl EarlyStopping {
     /// Starts with a copy of `params` as the buffer for the best weights.
     pub fn new(settings: EarlyStop, params: &Params) -> Self {
-        EarlyStopping {
-            settings,
-            best: None,
-            best_params: params.clone(),
-            waited: 0,
-        }
+        EarlyStopping { settings, best: None, best_params: params.clone(), waited: 0 }
     }
 
     fn score(&self, line: &TraceLine) -> f64 {
@@ -64,35 +59,14 @@ mod tests {
     use crate::train::Metrics;
 
     fn line(epoch: usize, val_loss: f64) -> TraceLine {
-        let metrics = Metrics {
-            loss: val_loss,
-            accuracy: None,
-            mae: None,
-            rmse: None,
-            r2: None,
-        };
-        TraceLine {
-            epoch,
-            step: 0,
-            train: metrics,
-            validation: Some(metrics),
-            test: None,
-            lr: 0.1,
-            elapsed_s: 0.0,
-        }
+        let metrics = Metrics { loss: val_loss, accuracy: None, mae: None, rmse: None, r2: None };
+        TraceLine { epoch, step: 0, train: metrics, validation: Some(metrics), test: None, lr: 0.1, elapsed_s: 0.0 }
     }
 
     #[test]
     fn stops_after_patience_epochs_without_improvement_and_keeps_the_best() {
-        let settings = EarlyStop {
-            monitor: Monitor::ValLoss,
-            patience: 2,
-            min_delta: 0.01,
-            restore_best: true,
-        };
-        let mut params = Params {
-            tensors: vec![vec![0.0]],
-        };
+        let settings = EarlyStop { monitor: Monitor::ValLoss, patience: 2, min_delta: 0.01, restore_best: true };
+        let mut params = Params { tensors: vec![vec![0.0]] };
         let mut tracker = EarlyStopping::new(settings, &params);
         let losses = [1.0, 0.5, 0.495, 0.6];
         let mut stopped_at = None;

@@ -30,13 +30,7 @@ impl Metrics {
         let outputs = (rows * plan.output_width) as f64;
         if plan.is_classifier() {
             let predictions = (rows * plan.loss_kernel.terms_per_sample(plan.output_width)) as f64;
-            Metrics {
-                loss,
-                accuracy: Some(sums.correct as f64 / predictions),
-                mae: None,
-                rmse: None,
-                r2: None,
-            }
+            Metrics { loss, accuracy: Some(sums.correct as f64 / predictions), mae: None, rmse: None, r2: None }
         } else {
             Metrics {
                 loss,

@@ -41,10 +41,30 @@ pub struct Outcome {
     pub best: Option<TraceLine>,
     /// On the test rows, else the validation rows, else the training rows.
     pub confusion: Option<Confusion>,
+    /// With `Options::record_steps`: seconds from the start of the first step to the end of
+    /// each optimizer step, as the peer benchmarks time them.
+    pub step_ends: Vec<f64>,
+}
+
+/// How to run, beyond what the plan says.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Record the time at the end of every step (for benchmarks).
+    pub record_steps: bool,
 }
 
 /// Trains from the spec's seeded initial weights. `on_log` sees each logged epoch as it ends.
-pub fn train(plan: &Plan, data: &Prepared, mut on_log: impl FnMut(&TraceLine)) -> Result<Outcome, Diagnostic> {
+pub fn train(plan: &Plan, data: &Prepared, on_log: impl FnMut(&TraceLine)) -> Result<Outcome, Diagnostic> {
+    train_with(plan, data, Options::default(), on_log)
+}
+
+/// `train`, with options.
+pub fn train_with(
+    plan: &Plan,
+    data: &Prepared,
+    options: Options,
+    mut on_log: impl FnMut(&TraceLine),
+) -> Result<Outcome, Diagnostic> {
     let settings = &plan.train;
     let (dataset, splits) = (&data.dataset, &data.splits);
     let mut params = Params::init(plan, settings.seed);
@@ -55,21 +75,16 @@ pub fn train(plan: &Plan, data: &Prepared, mut on_log: impl FnMut(&TraceLine)) -
     let base_lr = plan.optimizer.lr();
     let regression = !plan.is_classifier();
     let sst = |rows: &[usize]| {
-        if regression {
-            total_sum_of_squares(dataset, rows)
-        } else {
-            0.0
-        }
+        if regression { total_sum_of_squares(dataset, rows) } else { 0.0 }
     };
     let (train_sst, validation_sst) = (sst(&splits.train), sst(&splits.validation));
-    let mut early_stop = plan
-        .train
-        .early_stop
-        .map(|settings| EarlyStopping::new(settings, &params));
+    let mut early_stop = plan.train.early_stop.map(|settings| EarlyStopping::new(settings, &params));
     let mut trace = Vec::new();
     let mut best: Option<TraceLine> = None;
     let mut last_finite = None;
     let mut stop = StopReason::Completed;
+    let steps_per_epoch = splits.train.len().div_ceil(capacity);
+    let mut step_ends = Vec::with_capacity(if options.record_steps { steps_per_epoch * settings.epochs } else { 0 });
     let start = Instant::now();
     for epoch in 1..=settings.epochs {
         let lr = plan.schedule.lr(base_lr, epoch - 1);
@@ -87,13 +102,13 @@ pub fn train(plan: &Plan, data: &Prepared, mut on_log: impl FnMut(&TraceLine)) -
                 let last = last_finite.map_or("none".to_string(), |l: f64| format!("{l:.6}"));
                 return Err(Diagnostic::error(
                     Code::Runtime,
-                    format!(
-                        "training diverged: the loss became {loss} at epoch {epoch}, batch {}",
-                        batch + 1
-                    ),
+                    format!("training diverged: the loss became {loss} at epoch {epoch}, batch {}", batch + 1),
                 )
                 .note(format!("the last finite batch loss was {last}"))
                 .help("lower the learning rate, clip gradients (`clip_norm: 1`), or scale the inputs"));
+            }
+            if options.record_steps {
+                step_ends.push(start.elapsed().as_secs_f64());
             }
             last_finite = Some(loss);
             loss_sum += loss;
@@ -102,23 +117,9 @@ pub fn train(plan: &Plan, data: &Prepared, mut on_log: impl FnMut(&TraceLine)) -
         }
         let train_metrics = Metrics::from_sums(plan, loss_sum / batches as f64, &epoch_sums, order.len(), train_sst);
         let validation = (!splits.validation.is_empty()).then(|| {
-            let sums = evaluate(
-                plan,
-                &mut params,
-                &mut state,
-                dataset,
-                &splits.validation,
-                capacity,
-                None,
-            );
+            let sums = evaluate(plan, &mut params, &mut state, dataset, &splits.validation, capacity, None);
             let terms = splits.validation.len() * plan.loss_kernel.terms_per_sample(plan.output_width);
-            Metrics::from_sums(
-                plan,
-                sums.loss / terms as f64,
-                &sums,
-                splits.validation.len(),
-                validation_sst,
-            )
+            Metrics::from_sums(plan, sums.loss / terms as f64, &sums, splits.validation.len(), validation_sst)
         });
         let line = TraceLine {
             epoch,
@@ -152,57 +153,27 @@ pub fn train(plan: &Plan, data: &Prepared, mut on_log: impl FnMut(&TraceLine)) -
         best = tracker.best_line().cloned();
         let last_epoch = trace.last().map_or(0, |l| l.epoch);
         if last_epoch < settings.epochs {
-            stop = StopReason::EarlyStop {
-                best_epoch: best.as_ref().map_or(0, |b| b.epoch),
-                restored,
-            };
+            stop = StopReason::EarlyStop { best_epoch: best.as_ref().map_or(0, |b| b.epoch), restored };
         }
     }
-    let confusion_rows = [
-        (&splits.test, "test"),
-        (&splits.validation, "validation"),
-        (&splits.train, "train"),
-    ]
-    .into_iter()
-    .find(|(rows, _)| !rows.is_empty());
-    let mut confusion = plan
-        .class_count()
-        .zip(confusion_rows)
-        .map(|(classes, (_, split))| Confusion {
-            split: split.to_string(),
-            classes,
-            counts: vec![0; classes * classes],
-        });
+    let confusion_rows = [(&splits.test, "test"), (&splits.validation, "validation"), (&splits.train, "train")]
+        .into_iter()
+        .find(|(rows, _)| !rows.is_empty());
+    let mut confusion = plan.class_count().zip(confusion_rows).map(|(classes, (_, split))| Confusion {
+        split: split.to_string(),
+        classes,
+        counts: vec![0; classes * classes],
+    });
     let confusion_split = confusion_rows.map(|(rows, _)| rows.as_slice()).unwrap_or(&[]);
-    let sums = evaluate(
-        plan,
-        &mut params,
-        &mut state,
-        dataset,
-        confusion_split,
-        capacity,
-        confusion.as_mut(),
-    );
+    let sums = evaluate(plan, &mut params, &mut state, dataset, confusion_split, capacity, confusion.as_mut());
     if !splits.test.is_empty() {
         let terms = splits.test.len() * plan.loss_kernel.terms_per_sample(plan.output_width);
-        let test = Metrics::from_sums(
-            plan,
-            sums.loss / terms as f64,
-            &sums,
-            splits.test.len(),
-            sst(&splits.test),
-        );
+        let test = Metrics::from_sums(plan, sums.loss / terms as f64, &sums, splits.test.len(), sst(&splits.test));
         if let Some(last) = trace.last_mut() {
             last.test = Some(test);
         }
     }
-    Ok(Outcome {
-        trace,
-        params,
-        stop,
-        best,
-        confusion,
-    })
+    Ok(Outcome { trace, params, stop, best, confusion, step_ends })
 }
 
 /// Whether `line` beats `best` on validation loss, or on training loss without validation.

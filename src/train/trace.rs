@@ -27,12 +27,7 @@ pub struct TraceLine {
 
 fn put_metrics<M: SerializeMap>(map: &mut M, prefix: &str, metrics: &Metrics) -> Result<(), M::Error> {
     map.serialize_entry(&format!("{prefix}loss"), &metrics.loss)?;
-    let optional = [
-        ("accuracy", metrics.accuracy),
-        ("mae", metrics.mae),
-        ("rmse", metrics.rmse),
-        ("r2", metrics.r2),
-    ];
+    let optional = [("accuracy", metrics.accuracy), ("mae", metrics.mae), ("rmse", metrics.rmse), ("r2", metrics.r2)];
     for (key, value) in optional {
         if let Some(value) = value {
             map.serialize_entry(&format!("{prefix}{key}"), &value)?;
@@ -66,9 +61,6 @@ impl TraceLine {
 
     /// The line without `elapsed_s`: what determinism and golden checks compare.
     pub fn without_time(&self) -> TraceLine {
-        TraceLine {
-            elapsed_s: 0.0,
-            ..self.clone()
-        }
+        TraceLine { elapsed_s: 0.0, ..self.clone() }
     }
 }
