@@ -27,7 +27,7 @@ pub fn exp(x: f32) -> f32 {
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1)
         * r
-        + 5.000_000_1e-1;
+        + 5e-1;
     let p = p * r * r + r + 1.0;
     let result = p * f32::from_bits(((n as i32 + 127) as u32) << 23);
     if underflow { 0.0 } else { result }
@@ -38,11 +38,9 @@ pub fn exp(x: f32) -> f32 {
 pub fn tanh(x: f32) -> f32 {
     let z = x.abs();
     let s = x * x;
-    let small = ((((-5.704_988_7e-3 * s + 2.063_908_9e-2) * s - 5.373_971_6e-2) * s + 1.333_144_2e-1) * s
-        - 3.333_328_2e-1)
-        * s
-        * x
-        + x;
+    let small =
+        ((((-5.704_988_7e-3 * s + 2.063_909e-2) * s - 5.373_971_6e-2) * s + 1.333_144_2e-1) * s - 3.333_328e-1) * s * x
+            + x;
     let large = (1.0 - 2.0 / (exp(2.0 * z) + 1.0)).copysign(x);
     if z < 0.625 { small } else { large }
 }
