@@ -59,7 +59,7 @@ fn plan_prints_one_line_per_kernel() {
     let out = nnspec(&root(), &["plan", "specs/seed.nn"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     insta::assert_snapshot!(out.stdout, @"
-    plan seed (seed.nn): buffers 1, 1, 2 parameters, batch full (b rows), chunks of 64 rows
+    plan seed (seed.nn): buffers 1, 1, 2 parameters, batch full (b rows), chunks sized with the data
     optimizer sgd(lr: 0.01)
     forward
       dense+sigmoid    x[b,1] -> h1[b,1]  with layers.0.weight[1,1], layers.0.bias[1]  # seed.nn:6

@@ -28,7 +28,7 @@ fn check_gradients(text: &str) {
     let source = Source::new("g.nn", text.to_string());
     let model = nnspec::check_source(&source, std::path::Path::new(".")).expect(text).model;
     // Chunks of 2 rows: 5 rows make 3 chunks.
-    let plan = compile(&model, &source, CompileOptions { chunk_rows: 2 });
+    let plan = compile(&model, &source, CompileOptions { chunk_rows: Some(2) });
     let data = nnspec::data::load(&model).unwrap();
     let mut params = Params::init(&plan, 11);
     // Move batch norm's shift and scale off their initial values so their gradients matter.

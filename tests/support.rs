@@ -64,11 +64,7 @@ impl Drop for Scratch {
 pub fn compile_spec(path: &Path, chunk_rows: Option<usize>) -> (Plan, Prepared) {
     let source = nnspec::read_source(path).expect("readable spec");
     let model = nnspec::check_source(&source, nnspec::spec_dir(path)).expect("valid spec").model;
-    let mut options = CompileOptions::default();
-    if let Some(rows) = chunk_rows {
-        options.chunk_rows = rows;
-    }
-    let plan = compile(&model, &source, options);
+    let plan = compile(&model, &source, CompileOptions { chunk_rows });
     let data = nnspec::data::load(&model).expect("loadable data");
     (plan, data)
 }

@@ -35,16 +35,13 @@ fn bench_one(
 ) -> Result<(), Failure> {
     let process_start = std::time::Instant::now();
     let model = super::load(path, source, color)?;
-    let mut options = CompileOptions::default();
-    if let Some(rows) = chunk_rows {
-        options.chunk_rows = rows;
-    }
+    let options = CompileOptions { chunk_rows };
     let plan = compile(&model, source.as_ref().expect("loaded"), options);
     let prepared = data::load(&model)?;
     let pool = super::commands::thread_pool(threads);
-    let outcome = pool.install(|| train::train_with(&plan, &prepared, Options { record_steps: true }, |_| {}))?;
     let rows = prepared.splits.train.len();
     let capacity = plan.batch_rows(rows);
+    let outcome = pool.install(|| train::train_with(&plan, &prepared, Options { record_steps: true }, |_| {}))?;
     let sizes: Vec<usize> = (0..outcome.step_ends.len())
         .map(|step| {
             let within = step % rows.div_ceil(capacity);
@@ -62,7 +59,7 @@ fn bench_one(
         "spec": path.display().to_string(),
         "model": plan.name,
         "threads": pool.current_num_threads(),
-        "chunk_rows": plan.chunk_rows,
+        "chunk_rows": plan.chunk_rows(capacity),
         "train_wall_s": ends[ends.len() - 1],
         "steady_samples_per_s": samples_per_s,
         "steady_gflops": samples_per_s * 6.0 * params as f64 / 1e9,

@@ -8,15 +8,15 @@ use super::chunks::{both_mut, read_write, reduce_in_order, zip2};
 use super::state::State;
 use crate::kernels::activation::Activation;
 use crate::kernels::{dropout, norm};
-use crate::plan::{Node, Op, Plan};
+use crate::plan::{Node, Op};
 
 impl State {
     /// Runs `node`'s backward kernel; `fused` is an in-place activation whose backward runs
     /// first, in the same pass.
-    pub(super) fn backward(&mut self, plan: &Plan, node: &Node, fused: Option<Activation>, params: &Params) {
+    pub(super) fn backward(&mut self, node: &Node, fused: Option<Activation>, params: &Params) {
         let rows = self.rows;
-        let chunk = plan.chunk_rows;
-        let chunks = plan.chunks(rows);
+        let chunk = self.chunk_rows;
+        let chunks = self.chunks(rows);
         let input_grad = node.input != 0;
         match node.op {
             Op::Dense { layer, weight, bias } => {
@@ -75,7 +75,7 @@ impl State {
                     .for_each(|(m, dy, dx)| dropout::backward(m, dy, dx));
             }
             Op::BatchNorm { width, weight, bias, xhat, stats, .. } => {
-                self.affine_grads(plan, node, width, weight, bias, xhat);
+                self.affine_grads(node, width, weight, bias, xhat);
                 if input_grad {
                     let n = rows * width;
                     let span = chunk * width;
@@ -91,7 +91,7 @@ impl State {
                 }
             }
             Op::LayerNorm { width, weight, bias, xhat, inv_std, .. } => {
-                self.affine_grads(plan, node, width, weight, bias, xhat);
+                self.affine_grads(node, width, weight, bias, xhat);
                 if input_grad {
                     let n = rows * width;
                     let span = chunk * width;
@@ -111,10 +111,10 @@ impl State {
     }
 
     /// The gradients of a norm's scale and shift, per chunk, summed in chunk order.
-    fn affine_grads(&mut self, plan: &Plan, node: &Node, width: usize, weight: usize, bias: usize, xhat: usize) {
+    fn affine_grads(&mut self, node: &Node, width: usize, weight: usize, bias: usize, xhat: usize) {
         let rows = self.rows;
-        let chunks = plan.chunks(rows);
-        let span = plan.chunk_rows * width;
+        let chunks = self.chunks(rows);
+        let span = self.chunk_rows * width;
         let (dgamma, dbeta) = both_mut(&mut self.partials, weight, bias);
         (
             self.grads[node.output][..rows * width].par_chunks(span),

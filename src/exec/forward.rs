@@ -8,26 +8,20 @@ use super::chunks::{both_mut, each_mut, read_write, reduce_in_order, zip2};
 use super::state::{Mode, State};
 use crate::kernels::activation::Activation;
 use crate::kernels::{dropout, norm};
-use crate::plan::{Node, Op, Plan};
+use crate::plan::{Node, Op};
 
 impl State {
     /// Runs `node`'s forward kernel; `fused` is an in-place activation applied in the same pass.
-    pub(super) fn forward(
-        &mut self,
-        plan: &Plan,
-        node: &Node,
-        fused: Option<Activation>,
-        params: &mut Params,
-        mode: Mode,
-    ) {
+    pub(super) fn forward(&mut self, node: &Node, fused: Option<Activation>, params: &mut Params, mode: Mode) {
         let rows = self.rows;
-        let chunk = plan.chunk_rows;
+        let chunk = self.chunk_rows;
+        let chunks = self.chunks(rows);
         match node.op {
             Op::Dense { layer, weight, bias } => {
                 let (x, z) = read_write(&mut self.values, node.input, node.output);
                 let (w, b) = (&params.tensors[weight], &params.tensors[bias]);
                 let w_t = &mut self.transposed[weight];
-                if layer.is_small() {
+                if layer.is_small() && !layer.is_tiny() {
                     layer.transpose(w, w_t);
                 }
                 let w_t = &*w_t;
@@ -80,7 +74,6 @@ impl State {
                     zip2(chunk, x, width, y, width, |x, y| norm::batch_norm_eval(x, mean, var, eps, gamma, beta, y));
                     return;
                 }
-                let chunks = plan.chunks(rows);
                 let (stats_buffer, xhat_buffer) = both_mut(&mut self.aux, stats, xhat);
                 let (batch_stats, partial) = stats_buffer.split_at_mut(2 * width);
                 let partial = &mut partial[..chunks * width];

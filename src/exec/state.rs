@@ -35,6 +35,8 @@ pub struct State {
     pub(super) chunk_sums: Vec<LossSums>,
     /// Rows in the loaded batch.
     pub(super) rows: usize,
+    /// Rows per parallel chunk (`Plan::chunk_rows` for this state's capacity).
+    pub(super) chunk_rows: usize,
     /// Optimizer steps taken.
     pub step: u64,
     /// The dropout stream at word 0, and the words used so far (see `kernels::dropout`).
@@ -61,7 +63,8 @@ fn gather_rows(source: &[f32], width: usize, rows: &[usize], out: &mut [f32]) {
 impl State {
     /// Buffers for batches of up to `capacity` rows; `seed` starts the dropout stream.
     pub fn new(plan: &Plan, capacity: usize, seed: u64) -> State {
-        let chunks = plan.chunks(capacity);
+        let chunk_rows = plan.chunk_rows(capacity);
+        let chunks = capacity.div_ceil(chunk_rows);
         let buffers = || plan.buffers.iter().map(|b| vec![0.0; b.width * capacity]).collect::<Vec<_>>();
         let mut grads = buffers();
         grads[0] = Vec::new(); // the data needs no gradient
@@ -84,12 +87,13 @@ impl State {
                     let small_weight = plan
                         .nodes
                         .iter()
-                        .any(|n| matches!(n.op, Op::Dense { layer, weight, .. } if weight == id && layer.is_small()));
+                        .any(|n| matches!(n.op, Op::Dense { layer, weight, .. } if weight == id && layer.is_small() && !layer.is_tiny()));
                     vec![0.0; if small_weight { p.len() } else { 0 }]
                 })
                 .collect(),
             chunk_sums: vec![LossSums::default(); chunks],
             rows: 0,
+            chunk_rows,
             step: 0,
             dropout_rng: rng::stream(seed, Stream::Dropout),
             dropout_words: 0,
@@ -117,6 +121,11 @@ impl State {
         self.rows
     }
 
+    /// Chunks in a batch of `rows` rows.
+    pub(super) fn chunks(&self, rows: usize) -> usize {
+        rows.div_ceil(self.chunk_rows)
+    }
+
     /// The gradient of a trainable parameter after the last backward pass.
     pub fn grad(&self, plan: &Plan, param: usize) -> &[f32] {
         &self.partials[param][..plan.params[param].len()]
@@ -134,19 +143,19 @@ impl State {
             match step.kernel {
                 Kernel::Forward { node, activation } => {
                     let activation = activation.map(|a| plan.nodes[a].activation());
-                    self.forward(plan, &plan.nodes[node], activation, params, mode)
+                    self.forward(&plan.nodes[node], activation, params, mode)
                 }
                 Kernel::Loss { output } => self.loss(plan, output, mode),
                 Kernel::Backward { node, activation } if mode == Mode::Train => {
                     let activation = activation.map(|a| plan.nodes[a].activation());
-                    self.backward(plan, &plan.nodes[node], activation, params)
+                    self.backward(&plan.nodes[node], activation, params)
                 }
                 Kernel::Update if mode == Mode::Train && update => self.update(plan, params, lr),
                 Kernel::Backward { .. } | Kernel::Update => {}
             }
         }
         let mut total = LossSums::default();
-        for sums in &self.chunk_sums[..plan.chunks(self.rows)] {
+        for sums in &self.chunk_sums[..self.chunks(self.rows)] {
             total.add(*sums);
         }
         total
@@ -156,10 +165,10 @@ impl State {
     fn loss(&mut self, plan: &Plan, output: usize, mode: Mode) {
         let width = plan.buffers[output].width;
         let rows = self.rows;
-        let chunks = plan.chunks(rows);
+        let chunks = self.chunks(rows);
         let kernel = plan.loss_kernel;
         let scale = 1.0 / (rows * kernel.terms_per_sample(width)) as f32;
-        let (span, target_span) = (plan.chunk_rows * width, plan.chunk_rows * plan.target_width);
+        let (span, target_span) = (self.chunk_rows * width, self.chunk_rows * plan.target_width);
         let values = &self.values[output][..rows * width];
         let targets = &self.targets[..rows * plan.target_width];
         let sums = &mut self.chunk_sums[..chunks];

@@ -105,9 +105,11 @@ impl Dense {
 
 /// Layers with at most 16 inputs and 16 units: the weights, padded with zeros to `K x 16`
 /// (`K` the input count rounded up to 1, 2, 4, 8 or 16), live on the stack, and every row
-/// operation is one fixed 16-lane vector operation (one AVX-512 register, two AVX2 ones). Fixed
-/// trip counts let the compiler vectorise along the rows rather than across them. Sums run over
-/// samples in order, as in `small`.
+/// operation is one fixed-width vector operation (16 lanes: one AVX-512 register, two AVX2
+/// ones). Fixed trip counts let the compiler vectorise along the rows rather than across them,
+/// and rows are read and written whole (no `memcpy` calls). Sums run over samples in order.
+/// Compiled for AVX2 only (AVX-512 machines run it too): given AVX-512, LLVM vectorises these
+/// loops across samples with gathers and scatters, several times slower.
 mod tiny {
     use multiversion::multiversion;
 
@@ -116,20 +118,77 @@ mod tiny {
 
     /// `acc += a * row`, one vector operation.
     #[inline(always)]
-    fn axpy(acc: &mut Row, a: f32, row: &Row) {
+    fn axpy<const N: usize>(acc: &mut [f32; N], a: f32, row: &[f32; N]) {
         for (y, &v) in acc.iter_mut().zip(row) {
             *y += a * v;
         }
     }
 
-    fn padded<const N: usize>(values: &[f32]) -> [f32; N] {
+    /// `src[start..start + len]` in the first `len` of `N` lanes. Reads `N` values at once when
+    /// they are there: the lanes past `len` then hold the next sample's values, which callers
+    /// must ignore (`load_zeroed` clears them).
+    #[inline(always)]
+    fn load<const N: usize>(src: &[f32], start: usize, len: usize) -> [f32; N] {
         let mut row = [0.0; N];
-        row[..values.len()].copy_from_slice(values);
+        match src.get(start..start + N) {
+            Some(whole) => row.copy_from_slice(whole),
+            None => {
+                for (v, &s) in row.iter_mut().zip(&src[start..start + len]) {
+                    *v = s;
+                }
+            }
+        }
         row
     }
 
+    /// `load` with the lanes past `len` set to zero.
+    #[inline(always)]
+    fn load_zeroed<const N: usize>(src: &[f32], start: usize, len: usize, mask: &[f32; N]) -> [f32; N] {
+        let mut row: [f32; N] = load(src, start, len);
+        for (v, &keep) in row.iter_mut().zip(mask) {
+            *v = if keep != 0.0 { *v } else { 0.0 };
+        }
+        row
+    }
+
+    /// The sum of the lanes by halving: lanes `i` and `i + N/2` first, and so on, the same
+    /// order on every CPU.
+    #[inline(always)]
+    fn tree_sum<const N: usize>(mut v: [f32; N]) -> f32 {
+        let mut width = N / 2;
+        while width > 0 {
+            for i in 0..width {
+                v[i] += v[i + width];
+            }
+            width /= 2;
+        }
+        v[0]
+    }
+
+    /// 1 in the first `len` lanes, 0 after.
+    fn lane_mask<const N: usize>(len: usize) -> [f32; N] {
+        let mut mask = [0.0; N];
+        mask[..len].fill(1.0);
+        mask
+    }
+
+    /// Writes the first `len` lanes of `row` at `dst[start..]`. When there is room it writes all
+    /// `N`: callers write samples in increasing order, so the extra lanes land in the next
+    /// sample's slots and are overwritten by it.
+    #[inline(always)]
+    fn store<const N: usize>(dst: &mut [f32], start: usize, len: usize, row: &[f32; N]) {
+        match dst.get_mut(start..start + N) {
+            Some(whole) => whole.copy_from_slice(row),
+            None => {
+                for (d, &v) in dst[start..start + len].iter_mut().zip(row) {
+                    *d = v;
+                }
+            }
+        }
+    }
+
     /// `z_j = b + sum_k x_j[k] W^T[k]`.
-    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+    #[multiversion(targets("x86_64+avx2+fma"))]
     pub fn forward(units: usize, inputs: usize, weight: &[f32], bias: &[f32], x: &[f32], z: &mut [f32]) {
         match inputs {
             1 => forward_k::<1>(units, inputs, weight, bias, x, z),
@@ -148,20 +207,36 @@ mod tiny {
                 weight_t[k][u] = w;
             }
         }
-        let bias: Row = padded(bias);
-        for (xj, zj) in x.chunks_exact(inputs).zip(z.chunks_exact_mut(units)) {
-            let xj: [f32; K] = padded(xj);
+        let mask = lane_mask::<K>(inputs);
+        if units == 1 {
+            // One output: a dot product per sample, summed as a fixed tree over the lanes.
+            let w: [f32; K] = load_zeroed(weight, 0, inputs, &mask);
+            for (j, zj) in z.iter_mut().enumerate() {
+                let xj: [f32; K] = load_zeroed(x, j * inputs, inputs, &mask);
+                let mut products = [0.0f32; K];
+                for ((p, &a), &b) in products.iter_mut().zip(&xj).zip(&w) {
+                    *p = a * b;
+                }
+                *zj = tree_sum(products) + bias[0];
+            }
+            return;
+        }
+        let bias: Row = load_zeroed(bias, 0, units, &lane_mask(units));
+        for j in 0..x.len() / inputs {
+            // Zeroed: a non-finite value of the next sample times a zero weight would be NaN.
+            let xj: [f32; K] = load_zeroed(x, j * inputs, inputs, &mask);
             let mut acc = bias;
             for (row, &xk) in weight_t.iter().zip(&xj) {
                 axpy(&mut acc, xk, row);
             }
-            zj.copy_from_slice(&acc[..units]);
+            store(z, j * units, units, &acc);
         }
     }
 
-    /// The gradients of a chunk: `dW^T[k] += x_j[k] dz_j`, `db += dz_j`, `dx_j = sum_u dz_j[u] W[u]`.
+    /// The gradients of a chunk: `db = sum_j dz_j`, `dW` (accumulated along whichever side
+    /// takes fewer vector operations), `dx_j = sum_u dz_j[u] W[u]`.
     #[allow(clippy::too_many_arguments)]
-    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+    #[multiversion(targets("x86_64+avx2+fma"))]
     pub fn backward(
         units: usize,
         inputs: usize,
@@ -193,52 +268,42 @@ mod tiny {
         db: &mut [f32],
         mut dx: Option<&mut [f32]>,
     ) {
-        // W with each row padded to K (for dx) and dW^T accumulated as K rows of 16 units.
         let mut w = [[0.0f32; K]; LANES];
         for (row, source) in w.iter_mut().zip(weight.chunks_exact(inputs)) {
             row[..inputs].copy_from_slice(source);
         }
+        // dW by rows of units (`dW^T[k] += x_j[k] g_j`, K row operations per sample) or by rows
+        // of inputs (`dW[u] += g_j[u] x_j`, one per unit): whichever is fewer.
+        let by_units = K <= units;
         let mut dw_t = [[0.0f32; LANES]; K];
+        let mut dw_rows = [[0.0f32; K]; LANES];
         let mut db_acc: Row = [0.0; LANES];
-        // Blocks of samples, padded into stack buffers, so that each accumulator below is a
-        // single row held in registers while it runs over the block.
-        const BLOCK: usize = 32;
-        let mut g = [[0.0f32; LANES]; BLOCK];
-        let mut xs = [[0.0f32; K]; BLOCK];
-        let samples = x.len() / inputs;
-        for start in (0..samples).step_by(BLOCK) {
-            let count = BLOCK.min(samples - start);
-            for j in 0..count {
-                let s = start + j;
-                g[j] = padded(&dz[s * units..(s + 1) * units]);
-                xs[j] = padded(&x[s * inputs..(s + 1) * inputs]);
-            }
-            for gj in &g[..count] {
-                axpy(&mut db_acc, 1.0, gj);
-            }
-            for (k, row) in dw_t.iter_mut().enumerate() {
-                let mut acc = *row;
-                for (gj, xj) in g[..count].iter().zip(&xs[..count]) {
-                    axpy(&mut acc, xj[k], gj);
+        // Lanes past `units` of g and past `inputs` of x_j hold the next sample's values; they
+        // only reach accumulator lanes that are never read back.
+        for j in 0..x.len() / inputs {
+            let g: Row = load(dz, j * units, units);
+            let xj: [f32; K] = load(x, j * inputs, inputs);
+            axpy(&mut db_acc, 1.0, &g);
+            if by_units {
+                for (row, &xk) in dw_t.iter_mut().zip(&xj) {
+                    axpy(row, xk, &g);
                 }
-                *row = acc;
+            } else {
+                for (row, &gu) in dw_rows[..units].iter_mut().zip(&g) {
+                    axpy(row, gu, &xj);
+                }
             }
             if let Some(dx) = dx.as_deref_mut() {
-                for (j, gj) in g[..count].iter().enumerate() {
-                    let mut acc = [0.0f32; K];
-                    for (&gu, wu) in gj.iter().zip(&w) {
-                        for (a, &v) in acc.iter_mut().zip(wu) {
-                            *a += gu * v;
-                        }
-                    }
-                    let s = start + j;
-                    dx[s * inputs..(s + 1) * inputs].copy_from_slice(&acc[..inputs]);
+                let mut acc = [0.0f32; K];
+                for (wu, &gu) in w[..units].iter().zip(&g) {
+                    axpy(&mut acc, gu, wu);
                 }
+                store(dx, j * inputs, inputs, &acc);
             }
         }
         for (u, row) in dw.chunks_exact_mut(inputs).enumerate() {
             for (k, d) in row.iter_mut().enumerate() {
-                *d = dw_t[k][u];
+                *d = if by_units { dw_t[k][u] } else { dw_rows[u][k] };
             }
         }
         db.copy_from_slice(&db_acc[..units]);

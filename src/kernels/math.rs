@@ -29,7 +29,11 @@ pub fn exp(x: f32) -> f32 {
         * r
         + 5e-1;
     let p = p * r * r + r + 1.0;
-    let result = p * f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n without a float-to-int conversion (Rust's saturating `as` does not vectorise): the
+    // integer n + 127 sits in the low mantissa bits of 2^23 + 127 + n, and the shift moves it
+    // into the exponent field while the higher bits fall off.
+    let biased = n + (8_388_608.0 + 127.0);
+    let result = p * f32::from_bits(biased.to_bits() << 23);
     if underflow { 0.0 } else { result }
 }
 

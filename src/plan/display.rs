@@ -122,12 +122,15 @@ impl fmt::Display for Plan {
         };
         writeln!(
             f,
-            "plan {} ({}): buffers {}, {} parameters, batch {batch} (b rows), chunks of {} rows",
+            "plan {} ({}): buffers {}, {} parameters, batch {batch} (b rows), {}",
             self.name,
             self.file,
             widths.join(", "),
             self.parameter_count(),
-            self.chunk_rows
+            match self.train.batch {
+                Batch::Rows(rows) => format!("chunks of {} rows", self.chunk_rows(rows)),
+                Batch::Full => "chunks sized with the data".to_string(),
+            }
         )?;
         let mut optimizer = format!("optimizer {}", self.optimizer.describe());
         if self.schedule != crate::kernels::schedule::Schedule::Constant {

@@ -106,7 +106,13 @@ pub fn compile(model: &Model, source: &Source, options: CompileOptions) -> Plan 
         optimizer: model.optimizer.optimizer,
         schedule: model.optimizer.schedule.clone(),
         clip_norm: model.optimizer.clip_norm,
-        chunk_rows: options.chunk_rows.max(1),
+        macs_per_row: model
+            .layers
+            .iter()
+            .filter(|layer| matches!(layer.kind, LayerKind::Dense { .. }))
+            .map(|layer| layer.inputs * layer.outputs)
+            .sum(),
+        chunk_override: options.chunk_rows,
         train: model.train.clone(),
     }
 }

@@ -14,9 +14,10 @@ use crate::kernels::loss::{Loss, LossKernel};
 use crate::kernels::optim::Optimizer;
 use crate::kernels::schedule::Schedule;
 
-/// Rows per parallel chunk unless a test asks for another size. Fixed, never derived from the
-/// thread count, so results do not depend on it; 64 columns keep matrixmultiply's kernels busy.
-pub const DEFAULT_CHUNK_ROWS: usize = 64;
+/// Multiply-adds below which a chunk is not worth a thread of its own.
+const MIN_CHUNK_WORK: usize = 1 << 18;
+/// Rows per chunk above which splitting further costs little (matrixmultiply is efficient).
+const MAX_CHUNK_ROWS: usize = 256;
 
 /// An activation buffer: `width x batch`, one column per sample. Buffer 0 is the input.
 pub type BufferId = usize;
@@ -193,20 +194,19 @@ pub struct Plan {
     pub optimizer: Optimizer,
     pub schedule: Schedule,
     pub clip_norm: Option<f64>,
-    pub chunk_rows: usize,
+    /// Multiply-adds of one row's forward pass through the dense layers: how heavy a row is.
+    pub macs_per_row: usize,
+    /// Rows per chunk chosen by the compile options instead of by `chunk_rows`' rule.
+    pub chunk_override: Option<usize>,
     pub train: Train,
 }
 
 /// Settings of the compilation that are not part of the spec.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct CompileOptions {
-    pub chunk_rows: usize,
-}
-
-impl Default for CompileOptions {
-    fn default() -> Self {
-        CompileOptions { chunk_rows: DEFAULT_CHUNK_ROWS }
-    }
+    /// Rows per parallel chunk instead of the rule in `Plan::chunk_rows` (tests use small
+    /// chunks to exercise the parallel paths; benchmarks to compare sizes).
+    pub chunk_rows: Option<usize>,
 }
 
 impl Plan {
@@ -224,9 +224,21 @@ impl Plan {
         .max(1)
     }
 
-    /// Chunks in a batch of `rows` rows.
-    pub fn chunks(&self, rows: usize) -> usize {
-        rows.div_ceil(self.chunk_rows)
+    /// Rows per parallel chunk for batches of up to `batch` rows, decided by the amount of work
+    /// and never by the thread count, so results do not depend on it. A light batch (less than
+    /// two chunks' worth of work) is one chunk: threads would cost more than they save. A heavy
+    /// one is split in two halves, or more when halves would exceed `MAX_CHUNK_ROWS` rows,
+    /// always in multiples of 16 rows.
+    pub fn chunk_rows(&self, batch: usize) -> usize {
+        if let Some(rows) = self.chunk_override {
+            return rows.max(1);
+        }
+        let per_row = self.macs_per_row.max(1);
+        if batch * per_row < 2 * MIN_CHUNK_WORK {
+            return batch.max(1);
+        }
+        let least = MIN_CHUNK_WORK.div_ceil(per_row);
+        batch.div_ceil(2).min(MAX_CHUNK_ROWS.max(least)).max(least).next_multiple_of(16)
     }
 
     pub fn is_classifier(&self) -> bool {
@@ -241,5 +253,36 @@ impl Plan {
             Loss::Bce if self.output_width == 1 => Some(2),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::{CompileOptions, compile};
+    use crate::span::Source;
+
+    fn plan_for(layers: &str, batch: usize, options: CompileOptions) -> super::Plan {
+        let text = format!(
+            "model m {{\n input 784\n{layers}\n}}\nloss mse\noptimizer sgd\n\
+             data random(rows: 10, inputs: 784, targets: 10)\ntrain {{ epochs: 1, batch: {batch} }}\n"
+        );
+        let source = Source::new("m.nn", text);
+        let model = crate::check_source(&source, std::path::Path::new(".")).unwrap().model;
+        compile(&model, &source, options)
+    }
+
+    /// Light batches stay whole; heavy ones split in halves of whole 16-row groups, at most 256
+    /// rows, never below the rows that make a chunk worth a thread.
+    #[test]
+    fn chunks_are_sized_by_work_alone() {
+        let light = plan_for(" dense 10", 32, CompileOptions::default());
+        assert_eq!(light.macs_per_row, 7840);
+        assert_eq!(light.chunk_rows(32), 32);
+        let heavy = " dense 256 relu\n dense 128 relu\n dense 10";
+        let plan = plan_for(heavy, 128, CompileOptions::default());
+        assert_eq!(plan.chunk_rows(128), 64);
+        assert_eq!(plan.chunk_rows(100), 64, "50 rounded up to 16s");
+        assert_eq!(plan.chunk_rows(60_000), 256);
+        assert_eq!(plan_for(heavy, 128, CompileOptions { chunk_rows: Some(3) }).chunk_rows(128), 3);
     }
 }
