@@ -41,8 +41,9 @@ impl State {
                         .into_par_iter()
                         .for_each(|(x, y, dz, dw, db)| layer.backward(w, x, y, dz, dw, db, None, fused));
                 }
-                reduce_in_order(&mut self.partials[weight], dw_len, chunks);
-                reduce_in_order(&mut self.partials[bias], db_len, chunks);
+                // Summed in chunk order by the update (or `reduce_gradients`), in the same pass.
+                self.pending[weight] = chunks;
+                self.pending[bias] = chunks;
             }
             Op::Activation { activation, width } => {
                 let n = rows * width;

@@ -30,6 +30,8 @@ pub struct State {
     /// Per trainable parameter, one gradient per chunk back to back; the first holds their sum.
     pub(super) partials: Vec<Vec<f32>>,
     pub(super) moments: Vec<Moments>,
+    /// Per parameter: how many per-chunk gradients in `partials` are not yet summed (1: none).
+    pub(super) pending: Vec<usize>,
     /// Per parameter: the transpose of a small dense layer's weight (see `Dense::is_small`).
     pub(super) transposed: Vec<Vec<f32>>,
     pub(super) chunk_sums: Vec<LossSums>,
@@ -74,6 +76,7 @@ impl State {
             aux: plan.aux.iter().map(|a| vec![0.0; a.per_row * capacity + a.per_chunk * chunks + a.fixed]).collect(),
             targets: vec![0.0; plan.target_width * capacity],
             partials: plan.params.iter().map(|p| vec![0.0; if p.trainable { p.len() * chunks } else { 0 }]).collect(),
+            pending: vec![1; plan.params.len()],
             moments: plan
                 .params
                 .iter()
@@ -113,8 +116,13 @@ impl State {
             targets.copy_from_slice(&data.targets[first * tw..(first + n) * tw]);
             return;
         }
-        gather_rows(&data.inputs, iw, rows, inputs);
-        gather_rows(&data.targets, tw, rows, targets);
+        let chunk = self.chunk_rows;
+        (inputs.par_chunks_mut(chunk * iw), targets.par_chunks_mut(chunk * tw), rows.par_chunks(chunk))
+            .into_par_iter()
+            .for_each(|(inputs, targets, rows)| {
+                gather_rows(&data.inputs, iw, rows, inputs);
+                gather_rows(&data.targets, tw, rows, targets);
+            });
     }
 
     pub fn rows(&self) -> usize {
@@ -151,6 +159,7 @@ impl State {
                     self.backward(&plan.nodes[node], activation, params)
                 }
                 Kernel::Update if mode == Mode::Train && update => self.update(plan, params, lr),
+                Kernel::Update if mode == Mode::Train => self.reduce_gradients(plan),
                 Kernel::Backward { .. } | Kernel::Update => {}
             }
         }

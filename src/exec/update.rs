@@ -1,6 +1,7 @@
-//! The optimizer step over every trainable tensor, after optional clipping of the gradients'
-//! global norm. Large tensors are updated in fixed element ranges in parallel; every rule is
-//! element-wise, so the result does not depend on the threads.
+//! The optimizer step over every trainable tensor, in one parallel pass: each tensor (and each
+//! fixed range of a large one) first sums its per-chunk gradients in chunk order, then applies
+//! the optimizer's element-wise rule, while the gradient is still in cache. With gradient
+//! clipping the sums come first, for the global norm. Results do not depend on the threads.
 
 use rayon::prelude::*;
 
@@ -8,39 +9,56 @@ use super::Params;
 use super::state::State;
 use crate::plan::Plan;
 
-/// Elements per parallel range of an update.
+/// Elements per parallel range of a large tensor.
 const RANGE: usize = 32 * 1024;
 
 impl State {
+    /// Applies the optimizer with learning rate `lr` (step `self.step + 1`).
     pub(super) fn update(&mut self, plan: &Plan, params: &mut Params, lr: f64) {
         self.step += 1;
-        let t = self.step;
         if let Some(max_norm) = plan.clip_norm {
+            self.reduce_gradients(plan);
             self.clip(plan, max_norm);
         }
-        let optimizer = plan.optimizer;
-        for (id, info) in plan.params.iter().enumerate() {
-            if !info.trainable {
-                continue;
-            }
-            let len = info.len();
-            let param = &mut params.tensors[id][..];
-            let grad = &self.partials[id][..len];
-            let moments = &mut self.moments[id];
-            let (first, second) = (&mut moments.first[..], &mut moments.second[..]);
-            if len <= RANGE {
-                optimizer.update(t, lr, param, grad, first, second);
-            } else {
-                (
-                    param.par_chunks_mut(RANGE),
-                    grad.par_chunks(RANGE),
-                    first.par_chunks_mut(RANGE),
-                    second.par_chunks_mut(RANGE),
-                )
-                    .into_par_iter()
-                    .for_each(|(p, g, m, v)| optimizer.update(t, lr, p, g, m, v));
-            }
-        }
+        let (t, optimizer) = (self.step, plan.optimizer);
+        (params.tensors.par_iter_mut(), self.partials.par_iter_mut(), self.moments.par_iter_mut(), &self.pending)
+            .into_par_iter()
+            .zip(&plan.params)
+            .filter(|(_, info)| info.trainable)
+            .for_each(|((param, partials, moments, &chunks), info)| {
+                let len = info.len();
+                let (grad, rest) = partials.split_at_mut(len);
+                let rest = &rest[..(chunks - 1) * len];
+                let apply = |offset: usize, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]| {
+                    add_chunks(g, rest, len, offset);
+                    optimizer.update(t, lr, p, g, m, v);
+                };
+                let (first, second) = (&mut moments.first[..], &mut moments.second[..]);
+                if len <= RANGE {
+                    apply(0, param, grad, first, second);
+                } else {
+                    (param.par_chunks_mut(RANGE), grad.par_chunks_mut(RANGE), first.par_chunks_mut(RANGE), second.par_chunks_mut(RANGE))
+                        .into_par_iter()
+                        .enumerate()
+                        .for_each(|(i, (p, g, m, v))| apply(i * RANGE, p, g, m, v));
+                }
+            });
+        self.pending.iter_mut().for_each(|c| *c = 1);
+    }
+
+    /// Sums every tensor's pending per-chunk gradients into its first, in chunk order.
+    pub(super) fn reduce_gradients(&mut self, plan: &Plan) {
+        (self.partials.par_iter_mut(), &self.pending).into_par_iter().zip(&plan.params).for_each(
+            |((partials, &chunks), info)| {
+                let len = info.len();
+                if chunks > 1 {
+                    let (grad, rest) = partials.split_at_mut(len);
+                    let rest = &rest[..(chunks - 1) * len];
+                    grad.par_chunks_mut(RANGE).enumerate().for_each(|(i, g)| add_chunks(g, rest, len, i * RANGE));
+                }
+            },
+        );
+        self.pending.iter_mut().for_each(|c| *c = 1);
     }
 
     /// Scales every gradient by `max_norm / (norm + 1e-6)` when their global L2 norm exceeds
@@ -56,5 +74,14 @@ impl State {
                 self.partials[id][..info.len()].iter_mut().for_each(|g| *g *= coefficient as f32);
             }
         }
+    }
+}
+
+/// `grad += rest[c * len + offset..]` for each later chunk `c`, in chunk order: `grad` is the
+/// range at `offset` of chunk 0's gradient and `rest` holds chunks 1, 2, ... back to back.
+fn add_chunks(grad: &mut [f32], rest: &[f32], len: usize, offset: usize) {
+    for chunk in rest.chunks_exact(len) {
+        let part = &chunk[offset..offset + grad.len()];
+        grad.iter_mut().zip(part).for_each(|(g, p)| *g += p);
     }
 }
