@@ -37,7 +37,12 @@ impl State {
                 if len <= RANGE {
                     apply(0, param, grad, first, second);
                 } else {
-                    (param.par_chunks_mut(RANGE), grad.par_chunks_mut(RANGE), first.par_chunks_mut(RANGE), second.par_chunks_mut(RANGE))
+                    (
+                        param.par_chunks_mut(RANGE),
+                        grad.par_chunks_mut(RANGE),
+                        first.par_chunks_mut(RANGE),
+                        second.par_chunks_mut(RANGE),
+                    )
                         .into_par_iter()
                         .enumerate()
                         .for_each(|(i, (p, g, m, v))| apply(i * RANGE, p, g, m, v));

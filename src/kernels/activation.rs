@@ -105,7 +105,7 @@ impl Activation {
         match self {
             Activation::Sigmoid => math::sigmoid_in_place(values),
             Activation::Tanh => math::tanh_in_place(values),
-            Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Relu => math::loops::relu(values),
             Activation::LeakyRelu { alpha } => {
                 values.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { alpha * *v })
             }
@@ -124,13 +124,9 @@ impl Activation {
     pub fn backward(self, input: &[f32], output: &[f32], grad: &mut [f32], width: usize) {
         let pairs = grad.iter_mut().zip(output);
         match self {
-            Activation::Sigmoid => pairs.for_each(|(g, &y)| *g *= y * (1.0 - y)),
-            Activation::Tanh => pairs.for_each(|(g, &y)| *g *= 1.0 - y * y),
-            Activation::Relu => pairs.for_each(|(g, &y)| {
-                if y <= 0.0 {
-                    *g = 0.0
-                }
-            }),
+            Activation::Sigmoid => math::loops::sigmoid_backward(output, grad),
+            Activation::Tanh => math::loops::tanh_backward(output, grad),
+            Activation::Relu => math::loops::relu_backward(output, grad),
             // alpha > 0 keeps the sign, so the output tells which side the input was on.
             Activation::LeakyRelu { alpha } => pairs.for_each(|(g, &y)| {
                 if y <= 0.0 {

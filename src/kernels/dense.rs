@@ -17,10 +17,10 @@ pub struct Dense {
 }
 
 impl Dense {
-    /// Whether the plain loops beat matrixmultiply for this shape: a side of 16 or less, or
-    /// at most 32 x 32 weights. Decided by the shape alone, so results never depend on anything else.
+    /// Whether the plain loops beat matrixmultiply's packing for this shape: at most 1024
+    /// weights. Decided by the shape alone, so results never depend on anything else.
     pub fn is_small(self) -> bool {
-        self.units <= 16 || self.inputs <= 16 || self.units * self.inputs <= 1024
+        self.units * self.inputs <= 1024
     }
 
     /// Whether both sides fit one 16-lane vector: such layers run entirely in registers.

@@ -147,3 +147,32 @@ mod tests {
         assert!((total - 1.0).abs() < 1e-6 && (soft[2] - 0.665_240_9).abs() < 1e-6);
     }
 }
+
+/// The element-wise loops of the common activations' forward and backward passes, compiled for
+/// the vector units found at run time (plain loops otherwise stay SSE-only).
+pub mod loops {
+    use multiversion::multiversion;
+
+    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+    pub fn relu(values: &mut [f32]) {
+        values.iter_mut().for_each(|v| *v = v.max(0.0));
+    }
+
+    /// `g = 0` where the output was not positive.
+    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+    pub fn relu_backward(output: &[f32], grad: &mut [f32]) {
+        grad.iter_mut().zip(output).for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
+    }
+
+    /// `g *= 1 - y^2`.
+    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+    pub fn tanh_backward(output: &[f32], grad: &mut [f32]) {
+        grad.iter_mut().zip(output).for_each(|(g, &y)| *g *= 1.0 - y * y);
+    }
+
+    /// `g *= y (1 - y)`.
+    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+    pub fn sigmoid_backward(output: &[f32], grad: &mut [f32]) {
+        grad.iter_mut().zip(output).for_each(|(g, &y)| *g *= y * (1.0 - y));
+    }
+}
