@@ -7,7 +7,8 @@ use rayon::prelude::*;
 
 use super::Params;
 use super::state::State;
-use crate::plan::Plan;
+use crate::kernels::optim::Moments;
+use crate::plan::{ParamInfo, Plan};
 
 /// Elements per parallel range of a large tensor.
 const RANGE: usize = 32 * 1024;
@@ -21,11 +22,11 @@ impl State {
             self.clip(plan, max_norm);
         }
         let (t, optimizer) = (self.step, plan.optimizer);
-        (params.tensors.par_iter_mut(), self.partials.par_iter_mut(), self.moments.par_iter_mut(), &self.pending)
-            .into_par_iter()
-            .zip(&plan.params)
-            .filter(|(_, info)| info.trainable)
-            .for_each(|((param, partials, moments, &chunks), info)| {
+        let per_tensor =
+            |param: &mut Vec<f32>, partials: &mut Vec<f32>, moments: &mut Moments, chunks: usize, info: &ParamInfo| {
+                if !info.trainable {
+                    return;
+                }
                 let len = info.len();
                 let (grad, rest) = partials.split_at_mut(len);
                 let rest = &rest[..(chunks - 1) * len];
@@ -47,7 +48,27 @@ impl State {
                         .enumerate()
                         .for_each(|(i, (p, g, m, v))| apply(i * RANGE, p, g, m, v));
                 }
-            });
+            };
+        let tensors = (&mut params.tensors, &mut self.partials, &mut self.moments, &self.pending);
+        if plan.parameter_count() <= RANGE {
+            // A small model updates faster on one thread than it takes to wake another.
+            for (((param, partials), moments), (&chunks, info)) in tensors
+                .0
+                .iter_mut()
+                .zip(tensors.1.iter_mut())
+                .zip(tensors.2.iter_mut())
+                .zip(tensors.3.iter().zip(&plan.params))
+            {
+                per_tensor(param, partials, moments, chunks, info);
+            }
+        } else {
+            (tensors.0.par_iter_mut(), tensors.1.par_iter_mut(), tensors.2.par_iter_mut(), tensors.3)
+                .into_par_iter()
+                .zip(&plan.params)
+                .for_each(|((param, partials, moments, &chunks), info)| {
+                    per_tensor(param, partials, moments, chunks, info)
+                });
+        }
         self.pending.iter_mut().for_each(|c| *c = 1);
     }
 

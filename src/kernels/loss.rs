@@ -192,7 +192,7 @@ impl LossKernel {
             LossKernel::BceWithLogits => {
                 // e = exp(-|z|) gives both ln(1 + e^-|z|) and sigmoid(z) without overflow.
                 let e = math::exp(-v.abs());
-                let loss = v.max(0.0) - v * t + e.ln_1p();
+                let loss = v.max(0.0) - v * t + math::ln_1p_unit(e);
                 let p = if v >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
                 (f64::from(loss), p - t)
             }
