@@ -141,12 +141,7 @@ impl Optimizer {
                     param.iter_mut().zip(grad).for_each(|(w, g)| *w -= lr * (g + wd * *w));
                     return;
                 }
-                for ((w, g), b) in param.iter_mut().zip(grad).zip(first.iter_mut()) {
-                    let g = g + wd * *w;
-                    *b = if t == 1 { g } else { mu * *b + g };
-                    let step = if nesterov { g + mu * *b } else { *b };
-                    *w -= lr * step;
-                }
+                loops::sgd_momentum(param, grad, first, lr, mu, wd, t == 1, nesterov);
             }
             Optimizer::Adam(Adam { beta1, beta2, eps, weight_decay, decoupled, .. }) => {
                 let bias1 = 1.0 - beta1.powf(t as f64);
@@ -157,13 +152,7 @@ impl Optimizer {
                 let (b1, b2, eps, wd) = (beta1 as f32, beta2 as f32, eps as f32, weight_decay as f32);
                 let decay = if decoupled { 1.0 - (lr * weight_decay) as f32 } else { 1.0 };
                 let l2 = if decoupled { 0.0 } else { wd };
-                for (((w, g), m), v) in param.iter_mut().zip(grad).zip(first.iter_mut()).zip(second.iter_mut()) {
-                    *w *= decay;
-                    let g = g + l2 * *w;
-                    *m = b1 * *m + (1.0 - b1) * g;
-                    *v = b2 * *v + (1.0 - b2) * g * g;
-                    *w -= step_size * *m / (v.sqrt() / bias2_sqrt + eps);
-                }
+                loops::adam(param, grad, first, second, [decay, l2, b1, b2, step_size, bias2_sqrt, eps]);
             }
             Optimizer::RmsProp(RmsProp { alpha, eps, momentum, weight_decay, .. }) => {
                 let (lr, a, eps, mu, wd) = (lr as f32, alpha as f32, eps as f32, momentum as f32, weight_decay as f32);
@@ -180,6 +169,45 @@ impl Optimizer {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The element-wise update loops of the optimizers that large models use, compiled for the
+/// vector units found at run time (square roots and divisions dominate Adam otherwise).
+mod loops {
+    use multiversion::multiversion;
+
+    #[allow(clippy::too_many_arguments)]
+    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+    pub fn sgd_momentum(
+        param: &mut [f32],
+        grad: &[f32],
+        velocity: &mut [f32],
+        lr: f32,
+        mu: f32,
+        wd: f32,
+        first_step: bool,
+        nesterov: bool,
+    ) {
+        for ((w, g), b) in param.iter_mut().zip(grad).zip(velocity.iter_mut()) {
+            let g = g + wd * *w;
+            *b = if first_step { g } else { mu * *b + g };
+            let step = if nesterov { g + mu * *b } else { *b };
+            *w -= lr * step;
+        }
+    }
+
+    /// `[decay, l2, beta1, beta2, step_size, sqrt(bias2), eps]` as `Optimizer::update` derives them.
+    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+    pub fn adam(param: &mut [f32], grad: &[f32], first: &mut [f32], second: &mut [f32], k: [f32; 7]) {
+        let [decay, l2, b1, b2, step_size, bias2_sqrt, eps] = k;
+        for (((w, g), m), v) in param.iter_mut().zip(grad).zip(first.iter_mut()).zip(second.iter_mut()) {
+            *w *= decay;
+            let g = g + l2 * *w;
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *w -= step_size * *m / (v.sqrt() / bias2_sqrt + eps);
         }
     }
 }
