@@ -20,6 +20,7 @@ pub mod rng;
 pub mod span;
 pub mod syntax;
 pub mod train;
+pub mod weights;
 
 use std::path::Path;
 

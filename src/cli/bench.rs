@@ -41,7 +41,9 @@ fn bench_one(
     let pool = super::commands::thread_pool(threads);
     let rows = prepared.splits.train.len();
     let capacity = plan.batch_rows(rows);
-    let outcome = pool.install(|| train::train_with(&plan, &prepared, Options { record_steps: true }, |_| {}))?;
+    let outcome = pool.install(|| {
+        train::train_with(&plan, &prepared, Options { record_steps: true, ..Options::default() }, |_| {}, |_| Ok(()))
+    })?;
     let sizes: Vec<usize> = (0..outcome.step_ends.len())
         .map(|step| {
             let within = step % rows.div_ceil(capacity);

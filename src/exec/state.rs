@@ -125,6 +125,15 @@ impl State {
             });
     }
 
+    /// The optimizer's per-tensor moments (empty for tensors that are not trained).
+    pub fn moments(&self) -> &[Moments] {
+        &self.moments
+    }
+
+    pub fn moments_mut(&mut self) -> &mut [Moments] {
+        &mut self.moments
+    }
+
     pub fn rows(&self) -> usize {
         self.rows
     }

@@ -241,6 +241,21 @@ impl Plan {
         batch.div_ceil(2).min(MAX_CHUNK_ROWS.max(least)).max(least).next_multiple_of(16)
     }
 
+    /// The spec line of the layer a parameter belongs to.
+    pub fn line_of_param(&self, param: &ParamInfo) -> usize {
+        let id = self.params.iter().position(|p| p == param).unwrap_or(usize::MAX);
+        self.nodes
+            .iter()
+            .find(|node| match node.op {
+                Op::Dense { weight, bias, .. } | Op::LayerNorm { weight, bias, .. } => id == weight || id == bias,
+                Op::BatchNorm { weight, bias, running_mean, running_var, tracked, .. } => {
+                    [weight, bias, running_mean, running_var, tracked].contains(&id)
+                }
+                Op::Activation { .. } | Op::Dropout { .. } => false,
+            })
+            .map_or(0, |node| node.line)
+    }
+
     pub fn is_classifier(&self) -> bool {
         self.loss.is_classifier()
     }

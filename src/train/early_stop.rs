@@ -44,6 +44,16 @@ impl EarlyStopping {
         }
     }
 
+    /// Early stopping's memory as a checkpoint recorded it.
+    pub fn restore(settings: EarlyStop, best_params: Params, best: Option<TraceLine>, waited: usize) -> Self {
+        EarlyStopping { settings, best, best_params, waited }
+    }
+
+    /// Epochs since the last improvement.
+    pub fn waited(&self) -> usize {
+        self.waited
+    }
+
     pub fn best_params(&self) -> &Params {
         &self.best_params
     }

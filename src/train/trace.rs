@@ -59,6 +59,30 @@ impl TraceLine {
         serde_json::to_string(self).expect("a trace line always serialises")
     }
 
+    /// Reads a line back from its JSON object (as a checkpoint stores it); `None` for `null`.
+    pub fn from_json(value: &serde_json::Value) -> Option<TraceLine> {
+        let object = value.as_object()?;
+        let number = |key: &str| object.get(key).and_then(serde_json::Value::as_f64);
+        let metrics = |prefix: &str| {
+            Some(Metrics {
+                loss: number(&format!("{prefix}loss"))?,
+                accuracy: number(&format!("{prefix}accuracy")),
+                mae: number(&format!("{prefix}mae")),
+                rmse: number(&format!("{prefix}rmse")),
+                r2: number(&format!("{prefix}r2")),
+            })
+        };
+        Some(TraceLine {
+            epoch: object.get("epoch")?.as_u64()? as usize,
+            step: object.get("step")?.as_u64()?,
+            train: metrics("")?,
+            validation: metrics("val_"),
+            test: metrics("test_"),
+            lr: number("lr")?,
+            elapsed_s: number("elapsed_s")?,
+        })
+    }
+
     /// The line without `elapsed_s`: what determinism and golden checks compare.
     pub fn without_time(&self) -> TraceLine {
         TraceLine { elapsed_s: 0.0, ..self.clone() }

@@ -1,0 +1,195 @@
+//! A training run in progress: everything that decides what happens next (weights, optimizer
+//! moments, the step count, the batch order and random streams, the trace so far, early
+//! stopping's memory). One call runs one epoch; a checkpoint is this state written down.
+
+use std::time::Instant;
+
+use rand_chacha::ChaCha8Rng;
+
+use super::early_stop::EarlyStopping;
+use super::metrics::{Confusion, Metrics, evaluate, total_sum_of_squares};
+use super::{Outcome, StopReason, TraceLine};
+use crate::data::Prepared;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::exec::{Mode, Params, State};
+use crate::kernels::loss::LossSums;
+use crate::plan::Plan;
+use crate::rng::{self, Stream};
+
+pub struct Session<'a> {
+    pub(super) plan: &'a Plan,
+    pub(super) data: &'a Prepared,
+    pub(super) params: Params,
+    pub(super) state: State,
+    /// The training rows in the order the last epoch visited them (each epoch shuffles it).
+    pub(super) order: Vec<usize>,
+    pub(super) shuffle_rng: ChaCha8Rng,
+    /// Epochs completed.
+    pub(super) epoch: usize,
+    pub(super) trace: Vec<TraceLine>,
+    /// The best epoch so far without early stopping (early stopping keeps its own).
+    pub(super) best: Option<TraceLine>,
+    pub(super) early_stop: Option<EarlyStopping>,
+    /// Early stopping has asked to stop.
+    pub(super) stopped: bool,
+    /// `elapsed_s` of the last epoch before a resume, so the trace's clock keeps running.
+    pub(super) elapsed_offset: f64,
+    capacity: usize,
+    train_sst: f64,
+    validation_sst: f64,
+    last_finite: Option<f64>,
+}
+
+impl<'a> Session<'a> {
+    /// A fresh run: seeded initial weights (or `init`), nothing trained yet.
+    pub fn new(plan: &'a Plan, data: &'a Prepared, init: Option<Params>) -> Self {
+        let settings = &plan.train;
+        let params = init.unwrap_or_else(|| Params::init(plan, settings.seed));
+        let capacity = plan.batch_rows(data.splits.train.len());
+        let sst = |rows: &[usize]| {
+            if plan.is_classifier() { 0.0 } else { total_sum_of_squares(&data.dataset, rows) }
+        };
+        Session {
+            plan,
+            data,
+            state: State::new(plan, capacity, settings.seed),
+            order: data.splits.train.clone(),
+            shuffle_rng: rng::stream(settings.seed, Stream::Shuffle),
+            epoch: 0,
+            trace: Vec::new(),
+            best: None,
+            early_stop: settings.early_stop.map(|early| EarlyStopping::new(early, &params)),
+            params,
+            stopped: false,
+            elapsed_offset: 0.0,
+            capacity,
+            train_sst: sst(&data.splits.train),
+            validation_sst: sst(&data.splits.validation),
+            last_finite: None,
+        }
+    }
+
+    pub fn epochs_done(&self) -> usize {
+        self.epoch
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.data.splits.train.len().div_ceil(self.capacity)
+    }
+
+    /// Every epoch ran, or early stopping stopped the run.
+    pub fn finished(&self) -> bool {
+        self.stopped || self.epoch >= self.plan.train.epochs
+    }
+
+    /// Trains one epoch and evaluates the validation rows; returns the trace line if the epoch
+    /// is logged. `step_ends` records the time after every step.
+    pub fn run_epoch(
+        &mut self,
+        start: Instant,
+        mut step_ends: Option<&mut Vec<f64>>,
+    ) -> Result<Option<TraceLine>, Diagnostic> {
+        let (plan, data) = (self.plan, self.data);
+        let settings = &plan.train;
+        let epoch = self.epoch + 1;
+        let lr = plan.schedule.lr(plan.optimizer.lr(), epoch - 1);
+        if settings.shuffle {
+            rng::shuffle(&mut self.shuffle_rng, &mut self.order);
+        }
+        let mut epoch_sums = LossSums::default();
+        let (mut loss_sum, mut batches) = (0.0f64, 0usize);
+        for (batch, rows) in self.order.chunks(self.capacity).enumerate() {
+            self.state.load_batch(&data.dataset, rows);
+            let sums = self.state.step(plan, &mut self.params, Mode::Train, lr, true);
+            let terms = rows.len() * plan.loss_kernel.terms_per_sample(plan.output_width);
+            let loss = sums.loss / terms as f64;
+            if !loss.is_finite() {
+                let last = self.last_finite.map_or("none".to_string(), |l: f64| format!("{l:.6}"));
+                return Err(Diagnostic::error(
+                    Code::Runtime,
+                    format!("training diverged: the loss became {loss} at epoch {epoch}, batch {}", batch + 1),
+                )
+                .note(format!("the last finite batch loss was {last}"))
+                .help("lower the learning rate, clip gradients (`clip_norm: 1`), or scale the inputs"));
+            }
+            if let Some(ends) = step_ends.as_deref_mut() {
+                ends.push(start.elapsed().as_secs_f64());
+            }
+            self.last_finite = Some(loss);
+            loss_sum += loss;
+            epoch_sums.add(sums);
+            batches += 1;
+        }
+        let splits = &data.splits;
+        let train = Metrics::from_sums(plan, loss_sum / batches as f64, &epoch_sums, self.order.len(), self.train_sst);
+        let validation = (!splits.validation.is_empty()).then(|| {
+            let rows = &splits.validation;
+            let sums = evaluate(plan, &mut self.params, &mut self.state, &data.dataset, rows, self.capacity, None);
+            let terms = rows.len() * plan.loss_kernel.terms_per_sample(plan.output_width);
+            Metrics::from_sums(plan, sums.loss / terms as f64, &sums, rows.len(), self.validation_sst)
+        });
+        let line = TraceLine {
+            epoch,
+            step: self.state.step,
+            train,
+            validation,
+            test: None,
+            lr,
+            elapsed_s: self.elapsed_offset + start.elapsed().as_secs_f64(),
+        };
+        self.epoch = epoch;
+        match self.early_stop.as_mut() {
+            Some(tracker) => self.stopped = tracker.observe(&line, &self.params),
+            None if is_better(&line, self.best.as_ref()) => self.best = Some(line.clone()),
+            None => {}
+        }
+        let logged = self.stopped || epoch % settings.log_every == 0 || epoch == settings.epochs;
+        if logged {
+            self.trace.push(line.clone());
+        }
+        Ok(logged.then_some(line))
+    }
+
+    /// Ends the run: restores the best weights if asked, tests once, counts the confusion matrix.
+    pub fn finish(mut self) -> Outcome {
+        let (plan, data) = (self.plan, self.data);
+        let splits = &data.splits;
+        let mut stop = StopReason::Completed;
+        if let Some(tracker) = self.early_stop.take() {
+            let restored = plan.train.early_stop.is_some_and(|s| s.restore_best);
+            if restored {
+                self.params.copy_from(tracker.best_params());
+            }
+            self.best = tracker.best_line().cloned();
+            if self.stopped && self.epoch < plan.train.epochs {
+                stop = StopReason::EarlyStop { best_epoch: self.best.as_ref().map_or(0, |b| b.epoch), restored };
+            }
+        }
+        let confusion_rows = [(&splits.test, "test"), (&splits.validation, "validation"), (&splits.train, "train")]
+            .into_iter()
+            .find(|(rows, _)| !rows.is_empty());
+        let mut confusion = plan.class_count().zip(confusion_rows).map(|(classes, (_, split))| Confusion {
+            split: split.to_string(),
+            classes,
+            counts: vec![0; classes * classes],
+        });
+        let rows = confusion_rows.map(|(rows, _)| rows.as_slice()).unwrap_or(&[]);
+        let sums =
+            evaluate(plan, &mut self.params, &mut self.state, &data.dataset, rows, self.capacity, confusion.as_mut());
+        if !splits.test.is_empty() {
+            let terms = splits.test.len() * plan.loss_kernel.terms_per_sample(plan.output_width);
+            let sst = if plan.is_classifier() { 0.0 } else { total_sum_of_squares(&data.dataset, &splits.test) };
+            let test = Metrics::from_sums(plan, sums.loss / terms as f64, &sums, splits.test.len(), sst);
+            if let Some(last) = self.trace.last_mut() {
+                last.test = Some(test);
+            }
+        }
+        Outcome { trace: self.trace, params: self.params, stop, best: self.best, confusion, step_ends: Vec::new() }
+    }
+}
+
+/// Whether `line` beats `best` on validation loss, or on training loss without validation.
+fn is_better(line: &TraceLine, best: Option<&TraceLine>) -> bool {
+    let key = |l: &TraceLine| l.validation.map_or(l.train.loss, |v| v.loss);
+    best.is_none_or(|best| key(line) < key(best))
+}

@@ -1,0 +1,215 @@
+//! Model weights as safetensors, named and laid out as the `state_dict` of the PyTorch module
+//! that `nnspec export-torch` prints (`layers.N.weight` as `[out, in]`, `layers.N.bias`, batch
+//! norm's `running_mean`, `running_var` and `num_batches_tracked` as int64), so PyTorch's
+//! `load_state_dict` takes the file unchanged. The metadata records the nnspec version, a hash
+//! of the model's architecture and the input scaling fitted on the training rows.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::data::Scaler;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::exec::Params;
+use crate::ir::Scaling;
+use crate::plan::Plan;
+
+/// The metadata key of the architecture hash.
+const ARCHITECTURE: &str = "nnspec.architecture";
+
+/// A tensor's values as stored: f32, or int64 for counters.
+pub enum Values<'a> {
+    F32(&'a [f32]),
+    I64(Vec<i64>),
+}
+
+/// Encodes named tensors and metadata as a safetensors file's bytes.
+pub fn encode(tensors: Vec<(String, Vec<usize>, Values<'_>)>, metadata: HashMap<String, String>) -> Vec<u8> {
+    let bytes: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(name, shape, values)| match values {
+            Values::F32(v) => (name, shape, Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            Values::I64(v) => (name, shape, Dtype::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        })
+        .collect();
+    let views = bytes.iter().map(|(name, shape, dtype, data)| {
+        (name.clone(), TensorView::new(*dtype, shape.clone(), data).expect("sizes match by construction"))
+    });
+    safetensors::tensor::serialize(views, Some(metadata)).expect("tensors with distinct names always serialise")
+}
+
+/// A decoded safetensors file: f32 values (int64 converted) by name, with shapes, and metadata.
+pub struct Decoded {
+    pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    pub metadata: HashMap<String, String>,
+}
+
+/// Reads and decodes a safetensors file.
+pub fn read(path: &Path) -> Result<Decoded, Diagnostic> {
+    let bytes = std::fs::read(path)
+        .map_err(|error| Diagnostic::error(Code::DataFile, format!("cannot read `{}`: {error}", path.display())))?;
+    decode(&bytes).map_err(|reason| {
+        Diagnostic::error(Code::DataFile, format!("`{}` is not a valid safetensors file: {reason}", path.display()))
+    })
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let file = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    let mut tensors = HashMap::new();
+    for (name, view) in file.tensors() {
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            Dtype::I64 => data
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+                .collect(),
+            other => return Err(format!("tensor `{name}` has dtype {other:?}; nnspec reads F32 and I64")),
+        };
+        tensors.insert(name, (view.shape().to_vec(), values));
+    }
+    Ok(Decoded { tensors, metadata })
+}
+
+/// A stable hash of the plan's parameter names and shapes (FNV-1a, 64 bits, as hex): equal
+/// for specs whose saved weights are interchangeable.
+pub fn architecture_hash(plan: &Plan) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for param in &plan.params {
+        let text = format!("{}{:?};", param.name, param.shape);
+        for byte in text.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// The tensors of `params` as the state_dict names them.
+pub fn named_tensors<'a>(plan: &Plan, params: &'a Params, prefix: &str) -> Vec<(String, Vec<usize>, Values<'a>)> {
+    plan.params
+        .iter()
+        .zip(&params.tensors)
+        .map(|(info, values)| {
+            let name = format!("{prefix}{}", info.name);
+            if info.name.ends_with("num_batches_tracked") {
+                (name, info.shape.clone(), Values::I64(values.iter().map(|&v| v as i64).collect()))
+            } else {
+                (name, info.shape.clone(), Values::F32(values))
+            }
+        })
+        .collect()
+}
+
+/// The metadata every weights file carries.
+pub fn metadata(plan: &Plan, scaler: &Scaler) -> HashMap<String, String> {
+    let scaling = serde_json::json!({
+        "kind": match scaler.kind {
+            Scaling::None => "none",
+            Scaling::Standardize => "standardize",
+            Scaling::MinMax => "minmax",
+        },
+        "offset": scaler.offset,
+        "factor": scaler.factor,
+    });
+    HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("nnspec.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("nnspec.model".to_string(), plan.name.clone()),
+        (ARCHITECTURE.to_string(), architecture_hash(plan)),
+        ("nnspec.input_scaling".to_string(), scaling.to_string()),
+    ])
+}
+
+/// The bytes of a weights file.
+pub fn to_bytes(plan: &Plan, params: &Params, scaler: &Scaler) -> Vec<u8> {
+    encode(named_tensors(plan, params, ""), metadata(plan, scaler))
+}
+
+/// The input scaling stored in a weights file (none when absent).
+pub fn scaler_of(decoded: &Decoded, width: usize) -> Result<Scaler, String> {
+    let Some(text) = decoded.metadata.get("nnspec.input_scaling") else {
+        return Ok(Scaler { kind: Scaling::None, offset: vec![0.0; width], factor: vec![1.0; width] });
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("bad input scaling: {e}"))?;
+    let kind = match value["kind"].as_str() {
+        Some("standardize") => Scaling::Standardize,
+        Some("minmax") => Scaling::MinMax,
+        _ => Scaling::None,
+    };
+    let list = |key: &str| -> Vec<f32> {
+        value[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_f64()).map(|v| v as f32).collect())
+            .unwrap_or_default()
+    };
+    let (offset, factor) = (list("offset"), list("factor"));
+    if offset.len() != width || factor.len() != width {
+        return Err(format!("the stored input scaling has {} features, the model {width}", offset.len()));
+    }
+    Ok(Scaler { kind, offset, factor })
+}
+
+/// Parameters from a decoded file, checked tensor by tensor against the plan. `prefix` selects
+/// the tensors (checkpoints prefix theirs). A missing tensor or a different shape is an error
+/// naming the tensor, both shapes and the spec line of the layer it belongs to.
+pub fn params_from(plan: &Plan, decoded: &Decoded, prefix: &str, file: &Path) -> Result<Params, Diagnostic> {
+    let mut tensors = Vec::with_capacity(plan.params.len());
+    for info in &plan.params {
+        let name = format!("{prefix}{}", info.name);
+        let line = plan.line_of_param(info);
+        match decoded.tensors.get(&name) {
+            None => {
+                let known: Vec<&str> = decoded.tensors.keys().map(String::as_str).collect();
+                return Err(Diagnostic::error(
+                    Code::DataShape,
+                    format!(
+                        "`{}` has no tensor `{}`, which the layer at {}:{line} needs",
+                        file.display(),
+                        info.name,
+                        plan.file
+                    ),
+                )
+                .note(format!("the file holds {} tensor(s){}", known.len(), list_some(&known)))
+                .help("the weights were saved from a different model: check the spec's layers against the file"));
+            }
+            Some((shape, values)) if *shape != info.shape => {
+                return Err(Diagnostic::error(
+                    Code::DataShape,
+                    format!(
+                        "tensor `{}` in `{}` has shape {shape:?}, but the layer at {}:{line} expects {:?}",
+                        info.name,
+                        file.display(),
+                        plan.file,
+                        info.shape
+                    ),
+                )
+                .note("the spec's layer widths differ from those the weights were saved with")
+                .help("train again from this spec, or restore the spec the weights came from"));
+            }
+            Some((_, values)) => tensors.push(values.clone()),
+        }
+    }
+    Ok(Params { tensors })
+}
+
+fn list_some(names: &[&str]) -> String {
+    let mut sorted = names.to_vec();
+    sorted.sort_unstable();
+    let shown: Vec<&str> = sorted.into_iter().take(6).collect();
+    if shown.is_empty() { String::new() } else { format!(": {}", shown.join(", ")) }
+}
+
+/// A warning when the file was saved from another architecture (its shapes may still fit).
+pub fn architecture_warning(plan: &Plan, decoded: &Decoded, file: &Path) -> Option<Diagnostic> {
+    let saved = decoded.metadata.get(ARCHITECTURE)?;
+    (*saved != architecture_hash(plan)).then(|| {
+        Diagnostic::warning(
+            Code::DataShape,
+            format!("`{}` was saved from a model with another architecture ({saved})", file.display()),
+        )
+        .note(format!("this spec's architecture hash is {}", architecture_hash(plan)))
+    })
+}
