@@ -36,7 +36,41 @@ pub fn encode(tensors: Vec<(String, Vec<usize>, Values<'_>)>, metadata: HashMap<
     let views = bytes.iter().map(|(name, shape, dtype, data)| {
         (name.clone(), TensorView::new(*dtype, shape.clone(), data).expect("sizes match by construction"))
     });
-    safetensors::tensor::serialize(views, Some(metadata)).expect("tensors with distinct names always serialise")
+    let bytes =
+        safetensors::tensor::serialize(views, Some(metadata)).expect("tensors with distinct names always serialise");
+    canonical_header(bytes)
+}
+
+/// Rewrites a safetensors file's JSON header in a fixed order (metadata first, its keys sorted,
+/// then the tensors in the order of their data), so that equal weights give equal bytes: the
+/// crate writes its metadata in a hash map's order, which differs from process to process.
+fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + header_len]).expect("the crate writes a JSON object");
+    let mut ordered = serde_json::Map::new();
+    if let Some(serde_json::Value::Object(metadata)) = header.get("__metadata__") {
+        let mut keys: Vec<&String> = metadata.keys().collect();
+        keys.sort();
+        let sorted: serde_json::Map<String, serde_json::Value> =
+            keys.into_iter().map(|k| (k.clone(), metadata[k].clone())).collect();
+        ordered.insert("__metadata__".to_string(), serde_json::Value::Object(sorted));
+    }
+    let mut tensors: Vec<(&String, &serde_json::Value)> = header.iter().filter(|(k, _)| *k != "__metadata__").collect();
+    tensors.sort_by_key(|(name, info)| (info["data_offsets"][0].as_u64(), name.to_string()));
+    for (name, info) in tensors {
+        ordered.insert(name.clone(), info.clone());
+    }
+    let mut text = serde_json::to_vec(&ordered).expect("serialisable");
+    // The format pads the header with spaces to a multiple of 8 bytes.
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - header_len);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + header_len..]);
+    out
 }
 
 /// A decoded safetensors file: f32 values (int64 converted) by name, with shapes, and metadata.

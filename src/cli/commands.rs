@@ -3,11 +3,13 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::RunArgs;
 use super::{load, summary};
-use crate::diagnostic::ColorChoice;
+use crate::diagnostic::{Code, ColorChoice, Diagnostic, render_all};
 use crate::plan::{CompileOptions, compile};
 use crate::span::Source;
-use crate::{Failure, data, output, train};
+use crate::train::checkpoint;
+use crate::{Failure, data, output, train, weights};
 
 /// A rayon pool of `threads` workers (default: one per core).
 pub fn thread_pool(threads: Option<u16>) -> rayon::ThreadPool {
@@ -34,21 +36,37 @@ pub fn plan(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Res
     Ok(())
 }
 
-pub fn run(
-    path: &Path,
-    trace_path: Option<&Path>,
-    threads: Option<u16>,
-    source: &mut Option<Source>,
-    color: ColorChoice,
-) -> Result<(), Failure> {
-    let model = load(path, source, color)?;
+pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
+    let model = load(&args.spec, source, color)?;
     data::probe(&model)?;
-    if let Some(trace_path) = trace_path {
-        output::check_writable(trace_path)?;
+    for path in args.trace.iter().chain(&args.save) {
+        output::check_writable(path)?;
+    }
+    if let Some(dir) = &args.checkpoint_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|error| Diagnostic::error(Code::Output, format!("cannot create `{}`: {error}", dir.display())))?;
+        output::check_writable(&dir.join(checkpoint::file_name(0)))?;
     }
     let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
     let prepared = data::load(&model)?;
-    let pool = thread_pool(threads);
+    let mut options = train::Options::default();
+    if let Some(path) = &args.init {
+        let decoded = weights::read(path)?;
+        if let Some(warning) = weights::architecture_warning(&plan, &decoded, path) {
+            eprint!("{}", render_all(&[warning], source.as_ref().expect("loaded"), color));
+        }
+        options.init = Some(weights::params_from(&plan, &decoded, "", path)?);
+    }
+    if let Some(path) = &args.resume {
+        let checkpoint = checkpoint::load(path)?;
+        println!("resuming from {}", checkpoint.path().display());
+        options.resume = Some(checkpoint);
+    }
+    let writer = args
+        .checkpoint_every
+        .zip(args.checkpoint_dir.as_ref())
+        .map(|(every, dir)| checkpoint::Writer { every: every as usize, dir: dir.clone() });
+    let pool = thread_pool(args.threads);
     print!("{}", summary::model(&model, &plan));
     println!(
         "{}; batch {} rows; {} thread(s)",
@@ -58,14 +76,23 @@ pub fn run(
     );
     let stdout = std::io::stdout();
     let outcome = pool.install(|| {
-        train::train(&plan, &prepared, |line| {
-            let mut out = stdout.lock();
-            let _ = writeln!(out, "{}", summary::epoch_line(line));
-        })
+        train::train_with(
+            &plan,
+            &prepared,
+            options,
+            |line| {
+                let mut out = stdout.lock();
+                let _ = writeln!(out, "{}", summary::epoch_line(line));
+            },
+            |session| writer.as_ref().map_or(Ok(()), |w| w.after_epoch(session)),
+        )
     })?;
-    if let Some(trace_path) = trace_path {
+    if let Some(trace_path) = &args.trace {
         let text: String = outcome.trace.iter().map(|line| line.to_json() + "\n").collect();
         output::write_atomic(trace_path, text.as_bytes())?;
+    }
+    if let Some(path) = &args.save {
+        output::write_atomic(path, &weights::to_bytes(&plan, &outcome.params, &prepared.scaler))?;
     }
     print!("{}", summary::outcome(&outcome));
     Ok(())

@@ -3,6 +3,8 @@
 
 mod bench;
 mod commands;
+mod export;
+mod predict;
 mod summary;
 
 use std::path::PathBuf;
@@ -29,15 +31,40 @@ pub enum Command {
     /// Train a spec: print its summary and one line per logged epoch.
     ///
     /// Example: nnspec run specs/xor.nn --trace xor.jsonl --threads 2
-    Run {
+    Run(RunArgs),
+    /// Predict with trained weights: a header and one row per input row, to stdout or a file.
+    ///
+    /// Example: nnspec predict specs/iris.nn --weights iris.safetensors --input new.csv
+    Predict {
         spec: PathBuf,
-        /// Write the trace as JSON lines (one object per logged epoch) to this file.
+        /// Weights saved by `nnspec run --save`.
         #[arg(long)]
-        trace: Option<PathBuf>,
-        /// Worker threads (default: all cores). Results are identical for any value.
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-        threads: Option<u16>,
+        weights: PathBuf,
+        /// A CSV file with the spec's feature columns (target columns are ignored).
+        #[arg(long)]
+        input: PathBuf,
+        /// Write the predictions here (atomically) instead of to stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
+    /// Evaluate trained weights on a labelled CSV file: loss, metrics, confusion matrix.
+    ///
+    /// Example: nnspec eval specs/iris.nn --weights iris.safetensors --data specs/data/iris.csv
+    Eval {
+        spec: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        /// A CSV file with the spec's feature and target columns.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the PyTorch module whose `load_state_dict` takes the weights `--save` writes.
+    ///
+    /// Example: nnspec export-torch specs/iris.nn
+    ExportTorch { spec: PathBuf },
     /// Check a spec and its data header without training; print the inferred shapes.
     ///
     /// Example: nnspec check specs/iris_petal_width.nn
@@ -62,13 +89,45 @@ pub enum Command {
     Plan { spec: PathBuf },
 }
 
+/// The arguments of `nnspec run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    pub spec: PathBuf,
+    /// Write the trace as JSON lines (one object per logged epoch) to this file.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Worker threads (default: all cores). Results are identical for any value.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Save the trained weights (safetensors, PyTorch state_dict names) to this file.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Start from these weights (a file `--save` wrote) instead of the seeded initialisation.
+    #[arg(long, conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
+    /// Write a checkpoint every N epochs (and after the last) into `--checkpoint-dir`.
+    #[arg(long, requires = "checkpoint_dir", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
+    /// Where checkpoints go, as epoch-NNNNNN.ckpt.
+    #[arg(long, requires = "checkpoint_every")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue from a checkpoint, or from the newest complete checkpoint in a directory.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+}
+
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = cli.color;
     let mut source: Option<Source> = None;
     let result = match cli.command {
-        Command::Run { spec, trace, threads } => commands::run(&spec, trace.as_deref(), threads, &mut source, color),
+        Command::Run(args) => commands::run(&args, &mut source, color),
+        Command::Predict { spec, weights, input, output } => {
+            predict::predict(&spec, &weights, &input, output.as_deref(), &mut source, color)
+        }
+        Command::Eval { spec, weights, data, json } => predict::eval(&spec, &weights, &data, json, &mut source, color),
+        Command::ExportTorch { spec } => export::export_torch(&spec, &mut source, color),
         Command::Check { spec } => commands::check(&spec, &mut source, color),
         Command::Bench { specs, threads, chunk_rows } => bench::bench(&specs, threads, chunk_rows, &mut source, color),
         Command::Plan { spec } => commands::plan(&spec, &mut source, color),

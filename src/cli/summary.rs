@@ -146,7 +146,7 @@ pub fn outcome(outcome: &Outcome) -> String {
     out
 }
 
-fn confusion_matrix(confusion: &Confusion) -> String {
+pub fn confusion_matrix(confusion: &Confusion) -> String {
     let k = confusion.classes;
     let cell = confusion.counts.iter().max().map_or(1, |m| m.to_string().len()).max(k.to_string().len()) + 2;
     let mut out = format!("confusion matrix on the {} rows (rows: true class, columns: predicted)\n", confusion.split);

@@ -194,3 +194,95 @@ fn check_class(
     .at(csv.span, "in this file")
     .help(format!("class targets are whole numbers from 0 to {} (`classes: {classes}`)", classes - 1)))
 }
+
+/// Reads the named feature and target columns of any CSV file (for `predict` and `eval`);
+/// other columns are ignored. Errors name the file, row and column.
+pub fn read_columns(path: &std::path::Path, features: &[String], targets: &[String]) -> Result<Dataset, Diagnostic> {
+    let shown = path.display().to_string();
+    let file = File::open(path)
+        .map_err(|error| Diagnostic::error(Code::DataFile, format!("cannot read `{shown}`: {}", io_reason(&error))))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(file);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|error| Diagnostic::error(Code::DataFile, format!("cannot read `{shown}`: {error}")))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let find = |name: &String, role: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            Diagnostic::error(Code::DataShape, format!("{role} column `{name}` is not in the header of `{shown}`"))
+                .note(format!("the header is: {}", header.join(", ")))
+                .help_opt(did_you_mean(name, header.iter().map(String::as_str)))
+        })
+    };
+    let feature_columns = features.iter().map(|n| find(n, "feature")).collect::<Result<Vec<_>, _>>()?;
+    let target_columns = targets.iter().map(|n| find(n, "target")).collect::<Result<Vec<_>, _>>()?;
+    let layout = CsvLayout { header: header.clone(), features: feature_columns, targets: target_columns };
+    let (mut inputs, mut target_values, mut rows) = (Vec::new(), Vec::new(), 0);
+    let mut record = csv::StringRecord::new();
+    let source = CsvSource {
+        shown: shown.clone(),
+        path: path.to_path_buf(),
+        targets: targets.to_vec(),
+        features: None,
+        ignore: Vec::new(),
+        span: crate::span::Span::default(),
+    };
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(error) => return Err(Diagnostic::error(Code::DataFile, format!("cannot read `{shown}`: {error}"))),
+        }
+        let line = record.position().map_or(rows + 2, |p| p.line() as usize);
+        if record.len() == 1 && record[0].is_empty() {
+            continue;
+        }
+        if record.len() != header.len() {
+            return Err(Diagnostic::error(
+                Code::DataFile,
+                format!("`{shown}:{line}` has {} field(s), but the header has {}", record.len(), header.len()),
+            ));
+        }
+        for &column in &layout.features {
+            inputs.push(number(&source, &record[column], line, column, &layout).map_err(without_span)?);
+        }
+        for &column in &layout.targets {
+            target_values.push(number(&source, &record[column], line, column, &layout).map_err(without_span)?);
+        }
+        rows += 1;
+    }
+    Ok(Dataset {
+        rows,
+        input_width: features.len(),
+        target_width: targets.len(),
+        inputs,
+        targets: target_values,
+        input_names: features.to_vec(),
+        target_names: targets.to_vec(),
+    })
+}
+
+/// A data error about a file given on the command line points at no spec text.
+fn without_span(mut diagnostic: Diagnostic) -> Diagnostic {
+    diagnostic.span = None;
+    diagnostic
+}
+
+/// Checks that every target of `data` is a class index below `classes`.
+pub fn check_classes(data: &Dataset, classes: usize, path: &std::path::Path) -> Result<(), Diagnostic> {
+    for (row, &value) in data.targets.iter().enumerate() {
+        if value.fract() != 0.0 || value < 0.0 || value as usize >= classes {
+            return Err(Diagnostic::error(
+                Code::DataShape,
+                format!(
+                    "`{}:{}`: target `{value}` is not a class index in 0..{}",
+                    path.display(),
+                    row + 2,
+                    classes - 1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -7,7 +7,7 @@ mod random;
 mod scaling;
 mod split;
 
-pub use csv_file::{CsvLayout, probe_csv};
+pub use csv_file::{CsvLayout, check_classes, probe_csv, read_columns};
 pub use scaling::Scaler;
 pub use split::Splits;
 

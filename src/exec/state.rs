@@ -153,6 +153,17 @@ impl State {
         &self.values[plan.loss_input][..self.rows * plan.buffers[plan.loss_input].width]
     }
 
+    /// Runs only the forward kernels, in evaluation mode, on the loaded batch: the model's
+    /// output (before any activation fused into the loss) is then in `loss_input`.
+    pub fn infer(&mut self, plan: &Plan, params: &mut Params) {
+        for step in &plan.steps {
+            if let Kernel::Forward { node, activation } = step.kernel {
+                let activation = activation.map(|a| plan.nodes[a].activation());
+                self.forward(&plan.nodes[node], activation, params, Mode::Eval);
+            }
+        }
+    }
+
     /// Runs the forward kernels and the loss on the loaded batch; in training also the backward
     /// kernels and, if `update`, the optimizer with learning rate `lr`. Returns the loss sums.
     pub fn step(&mut self, plan: &Plan, params: &mut Params, mode: Mode, lr: f64, update: bool) -> LossSums {
