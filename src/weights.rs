@@ -63,7 +63,7 @@ fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
     }
     let mut text = serde_json::to_vec(&ordered).expect("serialisable");
     // The format pads the header with spaces to a multiple of 8 bytes.
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - header_len);

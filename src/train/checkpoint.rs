@@ -196,7 +196,7 @@ pub struct Writer {
 impl Writer {
     pub fn after_epoch(&self, session: &Session) -> Result<(), Diagnostic> {
         let epoch = session.epochs_done();
-        if epoch % self.every == 0 || session.finished() {
+        if epoch.is_multiple_of(self.every) || session.finished() {
             save(session, &self.dir.join(file_name(epoch)))?;
         }
         Ok(())

@@ -143,7 +143,7 @@ impl<'a> Session<'a> {
             None if is_better(&line, self.best.as_ref()) => self.best = Some(line.clone()),
             None => {}
         }
-        let logged = self.stopped || epoch % settings.log_every == 0 || epoch == settings.epochs;
+        let logged = self.stopped || epoch.is_multiple_of(settings.log_every) || epoch == settings.epochs;
         if logged {
             self.trace.push(line.clone());
         }
