@@ -9,5 +9,6 @@ mod cli;
 mod determinism;
 mod diagnostics;
 mod gradients;
+mod persistence;
 mod specs;
 mod training;

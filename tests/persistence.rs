@@ -1,0 +1,220 @@
+//! Models that outlive the run: saved weights named as the PyTorch module `export-torch`
+//! prints, `--init`, `predict`, `eval`, checkpoints, exact resume, and a run killed with
+//! SIGKILL leaving only complete files.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Scratch, nnspec, root};
+
+/// A classifier with Adam, dropout and shuffling, quick to train.
+const CLASSIFIER: &str = "model c {\n    input 4 standardize\n    dense 12 relu\n    dropout 0.2\n    dense 3 softmax\n}\n\
+loss cross_entropy\noptimizer adam(lr: 0.01)\n\
+data csv(\"iris.csv\", target: \"target\", classes: 3) split(validation: 0.2)\n\
+train { epochs: 10, batch: 16, seed: 3, shuffle: true }\n";
+
+fn scratch(name: &str, spec: &str) -> Scratch {
+    let iris = std::fs::read_to_string(root().join("specs/data/iris.csv")).unwrap();
+    Scratch::new(name, &[("c.nn", spec), ("iris.csv", &iris)])
+}
+
+fn trace_without_time(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value.as_object_mut().unwrap().remove("elapsed_s");
+            value
+        })
+        .collect()
+}
+
+fn tensor_names(path: &Path) -> Vec<String> {
+    let decoded = nnspec::weights::read(path).unwrap();
+    let mut names: Vec<String> = decoded.tensors.keys().cloned().collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn saved_names_are_the_state_dict_of_the_exported_module() {
+    let spec = CLASSIFIER.replace("dense 12 relu", "dense 12\n    batch_norm relu");
+    let s = scratch("names", &spec);
+    let out = nnspec(&s.dir, &["run", "c.nn", "--save", "w.safetensors"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let module = nnspec(&s.dir, &["export-torch", "c.nn"]).stdout;
+    // Each `nn.X(...),  # layers.N` entry owns the parameters PyTorch gives that module.
+    let mut expected = Vec::new();
+    for line in module.lines().filter(|l| l.contains("# layers.")) {
+        let index = line.rsplit("# layers.").next().unwrap().trim();
+        let own: &[&str] = if line.contains("nn.Linear(") || line.contains("nn.LayerNorm(") {
+            &["weight", "bias"]
+        } else if line.contains("nn.BatchNorm1d(") {
+            &["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+        } else {
+            &[]
+        };
+        expected.extend(own.iter().map(|p| format!("layers.{index}.{p}")));
+    }
+    expected.sort();
+    assert_eq!(tensor_names(&s.dir.join("w.safetensors")), expected);
+    insta::assert_snapshot!(module, @r#"
+    import torch
+    from torch import nn
+
+
+    class C(nn.Module):
+        """nnspec model `c` (c.nn).
+
+        Load weights saved by `nnspec run --save FILE` with
+        `model.load_state_dict(safetensors.torch.load_file(FILE))`. Inputs are scaled as the
+        file's metadata `nnspec.input_scaling` says: x' = (x - offset) * factor.
+        """
+
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.Sequential(
+                nn.Linear(4, 12),  # layers.0
+                nn.BatchNorm1d(12, eps=0.00001, momentum=0.1),  # layers.1
+                nn.ReLU(),  # layers.2
+                nn.Dropout(0.2),  # layers.3
+                nn.Linear(12, 3),  # layers.4
+                nn.Softmax(dim=1),  # layers.5
+            )
+
+        def forward(self, x):
+            return self.layers(x)
+    "#);
+}
+
+#[test]
+fn ten_epochs_straight_equal_five_and_a_resume() {
+    let s = scratch("resume", CLASSIFIER);
+    let straight = nnspec(
+        &s.dir,
+        &[
+            "run",
+            "c.nn",
+            "--save",
+            "a.safetensors",
+            "--trace",
+            "a.jsonl",
+            "--checkpoint-every",
+            "5",
+            "--checkpoint-dir",
+            "ck",
+        ],
+    );
+    assert_eq!(straight.code, 0, "{}", straight.stderr);
+    assert!(s.dir.join("ck/epoch-000005.ckpt").exists() && s.dir.join("ck/epoch-000010.ckpt").exists());
+    let resumed = nnspec(
+        &s.dir,
+        &["run", "c.nn", "--resume", "ck/epoch-000005.ckpt", "--save", "b.safetensors", "--trace", "b.jsonl"],
+    );
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(resumed.stdout.contains("resuming from ck/epoch-000005.ckpt"));
+    assert_eq!(trace_without_time(&s.dir.join("a.jsonl")), trace_without_time(&s.dir.join("b.jsonl")));
+    let (a, b) =
+        (std::fs::read(s.dir.join("a.safetensors")).unwrap(), std::fs::read(s.dir.join("b.safetensors")).unwrap());
+    assert!(a == b, "the weights files are identical, byte for byte");
+}
+
+#[test]
+fn init_reports_missing_and_misshapen_tensors() {
+    let s = scratch("init", CLASSIFIER);
+    assert_eq!(nnspec(&s.dir, &["run", "c.nn", "--save", "w.safetensors"]).code, 0);
+    let narrower = CLASSIFIER.replace("dense 12 relu", "dense 8 relu");
+    std::fs::write(s.dir.join("narrow.nn"), narrower).unwrap();
+    let out = nnspec(&s.dir, &["--color", "never", "run", "narrow.nn", "--init", "w.safetensors"]);
+    assert_eq!(out.code, 1);
+    insta::assert_snapshot!(out.stderr, @"
+    warning[E0101]: `w.safetensors` was saved from a model with another architecture (16f908aca358b78a)
+     |
+     = note: this spec's architecture hash is c842b63479e03f5f
+
+    error[E0101]: tensor `layers.0.weight` in `w.safetensors` has shape [12, 4], but the layer at narrow.nn:3 expects [8, 4]
+     |
+     = note: the spec's layer widths differ from those the weights were saved with
+     = help: train again from this spec, or restore the spec the weights came from
+    ");
+    let deeper = CLASSIFIER.replace("dense 3 softmax", "dense 3\n    dense 3 softmax");
+    std::fs::write(s.dir.join("deep.nn"), deeper).unwrap();
+    let out = nnspec(&s.dir, &["--color", "never", "run", "deep.nn", "--init", "w.safetensors"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("has no tensor `layers.4.weight`"), "{}", out.stderr);
+    // The same architecture starts from the saved weights: its first epoch beats a fresh one's.
+    let fresh = nnspec(&s.dir, &["run", "c.nn", "--trace", "fresh.jsonl"]);
+    let warm = nnspec(&s.dir, &["run", "c.nn", "--init", "w.safetensors", "--trace", "warm.jsonl"]);
+    assert_eq!((fresh.code, warm.code), (0, 0), "{}", warm.stderr);
+    let first_loss = |file: &str| trace_without_time(&s.dir.join(file))[0]["loss"].as_f64().unwrap();
+    assert!(first_loss("warm.jsonl") < first_loss("fresh.jsonl"));
+}
+
+#[test]
+fn predict_and_eval_use_the_stored_scaling() {
+    let s = scratch("predict", CLASSIFIER);
+    assert_eq!(nnspec(&s.dir, &["run", "c.nn", "--save", "w.safetensors"]).code, 0);
+    let out = nnspec(&s.dir, &["predict", "c.nn", "--weights", "w.safetensors", "--input", "iris.csv"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "class,prob_0,prob_1,prob_2");
+    assert_eq!(lines.len(), 151);
+    let cells: Vec<f64> = lines[1].split(',').map(|c| c.parse().unwrap()).collect();
+    assert_eq!(cells[0], 0.0, "the first flower is a setosa");
+    assert!((cells[1..].iter().sum::<f64>() - 1.0).abs() < 1e-5);
+    let out =
+        nnspec(&s.dir, &["predict", "c.nn", "--weights", "w.safetensors", "--input", "iris.csv", "--output", "p.csv"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""));
+    assert_eq!(std::fs::read_to_string(s.dir.join("p.csv")).unwrap().lines().count(), 151);
+    let out = nnspec(&s.dir, &["eval", "c.nn", "--weights", "w.safetensors", "--data", "iris.csv", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["rows"], 150);
+    assert!(report["metrics"]["accuracy"].as_f64().unwrap() > 0.85);
+    let counts: u64 = report["confusion"]["counts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum();
+    assert_eq!(counts, 150);
+    let text = nnspec(&s.dir, &["eval", "c.nn", "--weights", "w.safetensors", "--data", "iris.csv"]).stdout;
+    assert!(text.contains("accuracy: ") && text.contains("confusion matrix"));
+}
+
+#[test]
+fn a_killed_run_leaves_complete_files_and_resumes() {
+    let spec = "model k {\n    input 32\n    dense 256 relu\n    dropout 0.1\n    dense 4 softmax\n}\n\
+                loss cross_entropy\noptimizer adam(lr: 0.001)\n\
+                data random(rows: 4000, inputs: 32, classes: 4, seed: 1)\ntrain { epochs: 60, batch: 32, seed: 2 }\n";
+    let s = Scratch::new("kill", &[("k.nn", spec)]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nnspec"))
+        .args(["run", "k.nn", "--checkpoint-every", "1", "--checkpoint-dir", "ck", "--save", "w.safetensors"])
+        .current_dir(&s.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let count = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .map_or(0, |d| d.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "ckpt")).count())
+    };
+    while count(&s.dir.join("ck")) < 3 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!s.dir.join("w.safetensors").exists(), "the run was killed before it could save");
+    for entry in std::fs::read_dir(s.dir.join("ck")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "ckpt") {
+            assert!(nnspec::train::checkpoint::load(&path).is_ok(), "{} is complete", path.display());
+        }
+    }
+    let resumed = nnspec(&s.dir, &["run", "k.nn", "--resume", "ck", "--save", "w.safetensors"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let straight = nnspec(&s.dir, &["run", "k.nn", "--save", "straight.safetensors"]);
+    assert_eq!(straight.code, 0);
+    assert!(
+        std::fs::read(s.dir.join("w.safetensors")).unwrap()
+            == std::fs::read(s.dir.join("straight.safetensors")).unwrap()
+    );
+}
