@@ -15,10 +15,51 @@ struct NnParser;
 
 /// Parses a spec. A syntax error stops parsing and is returned as one diagnostic.
 pub fn parse(text: &str) -> Result<Spec, Diagnostic> {
+    check_nesting(text)?;
     let mut pairs = NnParser::parse(Rule::spec, text).map_err(|error| syntax_error(error, text))?;
     let spec = pairs.next().expect("the spec rule always yields one pair");
     let statements = spec.into_inner().filter(|pair| pair.as_rule() != Rule::EOI).map(statement).collect();
     Ok(Spec { statements })
+}
+
+/// Brackets deeper than this are refused before parsing: pest's parser recurses once per level,
+/// and no spec needs more than a handful.
+const MAX_NESTING: usize = 64;
+
+/// Refuses input nested deeper than `MAX_NESTING`, so that no input can overflow the stack.
+fn check_nesting(text: &str) -> Result<(), Diagnostic> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut in_comment = false;
+    for (offset, c) in text.char_indices() {
+        match c {
+            '\n' => in_comment = false,
+            _ if in_comment => {}
+            _ if in_string => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    in_string = false;
+                }
+            }
+            '#' => in_comment = true,
+            '"' => in_string = true,
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(Diagnostic::error(Code::Syntax, format!("brackets nested more than {MAX_NESTING} deep"))
+                        .at(Span::new(offset, offset + 1), "too deep")
+                        .help("a spec needs only a few levels: `call(arg: [value])`"));
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn span_of(pair: &Pair<Rule>) -> Span {
