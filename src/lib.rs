@@ -62,8 +62,15 @@ pub fn read_source(path: &Path) -> Result<Source, Failure> {
     let text = std::fs::read(path).map_err(|error| {
         Diagnostic::error(Code::DataFile, format!("cannot read spec `{}`: {error}", path.display()))
     })?;
-    let text = String::from_utf8(text)
-        .map_err(|_| Diagnostic::error(Code::DataFile, format!("spec `{}` is not valid UTF-8", path.display())))?;
+    let text = String::from_utf8(text).map_err(|error| {
+        let at = error.utf8_error().valid_up_to();
+        Failure::Spec(vec![Diagnostic::error(
+            Code::Syntax,
+            format!("spec `{}` is not valid UTF-8 (byte {at} is not)", path.display()),
+        )])
+    })?;
+    // A byte-order mark some editors write is not part of the spec.
+    let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
     Ok(Source::new(path.display().to_string(), text))
 }
 

@@ -73,9 +73,10 @@ fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
     out
 }
 
-/// A decoded safetensors file: f32 values (int64 converted) by name, with shapes, and metadata.
+/// A decoded safetensors file: f32 tensors and int64 tensors by name, with shapes, and metadata.
 pub struct Decoded {
     pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    pub ints: HashMap<String, (Vec<usize>, Vec<i64>)>,
     pub metadata: HashMap<String, String>,
 }
 
@@ -92,20 +93,27 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
     let metadata = header.metadata().clone().unwrap_or_default();
     let file = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
-    let mut tensors = HashMap::new();
+    let (mut tensors, mut ints) = (HashMap::new(), HashMap::new());
     for (name, view) in file.tensors() {
         let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::I64 => data
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
-                .collect(),
+        let shape = view.shape().to_vec();
+        match view.dtype() {
+            Dtype::F32 => {
+                let values: Vec<f32> =
+                    data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                if values.iter().any(|v| !v.is_finite()) {
+                    return Err(format!("tensor `{name}` holds NaN or infinite values"));
+                }
+                tensors.insert(name, (shape, values));
+            }
+            Dtype::I64 => {
+                let values = data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+                ints.insert(name, (shape, values));
+            }
             other => return Err(format!("tensor `{name}` has dtype {other:?}; nnspec reads F32 and I64")),
-        };
-        tensors.insert(name, (view.shape().to_vec(), values));
+        }
     }
-    Ok(Decoded { tensors, metadata })
+    Ok(Decoded { tensors, ints, metadata })
 }
 
 /// A stable hash of the plan's parameter names and shapes (FNV-1a, 64 bits, as hex): equal
@@ -180,6 +188,9 @@ pub fn scaler_of(decoded: &Decoded, width: usize) -> Result<Scaler, String> {
             .unwrap_or_default()
     };
     let (offset, factor) = (list("offset"), list("factor"));
+    if offset.iter().chain(&factor).any(|v| !v.is_finite()) {
+        return Err("the stored input scaling is not finite".to_string());
+    }
     if offset.len() != width || factor.len() != width {
         return Err(format!("the stored input scaling has {} features, the model {width}", offset.len()));
     }
@@ -193,17 +204,19 @@ pub fn params_from(plan: &Plan, decoded: &Decoded, prefix: &str, file: &Path) ->
     let mut tensors = Vec::with_capacity(plan.params.len());
     for info in &plan.params {
         let name = format!("{prefix}{}", info.name);
-        let line = plan.line_of_param(info);
-        match decoded.tensors.get(&name) {
+        let counter =
+            decoded.ints.get(&name).map(|(shape, values)| (shape.clone(), values.iter().map(|&v| v as f32).collect()));
+        match decoded.tensors.get(&name).cloned().or(counter).as_ref() {
             None => {
                 let known: Vec<&str> = decoded.tensors.keys().map(String::as_str).collect();
                 return Err(Diagnostic::error(
                     Code::DataShape,
                     format!(
-                        "`{}` has no tensor `{}`, which the layer at {}:{line} needs",
+                        "`{}` has no tensor `{}`, which the layer at {}:{} needs",
                         file.display(),
                         info.name,
-                        plan.file
+                        plan.file,
+                        plan.line_of_param(info)
                     ),
                 )
                 .note(format!("the file holds {} tensor(s){}", known.len(), list_some(&known)))
@@ -213,10 +226,11 @@ pub fn params_from(plan: &Plan, decoded: &Decoded, prefix: &str, file: &Path) ->
                 return Err(Diagnostic::error(
                     Code::DataShape,
                     format!(
-                        "tensor `{}` in `{}` has shape {shape:?}, but the layer at {}:{line} expects {:?}",
+                        "tensor `{}` in `{}` has shape {shape:?}, but the layer at {}:{} expects {:?}",
                         info.name,
                         file.display(),
                         plan.file,
+                        plan.line_of_param(info),
                         info.shape
                     ),
                 )

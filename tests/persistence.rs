@@ -33,7 +33,7 @@ fn trace_without_time(path: &Path) -> Vec<serde_json::Value> {
 
 fn tensor_names(path: &Path) -> Vec<String> {
     let decoded = nnspec::weights::read(path).unwrap();
-    let mut names: Vec<String> = decoded.tensors.keys().cloned().collect();
+    let mut names: Vec<String> = decoded.tensors.keys().chain(decoded.ints.keys()).cloned().collect();
     names.sort();
     names
 }

@@ -35,10 +35,11 @@ fn bench_one(
 ) -> Result<(), Failure> {
     let process_start = std::time::Instant::now();
     let model = super::load(path, source, color)?;
+    super::check_memory(&model)?;
     let options = CompileOptions { chunk_rows };
     let plan = compile(&model, source.as_ref().expect("loaded"), options);
     let prepared = data::load(&model)?;
-    let pool = super::commands::thread_pool(threads);
+    let pool = super::commands::thread_pool(threads)?;
     let rows = prepared.splits.train.len();
     let capacity = plan.batch_rows(rows);
     let outcome = pool.install(|| {
@@ -72,6 +73,6 @@ fn bench_one(
         "process_wall_s": process_start.elapsed().as_secs_f64(),
         "nnspec_version": env!("CARGO_PKG_VERSION"),
     });
-    println!("{line}");
+    super::emit(&format!("{line}\n"))?;
     Ok(())
 }

@@ -12,33 +12,34 @@ use crate::train::checkpoint;
 use crate::{Failure, data, output, train, weights};
 
 /// A rayon pool of `threads` workers (default: one per core).
-pub fn thread_pool(threads: Option<u16>) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.map_or(0, usize::from))
-        .build()
-        .expect("a thread pool of a valid size starts")
+pub fn thread_pool(threads: Option<u16>) -> Result<rayon::ThreadPool, Failure> {
+    rayon::ThreadPoolBuilder::new().num_threads(threads.map_or(0, usize::from)).build().map_err(|error| {
+        Failure::from(Diagnostic::error(Code::Runtime, format!("cannot start the worker threads: {error}")))
+    })
 }
 
 pub fn check(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
     let model = load(path, source, color)?;
     let layout = data::probe(&model)?;
+    super::check_memory(&model)?;
     let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
-    print!("{}", summary::model(&model, &plan));
-    println!("{}", summary::data(&model, layout.as_ref()));
-    println!("ok: {} is valid", path.display());
+    super::emit(&format!("{}", summary::model(&model, &plan)))?;
+    super::emit(&format!("{}\n", summary::data(&model, layout.as_ref())))?;
+    super::emit(&format!("ok: {} is valid\n", path.display()))?;
     Ok(())
 }
 
 pub fn plan(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
     let model = load(path, source, color)?;
     let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
-    print!("{plan}");
+    super::emit(&format!("{plan}"))?;
     Ok(())
 }
 
 pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
     let model = load(&args.spec, source, color)?;
     data::probe(&model)?;
+    super::check_memory(&model)?;
     for path in args.trace.iter().chain(&args.save) {
         output::check_writable(path)?;
     }
@@ -59,21 +60,21 @@ pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> R
     }
     if let Some(path) = &args.resume {
         let checkpoint = checkpoint::load(path)?;
-        println!("resuming from {}", checkpoint.path().display());
+        super::emit(&format!("resuming from {}\n", checkpoint.path().display()))?;
         options.resume = Some(checkpoint);
     }
     let writer = args
         .checkpoint_every
         .zip(args.checkpoint_dir.as_ref())
         .map(|(every, dir)| checkpoint::Writer { every: every as usize, dir: dir.clone() });
-    let pool = thread_pool(args.threads);
-    print!("{}", summary::model(&model, &plan));
-    println!(
-        "{}; batch {} rows; {} thread(s)",
+    let pool = thread_pool(args.threads)?;
+    super::emit(&format!("{}", summary::model(&model, &plan)))?;
+    super::emit(&format!(
+        "{}; batch {} rows; {} thread(s)\n",
         summary::splits(&prepared),
         plan.batch_rows(prepared.splits.train.len()),
         pool.current_num_threads()
-    );
+    ))?;
     let stdout = std::io::stdout();
     let outcome = pool.install(|| {
         train::train_with(
@@ -94,6 +95,6 @@ pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> R
     if let Some(path) = &args.save {
         output::write_atomic(path, &weights::to_bytes(&plan, &outcome.params, &prepared.scaler))?;
     }
-    print!("{}", summary::outcome(&outcome));
+    super::emit(&format!("{}", summary::outcome(&outcome)))?;
     Ok(())
 }

@@ -22,6 +22,10 @@ pub struct Cli {
     /// Colour in diagnostics.
     #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// The most memory a run may use (e.g. 512M, 8G); default: the memory available. A spec
+    /// estimated to need more is refused before anything is allocated.
+    #[arg(long, global = true, value_parser = crate::data::memory::parse_size)]
+    pub max_memory: Option<f64>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -77,7 +81,7 @@ pub enum Command {
         #[arg(required = true)]
         specs: Vec<PathBuf>,
         /// Worker threads (default: all cores).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: Option<u16>,
         /// Rows per parallel chunk instead of the plan's own choice (for experiments).
         #[arg(long, hide = true)]
@@ -97,7 +101,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub trace: Option<PathBuf>,
     /// Worker threads (default: all cores). Results are identical for any value.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
     /// Save the trained weights (safetensors, PyTorch state_dict names) to this file.
     #[arg(long)]
@@ -120,6 +124,7 @@ pub struct RunArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = cli.color;
+    let _ = MEMORY_LIMIT.set(cli.max_memory.or_else(crate::data::memory::available_bytes));
     let mut source: Option<Source> = None;
     let result = match cli.command {
         Command::Run(args) => commands::run(&args, &mut source, color),
@@ -139,6 +144,29 @@ pub fn main() -> ExitCode {
             eprint!("{}", render_all(failure.diagnostics(), &source, color));
             ExitCode::from(failure.exit_code() as u8)
         }
+    }
+}
+
+/// Writes to stdout; a failure to write (a full disk, say) is an output error, exit 1.
+fn emit(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|error| {
+        Failure::from(crate::diagnostic::Diagnostic::error(
+            crate::diagnostic::Code::Output,
+            format!("cannot write the output: {error}"),
+        ))
+    })
+}
+
+/// The memory limit of this process's runs (`--max-memory`, or the memory available).
+static MEMORY_LIMIT: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
+
+/// Refuses a model that would not fit in the memory limit (an invalid spec: exit 2).
+fn check_memory(model: &crate::ir::Model) -> Result<(), Failure> {
+    match MEMORY_LIMIT.get().copied().flatten() {
+        Some(limit) => crate::data::memory::check(model, limit).map_err(|d| Failure::Spec(vec![d])),
+        None => Ok(()),
     }
 }
 

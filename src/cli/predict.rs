@@ -98,7 +98,7 @@ pub fn predict(
     }
     match output_path {
         Some(path) => output::write_atomic(path, text.as_bytes())?,
-        None => print!("{text}"),
+        None => super::emit(&text)?,
     }
     Ok(())
 }
@@ -132,20 +132,20 @@ pub fn eval(
     let metrics = Metrics::from_sums(&plan, sums.loss / terms.max(1) as f64, &sums, rows.rows, sst);
     if json_output {
         let value = json!({ "rows": rows.rows, "metrics": metrics, "confusion": confusion });
-        println!("{value}");
+        super::emit(&format!("{value}\n"))?;
         return Ok(());
     }
-    println!("rows: {}", rows.rows);
-    println!("loss: {:.6}", metrics.loss);
+    super::emit(&format!("rows: {}\n", rows.rows))?;
+    super::emit(&format!("loss: {:.6}\n", metrics.loss))?;
     for (name, value) in
         [("accuracy", metrics.accuracy), ("mae", metrics.mae), ("rmse", metrics.rmse), ("r2", metrics.r2)]
     {
         if let Some(value) = value {
-            println!("{name}: {value:.6}");
+            super::emit(&format!("{name}: {value:.6}\n"))?;
         }
     }
     if let Some(confusion) = &confusion {
-        print!("{}", summary::confusion_matrix(confusion));
+        super::emit(&format!("{}", summary::confusion_matrix(confusion)))?;
     }
     Ok(())
 }

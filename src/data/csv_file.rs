@@ -252,6 +252,9 @@ pub fn read_columns(path: &std::path::Path, features: &[String], targets: &[Stri
         }
         rows += 1;
     }
+    if rows == 0 {
+        return Err(Diagnostic::error(Code::DataFile, format!("`{shown}` has a header but no rows")));
+    }
     Ok(Dataset {
         rows,
         input_width: features.len(),

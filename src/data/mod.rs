@@ -3,6 +3,7 @@
 //! scaled with statistics of the training rows only.
 
 mod csv_file;
+pub mod memory;
 mod random;
 mod scaling;
 mod split;
@@ -103,7 +104,31 @@ pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
             .at(model.data.span, "after the split")
             .help("use more data or smaller validation and test fractions"));
     }
+    if model.train.early_stop.is_some() && splits.validation.is_empty() {
+        return Err(Diagnostic::error(Code::DataShape, "early stopping has no validation rows: the split left none")
+            .at(model.data.span, format!("{own_rows} rows"))
+            .help("use a larger validation fraction or more data"));
+    }
+    if model.loss.loss == crate::kernels::loss::Loss::Bce {
+        check_probabilities(&dataset, model)?;
+    }
     let scaler = Scaler::fit(model.input.scaling, &dataset, &splits.train);
     scaler.apply(&mut dataset);
     Ok(Prepared { dataset, splits, scaler })
+}
+
+/// Binary cross-entropy needs targets in [0, 1] (labels 0 and 1, or probabilities).
+pub fn check_probabilities(dataset: &Dataset, model: &Model) -> Result<(), Diagnostic> {
+    match dataset.targets.iter().position(|t| !(0.0..=1.0).contains(t)) {
+        None => Ok(()),
+        Some(index) => {
+            let row = index / dataset.target_width.max(1);
+            Err(Diagnostic::error(
+                Code::DataShape,
+                format!("`bce` targets must be in [0, 1], but data row {} has {}", row + 1, dataset.targets[index]),
+            )
+            .at(model.data.span, "the targets of this data")
+            .help("binary cross-entropy takes labels 0 and 1; for more classes use `cross_entropy` with `classes: K`"))
+        }
+    }
 }

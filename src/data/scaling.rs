@@ -27,7 +27,7 @@ impl Scaler {
                     let mean = column(f).sum::<f64>() / n;
                     let std = (column(f).map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
                     offset[f] = mean as f32;
-                    if std > 0.0 {
+                    if std > 0.0 && ((1.0 / std) as f32).is_finite() {
                         factor[f] = (1.0 / std) as f32;
                     }
                 }
@@ -35,7 +35,7 @@ impl Scaler {
                     let min = column(f).fold(f64::INFINITY, f64::min);
                     let max = column(f).fold(f64::NEG_INFINITY, f64::max);
                     offset[f] = min as f32;
-                    if max > min {
+                    if max > min && ((1.0 / (max - min)) as f32).is_finite() {
                         factor[f] = (1.0 / (max - min)) as f32;
                     }
                 }

@@ -31,6 +31,8 @@ pub enum Code {
     Missing,
     /// The loss cannot be computed on the model's output.
     LossMismatch,
+    /// The run would not fit in the memory allowed.
+    TooLarge,
     /// A data file is missing, unreadable or malformed.
     DataFile,
     /// The data's columns do not match the spec.
@@ -51,6 +53,7 @@ impl Code {
             Code::OutOfRange => "E0005",
             Code::Missing => "E0006",
             Code::LossMismatch => "E0007",
+            Code::TooLarge => "E0008",
             Code::DataFile => "E0100",
             Code::DataShape => "E0101",
             Code::Runtime => "E0200",
@@ -118,10 +121,18 @@ impl Diagnostic {
     }
 }
 
+/// Names longer than this get no suggestion: no keyword is that long, and comparing them
+/// would cost time and memory for nothing.
+const MAX_SUGGESTED_LEN: usize = 64;
+
 /// The closest candidate to a misspelled name, if one is close enough to be a likely typo.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    if name.len() > MAX_SUGGESTED_LEN {
+        return None;
+    }
     let best = candidates
         .into_iter()
+        .filter(|candidate| candidate.len() <= MAX_SUGGESTED_LEN)
         .map(|candidate| (edit_distance(name, candidate), candidate))
         .min_by_key(|(distance, _)| *distance)?;
     let limit = (name.chars().count() / 3).max(1) + usize::from(name.len() > 6);
@@ -129,26 +140,27 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
 }
 
 /// Edit distance with adjacent transpositions (optimal string alignment), case-insensitive:
-/// `mea` is one edit from `mae`, as a typist would count it.
+/// `mea` is one edit from `mae`, as a typist would count it. Three rows of the table suffice.
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.to_lowercase().chars().collect();
     let b: Vec<char> = b.to_lowercase().chars().collect();
-    let mut table = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in table.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    table[0].iter_mut().enumerate().for_each(|(j, cell)| *cell = j);
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
     for i in 1..=a.len() {
+        current[0] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (table[i - 1][j] + 1).min(table[i][j - 1] + 1).min(table[i - 1][j - 1] + cost);
+            let mut best = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(table[i - 2][j - 2] + 1);
+                best = best.min(before[j - 2] + 1);
             }
-            table[i][j] = best;
+            current[j] = best;
         }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
     }
-    table[a.len()][b.len()]
+    previous[b.len()]
 }
 
 #[cfg(test)]

@@ -56,12 +56,18 @@ pub fn render(diagnostic: &Diagnostic, source: &Source, color: ColorChoice) -> S
     renderer.render(&[group])
 }
 
+/// At most this many diagnostics are shown; a count stands for the rest.
+const MAX_RENDERED: usize = 50;
+
 /// Renders several diagnostics, separated by blank lines, ending with a count of the errors.
 pub fn render_all(diagnostics: &[Diagnostic], source: &Source, color: ColorChoice) -> String {
     let mut out = String::new();
-    for diagnostic in diagnostics {
+    for diagnostic in diagnostics.iter().take(MAX_RENDERED) {
         out.push_str(&render(diagnostic, source, color));
         out.push_str("\n\n");
+    }
+    if diagnostics.len() > MAX_RENDERED {
+        out.push_str(&format!("... and {} more\n", diagnostics.len() - MAX_RENDERED));
     }
     let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
     if errors > 1 {

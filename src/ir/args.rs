@@ -5,6 +5,13 @@ use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::span::Span;
 use crate::syntax::ast::{Arg, Value, ValueKind};
 
+/// Whether a number survives the conversion to f32 that every kernel uses: finite, and not
+/// rounded to zero unless it is zero.
+fn fits_f32(n: f64) -> bool {
+    let single = n as f32;
+    single.is_finite() && (n == 0.0 || single != 0.0)
+}
+
 /// The arguments of one call (or of the train block), bound to parameter names.
 pub struct Args<'a, 'd> {
     owner: String,
@@ -130,7 +137,7 @@ impl<'a, 'd> Args<'a, 'd> {
     /// A finite number satisfying `valid`, described by `rule` in the error; `default` if absent.
     pub fn number_where(&mut self, param: &str, default: f64, rule: &str, valid: impl Fn(f64) -> bool) -> f64 {
         match self.number(param) {
-            Some((n, _)) if n.is_finite() && valid(n) => n,
+            Some((n, _)) if fits_f32(n) && valid(n) => n,
             Some(_) => {
                 let arg = self.get(param).expect("just read");
                 self.out_of_range(param, &arg.value, rule);

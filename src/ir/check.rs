@@ -247,6 +247,16 @@ impl Checker<'_> {
             }
             _ => {}
         }
+        let trainable = model.layers.iter().any(|layer| {
+            matches!(layer.kind, LayerKind::Dense { .. } | LayerKind::BatchNorm { .. } | LayerKind::LayerNorm { .. })
+        });
+        if !trainable {
+            self.error(
+                Diagnostic::error(Code::Missing, format!("model `{}` has nothing to train", model.name))
+                    .at(last_span, "no layer with weights")
+                    .help("add a `dense` layer, e.g. `dense 3 softmax`"),
+            );
+        }
         if model.data.classes.is_some() && !model.loss.loss.is_classifier() {
             self.error(
                 Diagnostic::error(

@@ -83,7 +83,6 @@ impl Checker<'_> {
 
     fn schedule(&mut self, value: &Value) -> Option<Schedule> {
         let (name, span, args) = self.named(value, "a schedule")?;
-        let then = args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == "then")).map(|a| &a.value);
         let params: &[&'static str] = match name {
             "constant" => &[],
             "step" => &["every", "gamma"],
@@ -115,6 +114,7 @@ impl Checker<'_> {
             _ => {
                 args.require("epochs", "5");
                 let epochs = args.count("epochs", 1, 1);
+                let then = args.value("then");
                 drop(args);
                 let then = match then {
                     Some(value) => self.schedule(value)?,

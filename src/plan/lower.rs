@@ -110,8 +110,8 @@ pub fn compile(model: &Model, source: &Source, options: CompileOptions) -> Plan 
             .layers
             .iter()
             .filter(|layer| matches!(layer.kind, LayerKind::Dense { .. }))
-            .map(|layer| layer.inputs * layer.outputs)
-            .sum(),
+            .map(|layer| layer.inputs.saturating_mul(layer.outputs))
+            .fold(0, usize::saturating_add),
         chunk_override: options.chunk_rows,
         train: model.train.clone(),
     }

@@ -212,7 +212,7 @@ pub struct CompileOptions {
 impl Plan {
     /// Trainable values.
     pub fn parameter_count(&self) -> usize {
-        self.params.iter().filter(|p| p.trainable).map(ParamInfo::len).sum()
+        self.params.iter().filter(|p| p.trainable).map(ParamInfo::len).fold(0, usize::saturating_add)
     }
 
     /// The largest batch for `rows` rows of training data: buffers hold this many columns.

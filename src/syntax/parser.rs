@@ -33,26 +33,31 @@ fn check_nesting(text: &str) -> Result<(), Diagnostic> {
     let mut escaped = false;
     let mut in_comment = false;
     for (offset, c) in text.char_indices() {
+        // As in the grammar: a comment ends at a line break (`\n` or `\r`), and so does a
+        // string unless the break is escaped (an unterminated string is a syntax error later).
         match c {
-            '\n' => in_comment = false,
-            _ if in_comment => {}
             _ if in_string => {
                 if escaped {
                     escaped = false;
                 } else if c == '\\' {
                     escaped = true;
-                } else if c == '"' {
+                } else if c == '"' || c == '\n' || c == '\r' {
                     in_string = false;
                 }
             }
+            '\n' | '\r' => in_comment = false,
+            _ if in_comment => {}
             '#' => in_comment = true,
             '"' => in_string = true,
             '(' | '[' | '{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(Diagnostic::error(Code::Syntax, format!("brackets nested more than {MAX_NESTING} deep"))
-                        .at(Span::new(offset, offset + 1), "too deep")
-                        .help("a spec needs only a few levels: `call(arg: [value])`"));
+                    return Err(Diagnostic::error(
+                        Code::Syntax,
+                        format!("brackets nested more than {MAX_NESTING} deep"),
+                    )
+                    .at(Span::new(offset, offset + 1), "too deep")
+                    .help("a spec needs only a few levels: `call(arg: [value])`"));
                 }
             }
             ')' | ']' | '}' => depth = depth.saturating_sub(1),

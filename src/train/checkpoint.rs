@@ -81,7 +81,13 @@ pub fn load(path: &Path) -> Result<Checkpoint, Diagnostic> {
                     && p.extension().is_some_and(|e| e == "ckpt")
             })
             .collect();
-        files.sort();
+        // By epoch number, not by name: epoch-1000000 comes after epoch-999999.
+        let epoch_of = |p: &PathBuf| -> u64 {
+            p.file_stem()
+                .and_then(|s| s.to_string_lossy().strip_prefix("epoch-").and_then(|n| n.parse().ok()))
+                .unwrap_or(0)
+        };
+        files.sort_by_key(epoch_of);
         // Newest first; a file that does not load (it cannot be half-written, but it may be
         // damaged) is skipped for the one before it.
         for file in files.iter().rev() {
@@ -124,8 +130,8 @@ impl Checkpoint {
         };
         let params = weights::params_from(plan, &self.decoded, "params.", &self.path)?;
         let mut session = Session::new(plan, data, Some(params));
-        let order: Vec<usize> = match self.decoded.tensors.get("order") {
-            Some((_, values)) => values.iter().map(|&v| v as usize).collect(),
+        let order: Vec<usize> = match self.decoded.ints.get("order") {
+            Some((_, values)) => values.iter().map(|&v| usize::try_from(v).unwrap_or(usize::MAX)).collect(),
             None => return Err(invalid("it has no batch order".into())),
         };
         let mut sorted = order.clone();

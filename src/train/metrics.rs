@@ -83,7 +83,10 @@ pub fn evaluate(
             let width = plan.buffers[plan.loss_input].width;
             for (outputs, &row) in state.loss_input(plan).chunks_exact(width).zip(batch) {
                 let predicted = plan.loss_kernel.predicted_class(outputs);
-                let actual = data.target_row(row)[0] as usize;
+                // A single-output (BCE) classifier's target is a label or a probability in [0, 1].
+                let target = data.target_row(row)[0];
+                let actual =
+                    if confusion.classes == 2 && width == 1 { usize::from(target >= 0.5) } else { target as usize };
                 confusion.counts[actual * confusion.classes + predicted] += 1;
             }
         }

@@ -76,7 +76,8 @@ pub fn train_with(
     };
     let mut step_ends = Vec::new();
     if options.record_steps {
-        step_ends.reserve(session.steps_per_epoch() * plan.train.epochs);
+        // Reserved up front so that timing never pays for growth; bounded for absurd epoch counts.
+        step_ends.reserve(session.steps_per_epoch().saturating_mul(plan.train.epochs).min(1 << 24));
     }
     let start = Instant::now();
     while !session.finished() {

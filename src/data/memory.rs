@@ -1,0 +1,123 @@
+//! An estimate of the memory a run needs, made before anything large is allocated, so that a
+//! spec too big for the machine is refused with the figure instead of crashing.
+
+use std::io::Read;
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::ir::{Batch, CsvSource, DataSource, LayerKind, Model};
+
+/// Rows of a CSV file, counted as its lines after the header (without parsing them).
+fn count_rows(csv: &CsvSource) -> f64 {
+    let Ok(mut file) = std::fs::File::open(&csv.path) else { return 0.0 };
+    let (mut buffer, mut lines) = (vec![0u8; 1 << 16], 0u64);
+    while let Ok(read) = file.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        lines += buffer[..read].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    lines.saturating_sub(1) as f64
+}
+
+/// Bytes the run needs, roughly: the data, the batch buffers (values, gradients, scratch) and
+/// the parameters with their gradients, optimizer moments and spare copies. Computed in f64,
+/// so absurd sizes give a large number rather than an overflow.
+pub fn estimate_bytes(model: &Model) -> f64 {
+    let source_rows = match &model.data.source {
+        DataSource::Csv(csv) => count_rows(csv),
+        DataSource::Random { rows, .. } | DataSource::Xor { rows, .. } => *rows as f64,
+    };
+    let extra_rows: f64 = model.data.validation_file.iter().chain(&model.data.test_file).map(count_rows).sum();
+    let rows = source_rows + extra_rows;
+    let row_values = (model.input.width + model.target_width()) as f64;
+    let batch = match model.train.batch {
+        Batch::Full => rows,
+        Batch::Rows(batch) => (batch as f64).min(rows.max(1.0)),
+    };
+    let widths: f64 = model.input.width as f64 + model.layers.iter().map(|l| l.outputs as f64).sum::<f64>();
+    let params: f64 = model
+        .layers
+        .iter()
+        .map(|layer| match layer.kind {
+            LayerKind::Dense { .. } => layer.inputs as f64 * layer.outputs as f64 + layer.outputs as f64,
+            LayerKind::BatchNorm { .. } => 5.0 * layer.outputs as f64,
+            LayerKind::LayerNorm { .. } => 2.0 * layer.outputs as f64,
+            LayerKind::Activation(_) | LayerKind::Dropout { .. } => 0.0,
+        })
+        .sum();
+    // Values, gradients and scratch per buffer; per parameter: itself, two moments, up to two
+    // chunk gradients, a transposed copy and early stopping's best copy.
+    4.0 * (rows * row_values + 3.0 * batch * widths + 7.0 * params)
+}
+
+/// The memory available to this process, from /proc/meminfo (`None` where unknown).
+pub fn available_bytes() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|line| line.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// Refuses a model whose estimated memory exceeds `limit` bytes.
+pub fn check(model: &Model, limit: f64) -> Result<(), Diagnostic> {
+    let needed = estimate_bytes(model);
+    if needed <= limit {
+        return Ok(());
+    }
+    Err(Diagnostic::error(
+        Code::TooLarge,
+        format!("this run needs about {} of memory, more than the {} allowed", human(needed), human(limit)),
+    )
+    .at(model.data.span, "the data and the model's size decide it")
+    .note("the estimate counts the data, the batch buffers and the parameters with their optimizer state")
+    .help("use fewer rows, a smaller batch or narrower layers, or raise `--max-memory`"))
+}
+
+/// Bytes in binary units: `1.5 GiB`.
+pub fn human(bytes: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value >= 1024.0 { format!("{bytes:.3e} B") } else { format!("{value:.1} {}", units[unit]) }
+}
+
+/// Parses a size such as `512M`, `8G` or `1000000` (bytes).
+pub fn parse_size(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let (digits, scale) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let scale = match c.to_ascii_uppercase() {
+                'K' => 1024f64,
+                'M' => 1024f64.powi(2),
+                'G' => 1024f64.powi(3),
+                'T' => 1024f64.powi(4),
+                _ => return Err(format!("unknown size unit `{c}` (use K, M, G or T)")),
+            };
+            (&text[..i], scale)
+        }
+        _ => (text, 1.0),
+    };
+    let value: f64 = digits.parse().map_err(|_| format!("`{text}` is not a size such as 512M or 8G"))?;
+    if !(value.is_finite() && value > 0.0) {
+        return Err(format!("`{text}` is not a positive size"));
+    }
+    Ok(value * scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_print() {
+        assert_eq!(parse_size("512M").unwrap(), 512.0 * 1024.0 * 1024.0);
+        assert_eq!(parse_size("2g").unwrap(), 2.0 * 1024f64.powi(3));
+        assert_eq!(parse_size("1000").unwrap(), 1000.0);
+        assert!(parse_size("12Q").is_err() && parse_size("-1").is_err());
+        assert_eq!(human(1536.0 * 1024.0 * 1024.0), "1.5 GiB");
+    }
+}
