@@ -23,7 +23,7 @@ pub fn check(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Re
     let layout = data::probe(&model)?;
     super::check_memory(&model)?;
     let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
-    super::emit(&format!("{}", summary::model(&model, &plan)))?;
+    super::emit(&summary::model(&model, &plan).to_string())?;
     super::emit(&format!("{}\n", summary::data(&model, layout.as_ref())))?;
     super::emit(&format!("ok: {} is valid\n", path.display()))?;
     Ok(())
@@ -68,7 +68,7 @@ pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> R
         .zip(args.checkpoint_dir.as_ref())
         .map(|(every, dir)| checkpoint::Writer { every: every as usize, dir: dir.clone() });
     let pool = thread_pool(args.threads)?;
-    super::emit(&format!("{}", summary::model(&model, &plan)))?;
+    super::emit(&summary::model(&model, &plan).to_string())?;
     super::emit(&format!(
         "{}; batch {} rows; {} thread(s)\n",
         summary::splits(&prepared),
@@ -95,6 +95,6 @@ pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> R
     if let Some(path) = &args.save {
         output::write_atomic(path, &weights::to_bytes(&plan, &outcome.params, &prepared.scaler))?;
     }
-    super::emit(&format!("{}", summary::outcome(&outcome)))?;
+    super::emit(&summary::outcome(&outcome).to_string())?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::span::Source;
 
 pub fn export_torch(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
     let model = load(path, source, color)?;
-    super::emit(&format!("{}", torch_module(&model, &path.display().to_string())))?;
+    super::emit(&torch_module(&model, &path.display().to_string()).to_string())?;
     Ok(())
 }
 

@@ -145,7 +145,7 @@ pub fn eval(
         }
     }
     if let Some(confusion) = &confusion {
-        super::emit(&format!("{}", summary::confusion_matrix(confusion)))?;
+        super::emit(&summary::confusion_matrix(confusion).to_string())?;
     }
     Ok(())
 }
