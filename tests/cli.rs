@@ -82,7 +82,11 @@ fn usage_errors_exit_2_and_file_errors_exit_1() {
     assert_eq!(out.code, 2);
     let out = nnspec(&root(), &["run", "specs/no_such.nn"]);
     assert_eq!(out.code, 1);
-    insta::assert_snapshot!(out.stderr, @"error[E0100]: cannot read spec `specs/no_such.nn`: No such file or directory (os error 2)");
+    insta::assert_snapshot!(out.stderr, @"
+    error[E0100]: cannot read spec `specs/no_such.nn`: No such file or directory (os error 2)
+
+    For more information about this error, try `nnspec explain E0100`.
+    ");
 }
 
 #[test]

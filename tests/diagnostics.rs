@@ -28,6 +28,8 @@ fn syntax_error() {
       |
     3 |     dense 8 tanh,
       |                 ^ unexpected here
+
+    For more information about this error, try `nnspec explain E0001`.
     ");
 }
 
@@ -44,6 +46,8 @@ fn unknown_activation_suggests_the_closest() {
       |
       = note: activations are: sigmoid, tanh, relu, leaky_relu, elu, softplus, gelu, softmax, identity
       = help: did you mean `tanh`?
+
+    For more information about this error, try `nnspec explain E0002`.
     ");
 }
 
@@ -61,6 +65,8 @@ fn unknown_statement_suggests_the_closest() {
       |
       = note: a spec has the statements `model`, `loss`, `optimizer`, `data` and `train`
       = help: did you mean `optimizer`?
+
+    For more information about this error, try `nnspec explain E0002`.
     ");
 }
 
@@ -128,6 +134,7 @@ fn every_semantic_error_is_reported_at_once() {
       = help: did you mean `batch`?
 
     error: 7 errors in bad.nn
+    For more information about this error, try `nnspec explain E0005`.
     ");
 }
 
@@ -144,6 +151,8 @@ fn missing_target_column_points_at_the_data_clause() {
       | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ names target column `label`
       |
       = note: the header is: x0, x1, y
+
+    For more information about this error, try `nnspec explain E0101`.
     "#);
 }
 
@@ -164,6 +173,8 @@ fn csv_width_must_match_the_input() {
       |
       = note: feature columns: x0, x1
       = help: set `input 2`, or choose the columns with `features: [...]` or `ignore: [...]`
+
+    For more information about this error, try `nnspec explain E0101`.
     "#);
 }
 
@@ -183,6 +194,8 @@ fn missing_data_file() {
       | in this data clause
       |
       = help: paths are relative to the spec file's directory
+
+    For more information about this error, try `nnspec explain E0100`.
     "#);
 }
 
@@ -202,6 +215,8 @@ fn malformed_rows_name_file_row_and_column() {
       |          ^^^^^^^^^ in this file
       |
       = help: every feature and target cell must be numeric
+
+    For more information about this error, try `nnspec explain E0100`.
     "#);
 }
 
@@ -220,6 +235,8 @@ fn bce_needs_a_final_sigmoid() {
       |      ^^^ binary cross-entropy
       |
       = help: end the model with a `sigmoid` activation, e.g. `dense 1 sigmoid`
+
+    For more information about this error, try `nnspec explain E0007`.
     ");
 }
 
@@ -253,6 +270,8 @@ fn cross_entropy_needs_as_many_outputs_as_classes() {
       | ---------------------------------------------- 3 classes
       |
       = help: make the last layer `dense 3 softmax`
+
+    For more information about this error, try `nnspec explain E0007`.
     "#);
 }
 
@@ -285,6 +304,7 @@ fn cross_entropy_needs_classes_and_a_softmax() {
       = help: add `classes: 3` to the data source
 
     error: 2 errors in bad.nn
+    For more information about this error, try `nnspec explain E0007`.
     "#);
 }
 
@@ -307,6 +327,8 @@ fn early_stopping_needs_validation_rows() {
       | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ monitors `val_loss`
       |
       = help: add `split(validation: 0.2)` after the data source
+
+    For more information about this error, try `nnspec explain E0006`.
     "#);
 }
 
@@ -368,6 +390,7 @@ fn out_of_range_layer_and_training_values() {
       |                                                   ^ not a whole number of at least 1
 
     error: 7 errors in bad.nn
+    For more information about this error, try `nnspec explain E0005`.
     "#);
 }
 
@@ -384,6 +407,8 @@ fn class_targets_must_be_class_indices() {
       |          ^^^^^^^ in this file
       |
       = help: class targets are whole numbers from 0 to 2 (`classes: 3`)
+
+    For more information about this error, try `nnspec explain E0101`.
     "#);
 }
 

@@ -9,6 +9,8 @@ mod cli;
 mod determinism;
 mod diagnostics;
 mod gradients;
+mod malformed;
 mod persistence;
+mod robustness;
 mod specs;
 mod training;

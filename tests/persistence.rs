@@ -138,6 +138,8 @@ fn init_reports_missing_and_misshapen_tensors() {
      |
      = note: the spec's layer widths differ from those the weights were saved with
      = help: train again from this spec, or restore the spec the weights came from
+
+    For more information about this error, try `nnspec explain E0101`.
     ");
     let deeper = CLASSIFIER.replace("dense 3 softmax", "dense 3\n    dense 3 softmax");
     std::fs::write(s.dir.join("deep.nn"), deeper).unwrap();

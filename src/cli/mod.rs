@@ -65,6 +65,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Explain an error code, with an example.
+    ///
+    /// Example: nnspec explain E0002
+    Explain { code: String },
     /// Print the PyTorch module whose `load_state_dict` takes the weights `--save` writes.
     ///
     /// Example: nnspec export-torch specs/iris.nn
@@ -132,6 +136,7 @@ pub fn main() -> ExitCode {
             predict::predict(&spec, &weights, &input, output.as_deref(), &mut source, color)
         }
         Command::Eval { spec, weights, data, json } => predict::eval(&spec, &weights, &data, json, &mut source, color),
+        Command::Explain { code } => explain(&code),
         Command::ExportTorch { spec } => export::export_torch(&spec, &mut source, color),
         Command::Check { spec } => commands::check(&spec, &mut source, color),
         Command::Bench { specs, threads, chunk_rows } => bench::bench(&specs, threads, chunk_rows, &mut source, color),
@@ -143,6 +148,20 @@ pub fn main() -> ExitCode {
             let source = source.unwrap_or_else(|| Source::new("<none>", ""));
             eprint!("{}", render_all(failure.diagnostics(), &source, color));
             ExitCode::from(failure.exit_code() as u8)
+        }
+    }
+}
+
+fn explain(name: &str) -> Result<(), Failure> {
+    use crate::diagnostic::{Code, Diagnostic, explain};
+    match explain::find(name) {
+        Some(code) => emit(&format!("{}\n\n{}", code.as_str(), explain::explain(code))),
+        None => {
+            let codes: Vec<&str> = explain::ALL.iter().map(|c| c.as_str()).collect();
+            Err(Failure::Spec(vec![
+                Diagnostic::error(Code::UnknownName, format!("no error code `{name}`"))
+                    .note(format!("the codes are {}", codes.join(", "))),
+            ]))
         }
     }
 }

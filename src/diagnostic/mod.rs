@@ -1,6 +1,7 @@
 //! Structured errors and warnings: `{ code, message, span, labels, help }`. Every stage
 //! produces these; `render` is the only place that turns them into text.
 
+pub mod explain;
 mod render;
 
 pub use render::{ColorChoice, render, render_all};

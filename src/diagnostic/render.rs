@@ -73,6 +73,12 @@ pub fn render_all(diagnostics: &[Diagnostic], source: &Source, color: ColorChoic
     if errors > 1 {
         out.push_str(&format!("error: {errors} errors in {}\n", source.name));
     }
+    if let Some(first) = diagnostics.iter().find(|d| d.severity == Severity::Error) {
+        out.push_str(&format!(
+            "For more information about this error, try `nnspec explain {}`.\n",
+            first.code.as_str()
+        ));
+    }
     out
 }
 

@@ -138,8 +138,10 @@ impl<'a, 'd> Args<'a, 'd> {
     pub fn number_where(&mut self, param: &str, default: f64, rule: &str, valid: impl Fn(f64) -> bool) -> f64 {
         match self.number(param) {
             Some((n, _)) if fits_f32(n) && valid(n) => n,
-            Some(_) => {
+            Some((n, _)) => {
                 let arg = self.get(param).expect("just read");
+                let rule =
+                    if valid(n) || !n.is_finite() { "a number that f32 can hold (up to about 3.4e38)" } else { rule };
                 self.out_of_range(param, &arg.value, rule);
                 default
             }

@@ -247,6 +247,29 @@ impl Checker<'_> {
             }
             _ => {}
         }
+        if model.optimizer.optimizer.lr() > 10.0 {
+            self.diags.push(
+                Diagnostic::warning(
+                    Code::OutOfRange,
+                    format!("a learning rate of {} is unusually high", model.optimizer.optimizer.lr()),
+                )
+                .at(model.optimizer.span, "learning rate above 10")
+                .help("training usually diverges above 1; typical rates are 0.001 to 0.1"),
+            );
+        }
+        let dense_layers = model.layers.iter().filter(|l| matches!(l.kind, LayerKind::Dense { .. })).count();
+        let hidden_sigmoids: Vec<&Layer> = model.layers[..model.layers.len().saturating_sub(1)]
+            .iter()
+            .filter(|l| l.kind == LayerKind::Activation(Activation::Sigmoid))
+            .collect();
+        if dense_layers >= 4 && hidden_sigmoids.len() >= 2 {
+            self.diags.push(
+                Diagnostic::warning(Code::LossMismatch, "sigmoid hidden layers in a deep network learn slowly")
+                    .at(hidden_sigmoids[0].span, "a hidden sigmoid")
+                    .note("sigmoid's gradient is at most 0.25, so it shrinks through every such layer")
+                    .help("use `relu`, `gelu` or `tanh` in hidden layers"),
+            );
+        }
         let trainable = model.layers.iter().any(|layer| {
             matches!(layer.kind, LayerKind::Dense { .. } | LayerKind::BatchNorm { .. } | LayerKind::LayerNorm { .. })
         });
