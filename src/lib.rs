@@ -76,7 +76,7 @@ pub fn read_source(path: &Path) -> Result<Source, Failure> {
 
 /// Parses and checks a spec: everything that can be known without the data.
 pub fn check_source(source: &Source, spec_dir: &Path) -> Result<ir::Checked, Failure> {
-    let spec = syntax::parse(&source.text).map_err(|d| Failure::Spec(vec![d]))?;
+    let spec = syntax::parse(&source.text).map_err(Failure::Spec)?;
     ir::check(&spec, spec_dir, source.text.len()).map_err(Failure::Spec)
 }
 

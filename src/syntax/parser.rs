@@ -14,12 +14,47 @@ use crate::span::Span;
 struct NnParser;
 
 /// Parses a spec. A syntax error stops parsing and is returned as one diagnostic.
-pub fn parse(text: &str) -> Result<Spec, Diagnostic> {
-    check_nesting(text)?;
-    let mut pairs = NnParser::parse(Rule::spec, text).map_err(|error| syntax_error(error, text))?;
-    let spec = pairs.next().expect("the spec rule always yields one pair");
-    let statements = spec.into_inner().filter(|pair| pair.as_rule() != Rule::EOI).map(statement).collect();
-    Ok(Spec { statements })
+pub fn parse(text: &str) -> Result<Spec, Vec<Diagnostic>> {
+    check_nesting(text).map_err(|d| vec![d])?;
+    match NnParser::parse(Rule::spec, text) {
+        Ok(mut pairs) => {
+            let spec = pairs.next().expect("the spec rule always yields one pair");
+            let statements = spec.into_inner().filter(|pair| pair.as_rule() != Rule::EOI).map(statement).collect();
+            Ok(Spec { statements })
+        }
+        Err(error) => Err(recover(text).unwrap_or_else(|| vec![syntax_error(error, text)])),
+    }
+}
+
+/// After a syntax error, parses each top-level statement on its own (a statement starts at a
+/// line beginning with a letter) so that one run reports the error of every broken statement.
+/// `None` when no single statement fails alone (the error spans statements).
+fn recover(text: &str) -> Option<Vec<Diagnostic>> {
+    let mut starts: Vec<usize> = vec![0];
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if offset > 0 && line.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            starts.push(offset);
+        }
+        offset += line.len();
+    }
+    starts.push(text.len());
+    let errors: Vec<Diagnostic> = starts
+        .windows(2)
+        .filter_map(|w| {
+            let region = &text[w[0]..w[1]];
+            let error = NnParser::parse(Rule::spec, region).err()?;
+            let mut diagnostic = syntax_error(error, region);
+            if let Some((span, _)) = diagnostic.span.as_mut() {
+                if span.start == region.len() && w[1] < text.len() {
+                    diagnostic.message = diagnostic.message.replace("found end of file", "found the next statement");
+                }
+                *span = Span::new(span.start + w[0], span.end + w[0]);
+            }
+            Some(diagnostic)
+        })
+        .collect();
+    (!errors.is_empty()).then_some(errors)
 }
 
 /// Brackets deeper than this are refused before parsing: pest's parser recurses once per level,
@@ -288,7 +323,11 @@ mod tests {
     fn summary(text: &str) -> String {
         match parse(text) {
             Ok(spec) => spec.to_string(),
-            Err(diagnostic) => format!("error {:?}: {}", diagnostic.span.map(|s| s.0.range()), diagnostic.message),
+            Err(diagnostics) => diagnostics
+                .iter()
+                .map(|d| format!("error {:?}: {}", d.span.as_ref().map(|s| s.0.range()), d.message))
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     }
 
@@ -330,6 +369,15 @@ mod tests {
         insta::assert_snapshot!(summary("lossy mse\nmodels x"), @"
         lossy ...
         models ...
+        ");
+    }
+
+    #[test]
+    fn every_broken_statement_gets_its_syntax_error() {
+        insta::assert_snapshot!(summary("loss\noptimizer sgd(lr = 0.1)\ndata csv(\"a.csv\")\ntrain { epochs 3 }\n"), @"
+        error Some(4..5): expected a list `[...]`, a name, a number or a string, found end of line
+        error Some(22..23): expected `(`, `)`, `,` or `:`, found `=`
+        error Some(62..63): expected `(`, `,`, `:` or `}`, found `3`
         ");
     }
 
