@@ -76,7 +76,13 @@ pub fn read_source(path: &Path) -> Result<Source, Failure> {
 
 /// Parses and checks a spec: everything that can be known without the data.
 pub fn check_source(source: &Source, spec_dir: &Path) -> Result<ir::Checked, Failure> {
-    let spec = syntax::parse(&source.text).map_err(Failure::Spec)?;
+    check_source_with(source, spec_dir, &[])
+}
+
+/// `check_source` after `--set key=value` overrides (see `syntax::overrides`).
+pub fn check_source_with(source: &Source, spec_dir: &Path, overrides: &[String]) -> Result<ir::Checked, Failure> {
+    let mut spec = syntax::parse(&source.text).map_err(Failure::Spec)?;
+    syntax::overrides::apply(&mut spec, overrides).map_err(Failure::Spec)?;
     ir::check(&spec, spec_dir, source.text.len()).map_err(Failure::Spec)
 }
 

@@ -96,3 +96,69 @@ fn an_unwritable_trace_fails_before_training() {
     assert!(!out.stdout.contains("epoch"), "no training happened: {}", out.stdout);
     assert!(out.stderr.contains("cannot write `/no/such/dir/t.jsonl`"), "{}", out.stderr);
 }
+
+#[test]
+fn set_overrides_are_checked_like_the_spec() {
+    let scratch = Scratch::new("set", &[]);
+    let summary = scratch.dir.join("s.json");
+    let out = nnspec(
+        &root(),
+        &[
+            "run",
+            "specs/xor.nn",
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "optimizer.lr=0.2",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("optimizer sgd(lr: 0.2)"));
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!((summary["epochs_run"].as_u64(), summary["stop_reason"].as_str()), (Some(3), Some("completed")));
+    assert_eq!(summary["parameters"], 33);
+    assert_eq!(summary["final"]["epoch"], 3);
+    let out = nnspec(&root(), &["--color", "never", "run", "specs/xor.nn", "--set", "train.epocs=3"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("`train` has no argument `epocs`") && out.stderr.contains("did you mean `epochs`?"),
+        "{}",
+        out.stderr
+    );
+    let out = nnspec(&root(), &["--color", "never", "run", "specs/xor.nn", "--set", "optimizer.lr=-1"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("must be a number above 0"), "{}", out.stderr);
+}
+
+#[test]
+fn init_then_test_blesses_and_detects_drift() {
+    let scratch = Scratch::new("init", &[]);
+    assert_eq!(nnspec(&scratch.dir, &["init", "demo"]).code, 0);
+    let project = scratch.dir.join("demo");
+    let out = nnspec(&project, &["test"]);
+    assert_eq!(out.code, 1, "no golden file yet: {}", out.stdout);
+    assert!(out.stderr.contains("--bless"));
+    assert_eq!(nnspec(&project, &["test", "--bless"]).code, 0);
+    let out = nnspec(&project, &["test"]);
+    assert_eq!((out.code, out.stdout.starts_with("ok ")), (0, true), "{}", out.stderr);
+    let spec = project.join("demo.nn");
+    let text = std::fs::read_to_string(&spec).unwrap().replace("lr: 0.01", "lr: 0.03");
+    std::fs::write(&spec, text).unwrap();
+    let out = nnspec(&project, &["--color", "never", "test"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("DRIFT  demo.nn") && out.stdout.contains("epoch 5: loss"), "{}", out.stdout);
+    assert_eq!(nnspec(&scratch.dir, &["init", "demo"]).code, 1, "an existing project is not overwritten");
+}
+
+#[test]
+fn explain_and_completions() {
+    let out = nnspec(&root(), &["explain", "E0005"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.starts_with("E0005\n") && out.stdout.contains("Example"));
+    assert_eq!(nnspec(&root(), &["explain", "E9"]).code, 2);
+    let out = nnspec(&root(), &["completions", "bash"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("nnspec") && out.stdout.contains("export-torch"));
+}

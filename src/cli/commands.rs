@@ -37,10 +37,10 @@ pub fn plan(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Res
 }
 
 pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
-    let model = load(&args.spec, source, color)?;
+    let model = super::load_with(&args.spec, &args.set, source, color)?;
     data::probe(&model)?;
     super::check_memory(&model)?;
-    for path in args.trace.iter().chain(&args.save) {
+    for path in args.trace.iter().chain(&args.save).chain(&args.summary_json) {
         output::check_writable(path)?;
     }
     if let Some(dir) = &args.checkpoint_dir {
@@ -94,6 +94,10 @@ pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> R
     }
     if let Some(path) = &args.save {
         output::write_atomic(path, &weights::to_bytes(&plan, &outcome.params, &prepared.scaler))?;
+    }
+    if let Some(path) = &args.summary_json {
+        let text = summary::json(&args.spec, &plan, &outcome).to_string() + "\n";
+        output::write_atomic(path, text.as_bytes())?;
     }
     super::emit(&summary::outcome(&outcome).to_string())?;
     Ok(())

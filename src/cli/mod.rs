@@ -4,6 +4,8 @@
 mod bench;
 mod commands;
 mod export;
+mod golden;
+mod init;
 mod predict;
 mod summary;
 
@@ -65,6 +67,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train the specs that nnspec.toml lists and compare their traces with golden files.
+    ///
+    /// Example: nnspec test            (exit 1 and a diff when a trace drifted)
+    /// Example: nnspec test --bless    (rewrite the golden files)
+    Test {
+        /// The configuration (specs and golden traces).
+        #[arg(long, default_value = "nnspec.toml")]
+        config: PathBuf,
+        /// Rewrite the golden traces instead of comparing.
+        #[arg(long)]
+        bless: bool,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
+    },
+    /// Create a starter project: NAME/NAME.nn and NAME/nnspec.toml.
+    ///
+    /// Example: nnspec init my_model
+    Init { name: String },
+    /// Print a shell completion script.
+    ///
+    /// Example: nnspec completions bash > /etc/bash_completion.d/nnspec
+    Completions { shell: clap_complete::Shell },
     /// Explain an error code, with an example.
     ///
     /// Example: nnspec explain E0002
@@ -122,6 +146,12 @@ pub struct RunArgs {
     /// Continue from a checkpoint, or from the newest complete checkpoint in a directory.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Change a setting without editing the spec, e.g. `--set train.epochs=5 --set optimizer.lr=0.1`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Write a JSON summary of the run: final and best metrics, epochs, stop reason, parameters, time.
+    #[arg(long)]
+    pub summary_json: Option<PathBuf>,
 }
 
 /// Runs the command line and returns the process's exit code.
@@ -137,6 +167,14 @@ pub fn main() -> ExitCode {
         }
         Command::Eval { spec, weights, data, json } => predict::eval(&spec, &weights, &data, json, &mut source, color),
         Command::Explain { code } => explain(&code),
+        Command::Test { config, bless, threads } => golden::test(&config, bless, threads, color),
+        Command::Init { name } => init::init(&name),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "nnspec", &mut text);
+            emit(&String::from_utf8_lossy(&text))
+        }
         Command::ExportTorch { spec } => export::export_torch(&spec, &mut source, color),
         Command::Check { spec } => commands::check(&spec, &mut source, color),
         Command::Bench { specs, threads, chunk_rows } => bench::bench(&specs, threads, chunk_rows, &mut source, color),
@@ -195,9 +233,19 @@ fn load(
     source_slot: &mut Option<Source>,
     color: ColorChoice,
 ) -> Result<crate::ir::Model, Failure> {
+    load_with(path, &[], source_slot, color)
+}
+
+/// `load` with `--set` overrides.
+fn load_with(
+    path: &std::path::Path,
+    overrides: &[String],
+    source_slot: &mut Option<Source>,
+    color: ColorChoice,
+) -> Result<crate::ir::Model, Failure> {
     let source = crate::read_source(path)?;
     let source = source_slot.insert(source);
-    let checked = crate::check_source(source, crate::spec_dir(path))?;
+    let checked = crate::check_source_with(source, crate::spec_dir(path), overrides)?;
     if !checked.warnings.is_empty() {
         eprint!("{}", render_all(&checked.warnings, source, color));
     }

@@ -109,6 +109,28 @@ pub fn epoch_line(line: &TraceLine) -> String {
     text + &format!("  lr {:.3e}  {:.3}s", line.lr, line.elapsed_s)
 }
 
+/// The run as one JSON object (`--summary-json`): what CI scripts read.
+pub fn json(spec: &std::path::Path, plan: &Plan, outcome: &Outcome) -> serde_json::Value {
+    let last = outcome.trace.last();
+    let (stop, best_epoch) = match &outcome.stop {
+        StopReason::Completed => ("completed", outcome.best.as_ref().map(|b| b.epoch)),
+        StopReason::EarlyStop { best_epoch, .. } => ("early_stop", Some(*best_epoch)),
+    };
+    serde_json::json!({
+        "spec": spec.display().to_string(),
+        "model": plan.name,
+        "parameters": plan.parameter_count(),
+        "epochs_run": last.map(|l| l.epoch),
+        "steps": last.map(|l| l.step),
+        "stop_reason": stop,
+        "best_epoch": best_epoch,
+        "wall_s": last.map(|l| l.elapsed_s),
+        "final": last,
+        "best": outcome.best,
+        "confusion": outcome.confusion,
+    })
+}
+
 /// How the run ended, its final and best metrics and the confusion matrix.
 pub fn outcome(outcome: &Outcome) -> String {
     let mut out = String::new();

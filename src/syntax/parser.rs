@@ -26,6 +26,15 @@ pub fn parse(text: &str) -> Result<Spec, Vec<Diagnostic>> {
     }
 }
 
+/// Parses one value (for `--set key=value`).
+pub fn parse_value(text: &str) -> Result<Value, Diagnostic> {
+    check_nesting(text)?;
+    let mut pairs = NnParser::parse(Rule::value_only, text).map_err(|error| syntax_error(error, text))?;
+    let only = pairs.next().expect("value_only yields one pair");
+    let inner = inner(only).find(|pair| pair.as_rule() != Rule::EOI).expect("a value");
+    Ok(value(inner))
+}
+
 /// After a syntax error, parses each top-level statement on its own (a statement starts at a
 /// line beginning with a letter) so that one run reports the error of every broken statement.
 /// `None` when no single statement fails alone (the error spans statements).
@@ -311,7 +320,7 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
         Rule::close_bracket => "`]`",
         Rule::comma => "`,`",
         Rule::colon => "`:`",
-        Rule::keyword | Rule::ident_char | Rule::WHITESPACE | Rule::COMMENT => return None,
+        Rule::keyword | Rule::ident_char | Rule::WHITESPACE | Rule::COMMENT | Rule::value_only => return None,
     })
 }
 
