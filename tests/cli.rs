@@ -162,3 +162,25 @@ fn explain_and_completions() {
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("nnspec") && out.stdout.contains("export-torch"));
 }
+
+#[test]
+fn plots_are_svg_with_labelled_axes() {
+    let scratch = Scratch::new("plot", &[]);
+    let svg = scratch.dir.join("curve.svg");
+    let out = nnspec(&root(), &["run", "specs/iris.nn", "--quiet", "--plot", svg.to_str().unwrap()]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{}", out.stderr);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg")
+            && text.contains(">\nepoch\n<")
+            && text.contains(">\nval_loss\n<")
+            && text.contains(">\naccuracy\n<")
+    );
+    let trace = scratch.dir.join("t.jsonl");
+    assert_eq!(nnspec(&root(), &["run", "specs/seed.nn", "--quiet", "--trace", trace.to_str().unwrap()]).code, 0);
+    let again = scratch.dir.join("again.svg");
+    assert_eq!(nnspec(&root(), &["plot", trace.to_str().unwrap(), "--output", again.to_str().unwrap()]).code, 0);
+    assert!(std::fs::read_to_string(&again).unwrap().contains(">\nr2\n<"), "regression plots R²");
+    let png = scratch.dir.join("curve.png");
+    assert_eq!(nnspec(&root(), &["plot", trace.to_str().unwrap(), "--output", png.to_str().unwrap()]).code, 2);
+}

@@ -1,6 +1,6 @@
 //! The commands themselves: `run`, `check`, `plan`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use super::RunArgs;
@@ -10,6 +10,18 @@ use crate::plan::{CompileOptions, compile};
 use crate::span::Source;
 use crate::train::checkpoint;
 use crate::{Failure, data, output, train, weights};
+
+/// A bar over every step of the run, with its ETA and the latest loss.
+fn progress_bar(plan: &crate::plan::Plan, prepared: &data::Prepared) -> indicatif::ProgressBar {
+    let rows = prepared.splits.train.len();
+    let steps = rows.div_ceil(plan.batch_rows(rows)) * plan.train.epochs;
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    let style = indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} steps, ETA {eta}  {msg}")
+        .expect("a valid template")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
 
 /// A rayon pool of `threads` workers (default: one per core).
 pub fn thread_pool(threads: Option<u16>) -> Result<rayon::ThreadPool, Failure> {
@@ -40,7 +52,7 @@ pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> R
     let model = super::load_with(&args.spec, &args.set, source, color)?;
     data::probe(&model)?;
     super::check_memory(&model)?;
-    for path in args.trace.iter().chain(&args.save).chain(&args.summary_json) {
+    for path in args.trace.iter().chain(&args.save).chain(&args.summary_json).chain(&args.plot) {
         output::check_writable(path)?;
     }
     if let Some(dir) = &args.checkpoint_dir {
@@ -68,26 +80,44 @@ pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> R
         .zip(args.checkpoint_dir.as_ref())
         .map(|(every, dir)| checkpoint::Writer { every: every as usize, dir: dir.clone() });
     let pool = thread_pool(args.threads)?;
-    super::emit(&summary::model(&model, &plan).to_string())?;
-    super::emit(&format!(
+    let say = |text: &str| if args.quiet { Ok(()) } else { super::emit(text) };
+    say(&summary::model(&model, &plan))?;
+    say(&format!(
         "{}; batch {} rows; {} thread(s)\n",
         summary::splits(&prepared),
         plan.batch_rows(prepared.splits.train.len()),
         pool.current_num_threads()
     ))?;
+    // On a terminal, a live progress bar with the epochs' lines printed above it; otherwise
+    // (a file, a pipe, CI) plain lines only.
+    let bar = (!args.quiet && std::io::stdout().is_terminal()).then(|| progress_bar(&plan, &prepared));
+    if let Some(bar) = bar.clone() {
+        options.on_step = Some(Box::new(move |epoch, batch, batches, loss| {
+            bar.inc(1);
+            if batch == batches || batch % 8 == 0 {
+                bar.set_message(format!("epoch {epoch}, batch {batch}/{batches}, loss {loss:.5}"));
+            }
+        }));
+    }
     let stdout = std::io::stdout();
     let outcome = pool.install(|| {
         train::train_with(
             &plan,
             &prepared,
             options,
-            |line| {
-                let mut out = stdout.lock();
-                let _ = writeln!(out, "{}", summary::epoch_line(line));
+            |line| match &bar {
+                Some(bar) => bar.println(summary::epoch_line(line)),
+                None if args.quiet => {}
+                None => {
+                    let _ = writeln!(stdout.lock(), "{}", summary::epoch_line(line));
+                }
             },
             |session| writer.as_ref().map_or(Ok(()), |w| w.after_epoch(session)),
         )
     })?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
     if let Some(trace_path) = &args.trace {
         let text: String = outcome.trace.iter().map(|line| line.to_json() + "\n").collect();
         output::write_atomic(trace_path, text.as_bytes())?;
@@ -95,10 +125,15 @@ pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> R
     if let Some(path) = &args.save {
         output::write_atomic(path, &weights::to_bytes(&plan, &outcome.params, &prepared.scaler))?;
     }
+    if let Some(path) = &args.plot {
+        let lines: Vec<serde_json::Value> =
+            outcome.trace.iter().map(|line| serde_json::to_value(line).expect("serialisable")).collect();
+        super::plot::plot(&lines, path)?;
+    }
     if let Some(path) = &args.summary_json {
         let text = summary::json(&args.spec, &plan, &outcome).to_string() + "\n";
         output::write_atomic(path, text.as_bytes())?;
     }
-    super::emit(&summary::outcome(&outcome).to_string())?;
+    say(&summary::outcome(&outcome))?;
     Ok(())
 }

@@ -6,6 +6,7 @@ mod commands;
 mod export;
 mod golden;
 mod init;
+mod plot;
 mod predict;
 mod summary;
 
@@ -89,6 +90,14 @@ pub enum Command {
     ///
     /// Example: nnspec completions bash > /etc/bash_completion.d/nnspec
     Completions { shell: clap_complete::Shell },
+    /// Draw the loss and metric curves of a trace (JSON lines) as SVG.
+    ///
+    /// Example: nnspec plot iris.jsonl --output iris.svg
+    Plot {
+        trace: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Explain an error code, with an example.
     ///
     /// Example: nnspec explain E0002
@@ -152,6 +161,12 @@ pub struct RunArgs {
     /// Write a JSON summary of the run: final and best metrics, epochs, stop reason, parameters, time.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
+    /// Draw the loss and metric curves as SVG at the end.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Runs the command line and returns the process's exit code.
@@ -167,6 +182,7 @@ pub fn main() -> ExitCode {
         }
         Command::Eval { spec, weights, data, json } => predict::eval(&spec, &weights, &data, json, &mut source, color),
         Command::Explain { code } => explain(&code),
+        Command::Plot { trace, output } => plot::plot_file(&trace, &output),
         Command::Test { config, bless, threads } => golden::test(&config, bless, threads, color),
         Command::Init { name } => init::init(&name),
         Command::Completions { shell } => {

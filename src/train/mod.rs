@@ -55,6 +55,8 @@ pub struct Options {
     pub init: Option<Params>,
     /// Continue this checkpointed run (`--resume`).
     pub resume: Option<checkpoint::Checkpoint>,
+    /// Told after every step: `(epoch, batch, batches per epoch, batch loss)`, for progress bars.
+    pub on_step: Option<Box<dyn FnMut(usize, usize, usize, f64) + Send>>,
 }
 
 /// Trains from the spec's seeded initial weights. `on_log` sees each logged epoch as it ends.
@@ -66,7 +68,7 @@ pub fn train(plan: &Plan, data: &Prepared, on_log: impl FnMut(&TraceLine)) -> Re
 pub fn train_with(
     plan: &Plan,
     data: &Prepared,
-    options: Options,
+    mut options: Options,
     mut on_log: impl FnMut(&TraceLine),
     mut on_epoch: impl FnMut(&Session) -> Result<(), Diagnostic>,
 ) -> Result<Outcome, Diagnostic> {
@@ -82,7 +84,11 @@ pub fn train_with(
     let start = Instant::now();
     while !session.finished() {
         let recorder = options.record_steps.then_some(&mut step_ends);
-        if let Some(line) = session.run_epoch(start, recorder)? {
+        let on_step: Option<&mut dyn FnMut(usize, usize, usize, f64)> = match options.on_step.as_mut() {
+            Some(report) => Some(report.as_mut()),
+            None => None,
+        };
+        if let Some(line) = session.run_epoch(start, recorder, on_step)? {
             on_log(&line);
         }
         on_epoch(&session)?;

@@ -88,6 +88,7 @@ impl<'a> Session<'a> {
         &mut self,
         start: Instant,
         mut step_ends: Option<&mut Vec<f64>>,
+        mut on_step: Option<&mut dyn FnMut(usize, usize, usize, f64)>,
     ) -> Result<Option<TraceLine>, Diagnostic> {
         let (plan, data) = (self.plan, self.data);
         let settings = &plan.train;
@@ -119,6 +120,9 @@ impl<'a> Session<'a> {
             loss_sum += loss;
             epoch_sums.add(sums);
             batches += 1;
+            if let Some(report) = on_step.as_deref_mut() {
+                report(epoch, batch + 1, self.steps_per_epoch(), loss);
+            }
         }
         let splits = &data.splits;
         let train = Metrics::from_sums(plan, loss_sum / batches as f64, &epoch_sums, self.order.len(), self.train_sst);

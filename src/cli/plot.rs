@@ -1,0 +1,102 @@
+//! `nnspec plot TRACE --output curve.svg` (and `nnspec run --plot FILE`): loss and metric
+//! curves for training and validation, drawn with plotters as SVG.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+use serde_json::Value;
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::{Failure, output};
+
+/// One named curve: (epoch, value) points.
+type Curve = (String, Vec<(f64, f64)>);
+
+fn curves(lines: &[Value], keys: &[&str]) -> Vec<Curve> {
+    keys.iter()
+        .map(|key| {
+            let points = lines
+                .iter()
+                .filter_map(|line| Some((line["epoch"].as_f64()?, line[*key].as_f64()?)))
+                .filter(|(_, y)| y.is_finite())
+                .collect();
+            (key.to_string(), points)
+        })
+        .filter(|(_, points): &Curve| !points.is_empty())
+        .collect()
+}
+
+/// Reads a trace file and draws it.
+pub fn plot_file(trace: &Path, output_path: &Path) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(trace).map_err(|e| {
+        Failure::from(Diagnostic::error(Code::DataFile, format!("cannot read `{}`: {e}", trace.display())))
+    })?;
+    let mut lines = Vec::new();
+    for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let value: Value = serde_json::from_str(line).map_err(|e| {
+            Failure::from(Diagnostic::error(
+                Code::DataFile,
+                format!("`{}:{}` is not a trace line: {e}", trace.display(), number + 1),
+            ))
+        })?;
+        lines.push(value);
+    }
+    plot(&lines, output_path)
+}
+
+/// Draws loss (top) and the metric (bottom: accuracy, or R² for regression) against epochs.
+pub fn plot(lines: &[Value], output_path: &Path) -> Result<(), Failure> {
+    if output_path.extension().is_none_or(|e| e != "svg") {
+        return Err(Failure::Spec(vec![
+            Diagnostic::error(
+                Code::Output,
+                format!("cannot draw `{}`: nnspec writes plots as SVG", output_path.display()),
+            )
+            .help("name the output file `something.svg`"),
+        ]));
+    }
+    let losses = curves(lines, &["loss", "val_loss"]);
+    if losses.is_empty() {
+        return Err(Failure::from(Diagnostic::error(Code::DataFile, "the trace has no epochs to plot")));
+    }
+    let metric_keys: &[&str] = if lines.iter().any(|l| l.get("accuracy").is_some()) {
+        &["accuracy", "val_accuracy"]
+    } else {
+        &["r2", "val_r2"]
+    };
+    let metrics = curves(lines, metric_keys);
+    let mut svg = String::new();
+    draw(&mut svg, &losses, &metrics, metric_keys[0])
+        .map_err(|e| Failure::from(Diagnostic::error(Code::Output, format!("cannot draw the plot: {e}"))))?;
+    output::write_atomic(output_path, svg.as_bytes())?;
+    Ok(())
+}
+
+fn draw(svg: &mut String, losses: &[Curve], metrics: &[Curve], metric: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::with_string(svg, (900, 700)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((if metrics.is_empty() { 1 } else { 2 }, 1));
+    let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14)];
+    for (panel, (curves, label)) in panels.iter().zip([(losses, "loss"), (metrics, metric)]) {
+        let points = curves.iter().flat_map(|(_, p)| p.iter());
+        let (x_max, y_min, y_max) = points
+            .fold((1.0f64, f64::INFINITY, f64::NEG_INFINITY), |(x, lo, hi), &(e, v)| (x.max(e), lo.min(v), hi.max(v)));
+        let pad = ((y_max - y_min) * 0.05).max(1e-9);
+        let mut chart = ChartBuilder::on(panel)
+            .caption(label, ("sans-serif", 20))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))?;
+        chart.configure_mesh().x_desc("epoch").y_desc(label).draw()?;
+        for ((name, points), color) in curves.iter().zip(colors) {
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
