@@ -46,6 +46,9 @@ pub struct Outcome {
     pub step_ends: Vec<f64>,
 }
 
+/// A callback told `(epoch, batch, batches per epoch, batch loss)` after every step.
+pub type StepReport = Box<dyn FnMut(usize, usize, usize, f64) + Send>;
+
 /// How to run, beyond what the plan says.
 #[derive(Default)]
 pub struct Options {
@@ -55,8 +58,8 @@ pub struct Options {
     pub init: Option<Params>,
     /// Continue this checkpointed run (`--resume`).
     pub resume: Option<checkpoint::Checkpoint>,
-    /// Told after every step: `(epoch, batch, batches per epoch, batch loss)`, for progress bars.
-    pub on_step: Option<Box<dyn FnMut(usize, usize, usize, f64) + Send>>,
+    /// Told after every step, for progress bars.
+    pub on_step: Option<StepReport>,
 }
 
 /// Trains from the spec's seeded initial weights. `on_log` sees each logged epoch as it ends.
