@@ -184,3 +184,27 @@ fn plots_are_svg_with_labelled_axes() {
     let png = scratch.dir.join("curve.png");
     assert_eq!(nnspec(&root(), &["plot", trace.to_str().unwrap(), "--output", png.to_str().unwrap()]).code, 2);
 }
+
+#[test]
+fn the_shipped_specs_are_canonical_and_fmt_rewrites_others() {
+    let out = nnspec(
+        &root(),
+        &[
+            "fmt",
+            "--check",
+            "specs/seed.nn",
+            "specs/xor.nn",
+            "specs/iris.nn",
+            "specs/digits.nn",
+            "specs/iris_petal_width.nn",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let scratch = Scratch::new("fmt", &[("a.nn", "# top\nloss   mse # why\noptimizer sgd( lr : 1e-4 )\n")]);
+    let out = nnspec(&scratch.dir, &["--color", "never", "fmt", "--check", "a.nn"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("not canonical: a.nn"));
+    assert_eq!(nnspec(&scratch.dir, &["fmt", "a.nn"]).code, 0);
+    let text = std::fs::read_to_string(scratch.dir.join("a.nn")).unwrap();
+    assert_eq!(text, "# top\nloss mse  # why\noptimizer sgd(lr: 1e-4)\n");
+}

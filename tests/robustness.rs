@@ -191,3 +191,45 @@ fn a_ten_megabyte_spec_parses_and_checks() {
     let checked = nnspec::ir::check(&spec, std::path::Path::new("."), source.text.len()).expect("checks");
     assert!(checked.model.layers.len() > 200_000);
 }
+
+/// The plan text without `# file:line` references, which formatting may shift.
+fn plan_without_lines(text: &str) -> Option<String> {
+    let source = Source::new("f.nn", text.to_string());
+    let model = nnspec::check_source(&source, &root().join("specs")).ok()?.model;
+    let plan = compile(&model, &source, CompileOptions::default()).to_string();
+    Some(
+        plan.lines().map(|l| l.split("  # ").next().unwrap_or(l).trim_end().to_string()).collect::<Vec<_>>().join("\n"),
+    )
+}
+
+fn formatted(text: &str) -> Option<String> {
+    let spec = nnspec::syntax::parse(text).ok()?;
+    nnspec::syntax::format::format(&spec, &Source::new("f.nn", text.to_string()))
+}
+
+#[test]
+fn fmt_is_idempotent_keeps_comments_and_the_plan() {
+    let mut texts: Vec<String> = ["specs", "benches", "tests/malformed"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root().join(dir)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "nn"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let mut random = Random(7);
+    texts.extend((0..100).map(|_| generate(&mut random)));
+    let mut formatted_count = 0;
+    for text in &texts {
+        let Some(once) = formatted(text) else { continue };
+        formatted_count += 1;
+        assert_eq!(formatted(&once).as_deref(), Some(once.as_str()), "fmt is idempotent:\n{text}");
+        assert_eq!(plan_without_lines(&once), plan_without_lines(text), "fmt keeps the plan:\n{text}\n---\n{once}");
+        let comments =
+            |t: &str| t.lines().filter_map(|l| l.find('#').map(|i| l[i..].trim_end().to_string())).collect::<Vec<_>>();
+        let (mut before, mut after) = (comments(text), comments(&once));
+        before.sort();
+        after.sort();
+        assert_eq!(before, after, "every comment is kept:\n{text}");
+    }
+    assert!(formatted_count > 130, "most of the corpus formats: {formatted_count}");
+}

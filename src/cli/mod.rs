@@ -4,6 +4,7 @@
 mod bench;
 mod commands;
 mod export;
+mod fmt;
 mod golden;
 mod init;
 mod plot;
@@ -90,6 +91,16 @@ pub enum Command {
     ///
     /// Example: nnspec completions bash > /etc/bash_completion.d/nnspec
     Completions { shell: clap_complete::Shell },
+    /// Rewrite specs in canonical form, keeping comments; with --check, only report.
+    ///
+    /// Example: nnspec fmt specs/*.nn
+    /// Example: nnspec fmt --check specs/*.nn   (exit 1 and the names of files to format)
+    Fmt {
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        #[arg(long)]
+        check: bool,
+    },
     /// Draw the loss and metric curves of a trace (JSON lines) as SVG.
     ///
     /// Example: nnspec plot iris.jsonl --output iris.svg
@@ -182,6 +193,7 @@ pub fn main() -> ExitCode {
         }
         Command::Eval { spec, weights, data, json } => predict::eval(&spec, &weights, &data, json, &mut source, color),
         Command::Explain { code } => explain(&code),
+        Command::Fmt { specs, check } => fmt::fmt(&specs, check, color),
         Command::Plot { trace, output } => plot::plot_file(&trace, &output),
         Command::Test { config, bless, threads } => golden::test(&config, bless, threads, color),
         Command::Init { name } => init::init(&name),

@@ -120,7 +120,11 @@ mod display {
     impl Display for Value {
         fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
             match &self.kind {
-                ValueKind::Number(n) => write!(f, "{n}"),
+                // Plain notation unless scientific is two or more characters shorter: `0.005`, `1e-4`, `2e9`.
+                ValueKind::Number(n) => {
+                    let (plain, scientific) = (format!("{n}"), format!("{n:e}"));
+                    f.write_str(if scientific.len() + 2 <= plain.len() { &scientific } else { &plain })
+                }
                 ValueKind::Str(text) => write!(f, "\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"")),
                 ValueKind::Ident(name) => write!(f, "{name}"),
                 ValueKind::Call(call) => write!(f, "{call}"),

@@ -2,6 +2,7 @@
 //! module; a syntax error becomes a `Diagnostic` with the span where parsing stopped.
 
 pub mod ast;
+pub mod format;
 pub mod overrides;
 mod parser;
 
