@@ -120,10 +120,12 @@ mod display {
     impl Display for Value {
         fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
             match &self.kind {
-                // Plain notation unless scientific is two or more characters shorter: `0.005`, `1e-4`, `2e9`.
+                // Plain notation for whole numbers and unless scientific is two or more characters
+                // shorter: `60000`, `0.005`, `1e-4`.
                 ValueKind::Number(n) => {
                     let (plain, scientific) = (format!("{n}"), format!("{n:e}"));
-                    f.write_str(if scientific.len() + 2 <= plain.len() { &scientific } else { &plain })
+                    let whole = n.fract() == 0.0 && n.abs() < 1e15;
+                    f.write_str(if !whole && scientific.len() + 2 <= plain.len() { &scientific } else { &plain })
                 }
                 ValueKind::Str(text) => write!(f, "\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"")),
                 ValueKind::Ident(name) => write!(f, "{name}"),
