@@ -91,3 +91,55 @@ fn digits_reaches_95_percent_on_an_unseen_test_split() {
     assert_eq!((confusion.split.as_str(), confusion.classes), ("test", 10));
     assert_eq!(confusion.counts.iter().sum::<u64>() as usize, splits.test.len());
 }
+
+/// Every `nn` block of docs/language.md parses (and `nn check` blocks check), and every
+/// keyword and error code nnspec knows is documented there.
+#[test]
+fn docs_examples_parse() {
+    let doc = std::fs::read_to_string(root().join("docs/language.md")).unwrap();
+    let mut blocks = 0;
+    let mut rest = doc.as_str();
+    while let Some(start) = rest.find("```nn") {
+        let header_end = start + rest[start..].find('\n').unwrap();
+        let check = rest[start..header_end].contains("check");
+        let end = header_end + rest[header_end..].find("```").unwrap();
+        let code = &rest[header_end + 1..end];
+        let spec = nnspec::syntax::parse(code).unwrap_or_else(|e| panic!("{}\n{code}", e[0].message));
+        if check {
+            let checked = nnspec::ir::check(&spec, &root().join("specs"), code.len());
+            assert!(checked.is_ok(), "{code}\n{:?}", checked.err().map(|e| e[0].message.clone()));
+        }
+        blocks += 1;
+        rest = &rest[end + 3..];
+    }
+    assert!(blocks >= 7, "{blocks} examples");
+    use nnspec::kernels::{activation::Activation, init::Init, loss::Loss, optim::Optimizer, schedule::Schedule};
+    let keywords = Activation::KEYWORDS
+        .iter()
+        .chain(&Loss::KEYWORDS)
+        .chain(&Optimizer::KEYWORDS)
+        .chain(&Init::KEYWORDS)
+        .chain(&Schedule::KEYWORDS);
+    for keyword in keywords.chain(&[
+        "dropout",
+        "batch_norm",
+        "layer_norm",
+        "standardize",
+        "minmax",
+        "split",
+        "early_stop",
+        "xor",
+        "random",
+        "csv",
+    ]) {
+        assert!(
+            doc.contains(&format!("`{keyword}"))
+                || doc.contains(&format!(" {keyword}("))
+                || doc.contains(&format!(" {keyword} ")),
+            "`{keyword}` is documented"
+        );
+    }
+    for code in nnspec::diagnostic::explain::ALL {
+        assert!(doc.contains(code.as_str()), "{} is documented", code.as_str());
+    }
+}
