@@ -21,7 +21,26 @@ use crate::diagnostic::{ColorChoice, render_all};
 use crate::span::Source;
 
 #[derive(Parser, Debug)]
-#[command(name = "nnspec", version, about = "Compile, check and train declarative neural-network specs")]
+#[command(
+    name = "nnspec",
+    version,
+    about = "Compile, check and train declarative neural-network specs",
+    after_help = "Examples:\n  \
+    nnspec run specs/iris.nn --trace iris.jsonl --save iris.safetensors\n  \
+    nnspec check specs/iris.nn\n  \
+    nnspec plan specs/iris.nn\n  \
+    nnspec predict specs/iris.nn --weights iris.safetensors --input new.csv\n  \
+    nnspec eval specs/iris.nn --weights iris.safetensors --data test.csv --json\n  \
+    nnspec export-torch specs/iris.nn\n  \
+    nnspec test --bless\n  \
+    nnspec init my_model\n  \
+    nnspec fmt --check specs/*.nn\n  \
+    nnspec plot iris.jsonl --output iris.svg\n  \
+    nnspec bench benches/w2_mnist.nn --threads 2\n  \
+    nnspec explain E0002\n  \
+    nnspec completions bash\n\n\
+    Exit codes: 0 success, 1 data, file or run failure, 2 invalid spec or usage."
+)]
 pub struct Cli {
     /// Colour in diagnostics.
     #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
