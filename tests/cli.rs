@@ -182,7 +182,10 @@ fn plots_are_svg_with_labelled_axes() {
     assert_eq!(nnspec(&root(), &["plot", trace.to_str().unwrap(), "--output", again.to_str().unwrap()]).code, 0);
     assert!(std::fs::read_to_string(&again).unwrap().contains(">\nr2\n<"), "regression plots R²");
     let png = scratch.dir.join("curve.png");
-    assert_eq!(nnspec(&root(), &["plot", trace.to_str().unwrap(), "--output", png.to_str().unwrap()]).code, 2);
+    assert_eq!(nnspec(&root(), &["plot", trace.to_str().unwrap(), "--output", png.to_str().unwrap()]).code, 0);
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
+    let jpg = scratch.dir.join("curve.jpg");
+    assert_eq!(nnspec(&root(), &["plot", trace.to_str().unwrap(), "--output", jpg.to_str().unwrap()]).code, 2);
 }
 
 #[test]

@@ -46,13 +46,14 @@ pub fn plot_file(trace: &Path, output_path: &Path) -> Result<(), Failure> {
 
 /// Draws loss (top) and the metric (bottom: accuracy, or R² for regression) against epochs.
 pub fn plot(lines: &[Value], output_path: &Path) -> Result<(), Failure> {
-    if output_path.extension().is_none_or(|e| e != "svg") {
+    let format = output_path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if !matches!(format.as_deref(), Some("svg" | "png")) {
         return Err(Failure::Spec(vec![
             Diagnostic::error(
                 Code::Output,
-                format!("cannot draw `{}`: nnspec writes plots as SVG", output_path.display()),
+                format!("cannot draw `{}`: nnspec writes plots as SVG or PNG", output_path.display()),
             )
-            .help("name the output file `something.svg`"),
+            .help("name the output file `something.svg` or `something.png`"),
         ]));
     }
     let losses = curves(lines, &["loss", "val_loss"]);
@@ -68,8 +69,34 @@ pub fn plot(lines: &[Value], output_path: &Path) -> Result<(), Failure> {
     let mut svg = String::new();
     draw(&mut svg, &losses, &metrics, metric_keys[0])
         .map_err(|e| Failure::from(Diagnostic::error(Code::Output, format!("cannot draw the plot: {e}"))))?;
-    output::write_atomic(output_path, svg.as_bytes())?;
+    let bytes = if format.as_deref() == Some("png") { to_png(&svg)? } else { svg.into_bytes() };
+    output::write_atomic(output_path, &bytes)?;
     Ok(())
+}
+
+/// Rasterises the SVG with resvg, with the system's fonts for the labels.
+fn to_png(svg: &str) -> Result<Vec<u8>, Failure> {
+    let failed = |why: String| Failure::from(Diagnostic::error(Code::Output, format!("cannot draw the PNG: {why}")));
+    let mut options = resvg::usvg::Options::default();
+    let fonts = options.fontdb_mut();
+    fonts.load_system_fonts();
+    // The plot asks for "sans-serif": map it to a sans font this system has (DejaVu Sans on
+    // Debian), or any font at all, so the labels are drawn.
+    let family = {
+        let names: Vec<String> =
+            fonts.faces().flat_map(|face| face.families.iter().map(|(name, _)| name.clone())).collect();
+        names.iter().find(|n| n.contains("Sans") && !n.contains("Mono")).or(names.first()).cloned()
+    };
+    if let Some(family) = family {
+        fonts.set_sans_serif_family(family.clone());
+        options.font_family = family;
+    }
+    let tree = resvg::usvg::Tree::from_str(svg, &options).map_err(|e| failed(e.to_string()))?;
+    let size = tree.size().to_int_size();
+    let mut pixmap =
+        resvg::tiny_skia::Pixmap::new(size.width(), size.height()).ok_or_else(|| failed("empty image".into()))?;
+    resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.encode_png().map_err(|e| failed(e.to_string()))
 }
 
 fn draw(svg: &mut String, losses: &[Curve], metrics: &[Curve], metric: &str) -> Result<(), Box<dyn std::error::Error>> {
