@@ -80,24 +80,16 @@ pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
         DataSource::Xor { rows, seed } => random::xor(*rows, *seed),
     };
     let own_rows = dataset.rows;
-    let validation_rows = match &model.data.validation_file {
-        Some(file) => {
-            let rows = load_file(file, model)?;
-            let count = rows.rows;
-            dataset.append(rows);
-            count
-        }
-        None => 0,
+    // Separate validation and test files follow the main rows; their counts locate them.
+    let mut append = |file: &Option<CsvSource>| -> Result<usize, Diagnostic> {
+        let Some(file) = file else { return Ok(0) };
+        let rows = load_file(file, model)?;
+        let count = rows.rows;
+        dataset.append(rows);
+        Ok(count)
     };
-    let test_rows = match &model.data.test_file {
-        Some(file) => {
-            let rows = load_file(file, model)?;
-            let count = rows.rows;
-            dataset.append(rows);
-            count
-        }
-        None => 0,
-    };
+    let validation_rows = append(&model.data.validation_file)?;
+    let test_rows = append(&model.data.test_file)?;
     let splits = Splits::new(model, &dataset, own_rows, validation_rows, test_rows);
     if splits.train.is_empty() {
         return Err(Diagnostic::error(Code::DataShape, format!("no training rows are left out of {own_rows}"))
