@@ -166,8 +166,24 @@ pub fn metadata(plan: &Plan, scaler: &Scaler) -> HashMap<String, String> {
 }
 
 /// The bytes of a weights file.
-pub fn to_bytes(plan: &Plan, params: &Params, scaler: &Scaler) -> Vec<u8> {
-    encode(named_tensors(plan, params, ""), metadata(plan, scaler))
+pub fn to_bytes(plan: &Plan, params: &Params, data: &crate::data::Prepared) -> Vec<u8> {
+    let mut metadata = metadata(plan, &data.scaler);
+    // The column names, so `predict` and `eval` need not read the training file to learn them.
+    let names = serde_json::json!({ "features": data.dataset.input_names, "targets": data.dataset.target_names });
+    metadata.insert(COLUMNS.to_string(), names.to_string());
+    encode(named_tensors(plan, params, ""), metadata)
+}
+
+/// The metadata key of the feature and target column names.
+const COLUMNS: &str = "nnspec.columns";
+
+/// The feature and target column names a weights file records, if it does.
+pub fn columns_of(decoded: &Decoded) -> Option<(Vec<String>, Vec<String>)> {
+    let value: serde_json::Value = serde_json::from_str(decoded.metadata.get(COLUMNS)?).ok()?;
+    let list = |key: &str| -> Option<Vec<String>> {
+        value[key].as_array()?.iter().map(|v| v.as_str().map(str::to_string)).collect()
+    };
+    Some((list("features")?, list("targets")?))
 }
 
 /// The input scaling stored in a weights file (none when absent).
@@ -201,6 +217,10 @@ pub fn scaler_of(decoded: &Decoded, width: usize) -> Result<Scaler, String> {
 /// the tensors (checkpoints prefix theirs). A missing tensor or a different shape is an error
 /// naming the tensor, both shapes and the spec line of the layer it belongs to.
 pub fn params_from(plan: &Plan, decoded: &Decoded, prefix: &str, file: &Path) -> Result<Params, Diagnostic> {
+    // A checkpoint holds the weights too, under `params.`: accept it where weights are expected.
+    if prefix.is_empty() && decoded.metadata.contains_key("nnspec.checkpoint") {
+        return params_from(plan, decoded, "params.", file);
+    }
     let mut tensors = Vec::with_capacity(plan.params.len());
     for info in &plan.params {
         let name = format!("{prefix}{}", info.name);

@@ -211,3 +211,16 @@ fn the_shipped_specs_are_canonical_and_fmt_rewrites_others() {
     let text = std::fs::read_to_string(scratch.dir.join("a.nn")).unwrap();
     assert_eq!(text, "# top\nloss mse  # why\noptimizer sgd(lr: 1e-4)\n");
 }
+
+#[test]
+fn fmt_keeps_comments_of_multi_line_statements_with_them() {
+    let text = "model m {\n    input 2\n    dense 1 sigmoid\n} # after close\ntrain {\n    epochs: 20, # lowered for CI\n    batch: full\n}\nloss bce\noptimizer sgd(\n    lr: 0.5, # tuned\n    momentum: 0.9\n) # end\ndata xor(rows: 64)\n";
+    let scratch = Scratch::new("fmt-multi", &[("m.nn", text)]);
+    assert_eq!(nnspec(&scratch.dir, &["fmt", "m.nn"]).code, 0);
+    let formatted = std::fs::read_to_string(scratch.dir.join("m.nn")).unwrap();
+    assert_eq!(
+        formatted,
+        "model m {\n    input 2\n    dense 1 sigmoid\n}  # after close\ntrain { epochs: 20, batch: full }  # lowered for CI\n\
+         loss bce\noptimizer sgd(lr: 0.5, momentum: 0.9)  # tuned # end\ndata xor(rows: 64)\n"
+    );
+}

@@ -220,3 +220,17 @@ fn a_killed_run_leaves_complete_files_and_resumes() {
             == std::fs::read(s.dir.join("straight.safetensors")).unwrap()
     );
 }
+
+#[test]
+fn resuming_with_a_changed_spec_is_refused_in_words() {
+    let s = scratch("resume-changed", CLASSIFIER);
+    assert_eq!(nnspec(&s.dir, &["run", "c.nn", "--checkpoint-every", "5", "--checkpoint-dir", "ck"]).code, 0);
+    std::fs::write(s.dir.join("other.nn"), CLASSIFIER.replace("adam(lr: 0.01)", "rmsprop(lr: 0.01)")).unwrap();
+    let out = nnspec(&s.dir, &["--color", "never", "run", "other.nn", "--resume", "ck"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("the spec differs from the run it was saved from"), "{}", out.stderr);
+    assert!(out.stderr.contains("was: optimizer adam(") && out.stderr.contains("now: optimizer rmsprop("));
+    // More epochs are allowed: training simply continues.
+    std::fs::write(s.dir.join("longer.nn"), CLASSIFIER.replace("epochs: 10", "epochs: 12")).unwrap();
+    assert_eq!(nnspec(&s.dir, &["run", "longer.nn", "--resume", "ck/epoch-000010.ckpt"]).code, 0);
+}

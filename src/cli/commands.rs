@@ -123,7 +123,7 @@ pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> R
         output::write_atomic(trace_path, text.as_bytes())?;
     }
     if let Some(path) = &args.save {
-        output::write_atomic(path, &weights::to_bytes(&plan, &outcome.params, &prepared.scaler))?;
+        output::write_atomic(path, &weights::to_bytes(&plan, &outcome.params, &prepared))?;
     }
     if let Some(path) = &args.plot {
         let lines: Vec<serde_json::Value> =

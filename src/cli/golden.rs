@@ -73,13 +73,19 @@ pub fn test(config_path: &Path, bless: bool, threads: Option<u16>, color: ColorC
             Err(failure) => {
                 let source = source.unwrap_or_else(|| Source::new(spec_path.display().to_string(), ""));
                 eprint!("{}", crate::diagnostic::render_all(failure.diagnostics(), &source, color));
-                return Err(Failure::Run(Vec::new()));
+                // Keep the kind (an invalid spec exits 2); its diagnostics are already printed.
+                return Err(match failure {
+                    Failure::Spec(_) => Failure::Spec(Vec::new()),
+                    Failure::Run(_) => Failure::Run(Vec::new()),
+                });
             }
         };
         if bless {
             let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
             if let Some(dir) = golden_path.parent() {
-                let _ = std::fs::create_dir_all(dir);
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Failure::from(Diagnostic::error(Code::Output, format!("cannot create `{}`: {e}", dir.display())))
+                })?;
             }
             output::write_atomic(&golden_path, text.as_bytes())?;
             emit(&format!("blessed {} ({} lines)\n", golden_path.display(), lines.len()))?;
@@ -91,7 +97,16 @@ pub fn test(config_path: &Path, bless: bool, threads: Option<u16>, color: ColorC
                     .help("write it with `nnspec test --bless`"),
             )
         })?;
-        let golden: Vec<Value> = golden.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let mut parsed = Vec::new();
+        for (number, line) in golden.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            parsed.push(serde_json::from_str::<Value>(line).map_err(|e| {
+                Failure::from(Diagnostic::error(
+                    Code::DataFile,
+                    format!("`{}:{}` is not a trace line: {e}", golden_path.display(), number + 1),
+                ))
+            })?);
+        }
+        let golden = parsed;
         let differences = compare(&golden, &lines, config.test.tolerance);
         if differences.is_empty() {
             emit(&format!("ok     {} ({} epochs logged)\n", entry.spec.display(), lines.len()))?;

@@ -108,7 +108,13 @@ fn draw(svg: &mut String, losses: &[Curve], metrics: &[Curve], metric: &str) -> 
         let points = curves.iter().flat_map(|(_, p)| p.iter());
         let (x_max, y_min, y_max) = points
             .fold((1.0f64, f64::INFINITY, f64::NEG_INFINITY), |(x, lo, hi), &(e, v)| (x.max(e), lo.min(v), hi.max(v)));
-        let pad = ((y_max - y_min) * 0.05).max(1e-9);
+        // Computed so that it cannot overflow; a range that is still not finite is refused
+        // (plotters would loop forever on it).
+        let pad = (y_max * 0.05 - y_min * 0.05).max(1e-9);
+        // plotters' tick search needs a range it can subtract: beyond 1e30 a trace has diverged.
+        if y_min.abs().max(y_max.abs()) > 1e30 || !(y_min - pad).is_finite() || !x_max.is_finite() || x_max > 1e15 {
+            return Err("the values are too large to plot".into());
+        }
         let mut chart = ChartBuilder::on(panel)
             .caption(label, ("sans-serif", 20))
             .margin(10)

@@ -14,13 +14,17 @@ use crate::span::Source;
 use crate::train::{self, Confusion, Metrics};
 use crate::{Failure, output, weights};
 
+/// A spec's model and plan with its trained weights, input scaling and (when the file
+/// records them) feature and target column names.
+type Trained = (Model, Plan, Params, data::Scaler, Option<(Vec<String>, Vec<String>)>);
+
 /// The spec's model and plan with weights and input scaling loaded from `weights_path`.
 fn load_trained(
     spec: &Path,
     weights_path: &Path,
     source: &mut Option<Source>,
     color: ColorChoice,
-) -> Result<(Model, Plan, Params, data::Scaler), Failure> {
+) -> Result<Trained, Failure> {
     let model = load(spec, source, color)?;
     let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
     let decoded = weights::read(weights_path)?;
@@ -30,7 +34,7 @@ fn load_trained(
     let params = weights::params_from(&plan, &decoded, "", weights_path)?;
     let scaler = weights::scaler_of(&decoded, model.input.width)
         .map_err(|why| Diagnostic::error(Code::DataFile, format!("`{}`: {why}", weights_path.display())))?;
-    Ok((model, plan, params, scaler))
+    Ok((model, plan, params, scaler, weights::columns_of(&decoded)))
 }
 
 /// The names of the model's feature and target columns, as the spec's data source has them.
@@ -56,11 +60,14 @@ pub fn predict(
     source: &mut Option<Source>,
     color: ColorChoice,
 ) -> Result<(), Failure> {
-    let (model, plan, mut params, scaler) = load_trained(spec, weights_path, source, color)?;
+    let (model, plan, mut params, scaler, columns) = load_trained(spec, weights_path, source, color)?;
     if let Some(path) = output_path {
         output::check_writable(path)?;
     }
-    let (features, targets) = column_names(&model)?;
+    let (features, targets) = match columns {
+        Some(columns) if columns.0.len() == model.input.width => columns,
+        _ => column_names(&model)?,
+    };
     let mut rows = data::read_columns(input, &features, &[])?;
     scaler.apply(&mut rows);
     let width = plan.buffers[plan.loss_input].width;
@@ -111,8 +118,11 @@ pub fn eval(
     source: &mut Option<Source>,
     color: ColorChoice,
 ) -> Result<(), Failure> {
-    let (model, plan, mut params, scaler) = load_trained(spec, weights_path, source, color)?;
-    let (features, targets) = column_names(&model)?;
+    let (model, plan, mut params, scaler, columns) = load_trained(spec, weights_path, source, color)?;
+    let (features, targets) = match columns {
+        Some(columns) if columns.0.len() == model.input.width => columns,
+        _ => column_names(&model)?,
+    };
     let mut rows: Dataset = data::read_columns(data_path, &features, &targets)?;
     if let Some(classes) = model.data.classes {
         data::check_classes(&rows, classes, data_path)?;

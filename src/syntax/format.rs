@@ -55,6 +55,10 @@ enum Anchor {
     BlockEnd {
         statement: usize,
     },
+    /// At the end of the model's closing-brace line.
+    AfterBlock {
+        statement: usize,
+    },
     EndOfFile,
 }
 
@@ -68,6 +72,8 @@ pub fn format(spec: &Spec, source: &Source) -> Option<String> {
     // The first line of each statement and layer, and the last line of each model block.
     let mut items: Vec<(usize, usize, Option<usize>)> = Vec::new();
     let mut block_ends: Vec<(usize, usize)> = Vec::new();
+    // The lines other statements span, so a comment inside a multi-line one stays with it.
+    let mut ranges: Vec<(usize, usize, usize)> = Vec::new();
     for (s, statement) in spec.statements.iter().enumerate() {
         match statement {
             Statement::Model(block) => {
@@ -77,8 +83,14 @@ pub fn format(spec: &Spec, source: &Source) -> Option<String> {
                 }
                 block_ends.push((s, line(block.span.end.saturating_sub(1))));
             }
-            Statement::Loss(value) | Statement::Optimizer(value) => items.push((line(value.span.start), s, None)),
-            Statement::Data { span, .. } | Statement::Train { span, .. } => items.push((line(span.start), s, None)),
+            Statement::Loss(value) | Statement::Optimizer(value) => {
+                items.push((line(value.span.start), s, None));
+                ranges.push((s, line(value.span.start), line(value.span.end.saturating_sub(1))));
+            }
+            Statement::Data { span, .. } | Statement::Train { span, .. } => {
+                items.push((line(span.start), s, None));
+                ranges.push((s, line(span.start), line(span.end.saturating_sub(1))));
+            }
             Statement::Unknown(_) => {}
         }
     }
@@ -90,7 +102,15 @@ pub fn format(spec: &Spec, source: &Source) -> Option<String> {
                 .then(|| items.iter().rev().find(|(l, _, _)| *l == comment.line))
                 .flatten()
                 .map(|&(_, statement, layer)| Anchor::After { statement, layer });
-            let anchor = after.unwrap_or_else(|| {
+            let within = ranges
+                .iter()
+                .find(|(_, first, last)| (*first..=*last).contains(&comment.line))
+                .map(|&(statement, _, _)| Anchor::After { statement, layer: None });
+            let closing = block_ends
+                .iter()
+                .find(|(_, end)| comment.trailing && *end == comment.line)
+                .map(|&(statement, _)| Anchor::AfterBlock { statement });
+            let anchor = after.or(within).or(closing).unwrap_or_else(|| {
                 let next = items.iter().find(|(l, _, _)| *l > comment.line);
                 let inside = block_ends.iter().find(|(s, end)| {
                     let start = items.iter().find(|(_, st, l)| st == s && l.is_none()).map_or(0, |i| i.0);
@@ -145,7 +165,7 @@ pub fn format(spec: &Spec, source: &Source) -> Option<String> {
                     out.push_str(&format!("    {layer}{}\n", trailing(Anchor::After { statement: s, layer: Some(l) })));
                 }
                 print_comments(&mut out, Anchor::BlockEnd { statement: s }, "    ");
-                out.push_str("}\n");
+                out.push_str(&format!("}}{}\n", trailing(Anchor::AfterBlock { statement: s })));
             }
             other => out.push_str(&format!("{other}{}\n", trailing(Anchor::After { statement: s, layer: None }))),
         }

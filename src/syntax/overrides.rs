@@ -42,18 +42,21 @@ fn apply_one(spec: &mut Spec, text: &str) -> Result<(), Diagnostic> {
         Statement::Model(_) | Statement::Unknown(_) => false,
     });
     let Some(found) = found else {
+        if statement == "model" {
+            return Err(bad("the model cannot be changed with `--set`; edit the spec".into()));
+        }
         return Err(bad(format!("no `{statement}` statement to change")).help_opt(did_you_mean(statement, STATEMENTS)));
     };
     match (found, argument) {
         (Statement::Loss(old) | Statement::Optimizer(old), None) => {
-            value.span = old.span;
+            reanchor(&mut value, old.span);
             *old = value;
         }
         (Statement::Optimizer(old), Some(argument)) => match &mut old.kind {
             ValueKind::Call(call) => set_argument(&mut call.args, argument, value, call.span),
             ValueKind::Ident(name) => {
                 let span = old.span;
-                value.span = span;
+                reanchor(&mut value, span);
                 let call = Call {
                     name: Ident { name: name.clone(), span },
                     args: vec![Arg { name: Some(Ident { name: argument.to_string(), span }), value, span }],
@@ -76,16 +79,37 @@ fn apply_one(spec: &mut Spec, text: &str) -> Result<(), Diagnostic> {
     Ok(())
 }
 
+/// Points every span inside `value` at `span`: the parsed override's own offsets index the
+/// `--set` text, not the spec, so errors inside it point at the text it replaces.
+fn reanchor(value: &mut Value, span: crate::span::Span) {
+    value.span = span;
+    match &mut value.kind {
+        ValueKind::Call(call) => {
+            call.span = span;
+            call.name.span = span;
+            for arg in &mut call.args {
+                arg.span = span;
+                if let Some(name) = &mut arg.name {
+                    name.span = span;
+                }
+                reanchor(&mut arg.value, span);
+            }
+        }
+        ValueKind::List(items) => items.iter_mut().for_each(|item| reanchor(item, span)),
+        ValueKind::Number(_) | ValueKind::Str(_) | ValueKind::Ident(_) => {}
+    }
+}
+
 /// Replaces the named argument, or adds it. Unknown names are left to the checker, which
 /// reports them with a did-you-mean like any other.
 fn set_argument(args: &mut Vec<Arg>, name: &str, mut value: Value, fallback: crate::span::Span) {
     match args.iter_mut().find(|arg| arg.name.as_ref().is_some_and(|n| n.name == name)) {
         Some(arg) => {
-            value.span = arg.value.span;
+            reanchor(&mut value, arg.value.span);
             arg.value = value;
         }
         None => {
-            value.span = fallback;
+            reanchor(&mut value, fallback);
             args.push(Arg { name: Some(Ident { name: name.to_string(), span: fallback }), value, span: fallback });
         }
     }

@@ -59,8 +59,21 @@ pub fn save(session: &Session, path: &Path) -> Result<(), Diagnostic> {
     });
     let mut metadata = weights::metadata(plan, &session.data.scaler);
     metadata.insert("nnspec.checkpoint".to_string(), FORMAT.to_string());
+    metadata.insert("nnspec.run".to_string(), run_signature(plan));
     metadata.insert("nnspec.state".to_string(), state.to_string());
     output::write_atomic(path, &weights::encode(tensors, metadata))
+}
+
+/// Everything about a run that a resume must not change: the plan (layers, their settings,
+/// loss, optimizer and schedule, batch) and the seed, shuffling and early stopping; not the
+/// epoch count or logging, which may grow. One line per setting, so a change can be named.
+fn run_signature(plan: &Plan) -> String {
+    let text = plan.to_string().replace(&format!(" ({})", plan.file), "");
+    let mut lines: Vec<String> =
+        text.lines().map(|line| line.split("  # ").next().unwrap_or(line).trim_end().to_string()).collect();
+    lines.push(format!("seed {}, shuffle {}", plan.train.seed, plan.train.shuffle));
+    lines.push(format!("early stopping {:?}", plan.train.early_stop));
+    lines.join("\n")
 }
 
 /// A checkpoint read from disk, ready to restore.
@@ -128,6 +141,21 @@ impl Checkpoint {
         let invalid = |why: String| {
             Diagnostic::error(Code::DataFile, format!("cannot resume from `{}`: {why}", self.path.display()))
         };
+        if let Some(saved) = self.decoded.metadata.get("nnspec.run") {
+            let now = run_signature(plan);
+            if *saved != now {
+                let changed = saved.lines().zip(now.lines()).find(|(a, b)| a != b);
+                let mut error = Diagnostic::error(
+                    Code::DataShape,
+                    format!("cannot resume from `{}`: the spec differs from the run it was saved from", self.path.display()),
+                )
+                .help("a resumed run must keep its layers, loss, optimizer, batch and seed; only `epochs` and logging may change");
+                if let Some((before, after)) = changed {
+                    error = error.note(format!("was: {}", before.trim())).note(format!("now: {}", after.trim()));
+                }
+                return Err(error);
+            }
+        }
         let params = weights::params_from(plan, &self.decoded, "params.", &self.path)?;
         let mut session = Session::new(plan, data, Some(params));
         let order: Vec<usize> = match self.decoded.ints.get("order") {
