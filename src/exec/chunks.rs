@@ -61,13 +61,17 @@ pub fn reduce_in_order(partials: &mut [f32], len: usize, chunks: usize) {
         return;
     }
     let (total, rest) = partials.split_at_mut(len);
+    let rest = &rest[..(chunks - 1) * len];
     // Each element adds its chunks in order, whichever thread runs it: the sum is the same.
     const SPAN: usize = 16 * 1024;
-    total.par_chunks_mut(SPAN).enumerate().for_each(|(block, out)| {
-        let start = block * SPAN;
-        for chunk in 0..chunks - 1 {
-            let part = &rest[chunk * len + start..chunk * len + start + out.len()];
-            out.iter_mut().zip(part).for_each(|(t, p)| *t += p);
-        }
-    });
+    total.par_chunks_mut(SPAN).enumerate().for_each(|(block, out)| add_later_chunks(out, rest, len, block * SPAN));
+}
+
+/// `total += rest[c * len + offset..]` for each chunk `c` of `rest`, in chunk order: `total`
+/// is the range at `offset` of chunk 0's values and `rest` holds chunks 1, 2, ... back to back.
+pub fn add_later_chunks(total: &mut [f32], rest: &[f32], len: usize, offset: usize) {
+    for chunk in rest.chunks_exact(len) {
+        let part = &chunk[offset..offset + total.len()];
+        total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+    }
 }

@@ -6,6 +6,7 @@
 use rayon::prelude::*;
 
 use super::Params;
+use super::chunks::{add_later_chunks, reduce_in_order};
 use super::state::State;
 use crate::kernels::optim::Moments;
 use crate::plan::{ParamInfo, Plan};
@@ -31,7 +32,7 @@ impl State {
                 let (grad, rest) = partials.split_at_mut(len);
                 let rest = &rest[..(chunks - 1) * len];
                 let apply = |offset: usize, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]| {
-                    add_chunks(g, rest, len, offset);
+                    add_later_chunks(g, rest, len, offset);
                     optimizer.update(t, lr, p, g, m, v);
                 };
                 let (first, second) = (&mut moments.first[..], &mut moments.second[..]);
@@ -74,16 +75,10 @@ impl State {
 
     /// Sums every tensor's pending per-chunk gradients into its first, in chunk order.
     pub(super) fn reduce_gradients(&mut self, plan: &Plan) {
-        (self.partials.par_iter_mut(), &self.pending).into_par_iter().zip(&plan.params).for_each(
-            |((partials, &chunks), info)| {
-                let len = info.len();
-                if chunks > 1 {
-                    let (grad, rest) = partials.split_at_mut(len);
-                    let rest = &rest[..(chunks - 1) * len];
-                    grad.par_chunks_mut(RANGE).enumerate().for_each(|(i, g)| add_chunks(g, rest, len, i * RANGE));
-                }
-            },
-        );
+        (self.partials.par_iter_mut(), &self.pending)
+            .into_par_iter()
+            .zip(&plan.params)
+            .for_each(|((partials, &chunks), info)| reduce_in_order(partials, info.len(), chunks));
         self.pending.iter_mut().for_each(|c| *c = 1);
     }
 
@@ -100,14 +95,5 @@ impl State {
                 self.partials[id][..info.len()].iter_mut().for_each(|g| *g *= coefficient as f32);
             }
         }
-    }
-}
-
-/// `grad += rest[c * len + offset..]` for each later chunk `c`, in chunk order: `grad` is the
-/// range at `offset` of chunk 0's gradient and `rest` holds chunks 1, 2, ... back to back.
-fn add_chunks(grad: &mut [f32], rest: &[f32], len: usize, offset: usize) {
-    for chunk in rest.chunks_exact(len) {
-        let part = &chunk[offset..offset + grad.len()];
-        grad.iter_mut().zip(part).for_each(|(g, p)| *g += p);
     }
 }
