@@ -138,7 +138,7 @@ pub fn eval(
     });
     let sums = train::evaluate(&plan, &mut params, &mut state, &rows, &all, capacity, confusion.as_mut());
     let terms = rows.rows * plan.loss_kernel.terms_per_sample(plan.output_width);
-    let sst = if plan.is_classifier() { 0.0 } else { crate::train::total_sum_of_squares(&rows, &all) };
+    let sst = crate::train::split_sst(&plan, &rows, &all);
     let metrics = Metrics::from_sums(&plan, sums.loss / terms.max(1) as f64, &sums, rows.rows, sst);
     if json_output {
         let value = json!({ "rows": rows.rows, "metrics": metrics, "confusion": confusion });

@@ -44,6 +44,11 @@ impl Metrics {
 }
 
 /// The total sum of squares of `rows`' targets about their means, per output, summed.
+/// The SST a split's R² needs, or 0 for classifiers (which report accuracy, not R²).
+pub fn split_sst(plan: &Plan, data: &Dataset, rows: &[usize]) -> f64 {
+    if plan.is_classifier() { 0.0 } else { total_sum_of_squares(data, rows) }
+}
+
 pub fn total_sum_of_squares(data: &Dataset, rows: &[usize]) -> f64 {
     let width = data.target_width;
     let mut total = 0.0;

@@ -10,7 +10,7 @@ mod metrics;
 mod session;
 mod trace;
 
-pub use metrics::{Confusion, Metrics, evaluate, total_sum_of_squares};
+pub use metrics::{Confusion, Metrics, evaluate, split_sst};
 pub use session::Session;
 pub use trace::TraceLine;
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use rand_chacha::ChaCha8Rng;
 
 use super::early_stop::EarlyStopping;
-use super::metrics::{Confusion, Metrics, evaluate, total_sum_of_squares};
+use super::metrics::{Confusion, Metrics, evaluate, split_sst};
 use super::{Outcome, StopReason, TraceLine};
 use crate::data::Prepared;
 use crate::diagnostic::{Code, Diagnostic};
@@ -46,9 +46,7 @@ impl<'a> Session<'a> {
         let settings = &plan.train;
         let params = init.unwrap_or_else(|| Params::init(plan, settings.seed));
         let capacity = plan.batch_rows(data.splits.train.len());
-        let sst = |rows: &[usize]| {
-            if plan.is_classifier() { 0.0 } else { total_sum_of_squares(&data.dataset, rows) }
-        };
+        let sst = |rows: &[usize]| split_sst(plan, &data.dataset, rows);
         Session {
             plan,
             data,
@@ -182,7 +180,7 @@ impl<'a> Session<'a> {
             evaluate(plan, &mut self.params, &mut self.state, &data.dataset, rows, self.capacity, confusion.as_mut());
         if !splits.test.is_empty() {
             let terms = splits.test.len() * plan.loss_kernel.terms_per_sample(plan.output_width);
-            let sst = if plan.is_classifier() { 0.0 } else { total_sum_of_squares(&data.dataset, &splits.test) };
+            let sst = split_sst(plan, &data.dataset, &splits.test);
             let test = Metrics::from_sums(plan, sums.loss / terms as f64, &sums, splits.test.len(), sst);
             if let Some(last) = self.trace.last_mut() {
                 last.test = Some(test);
