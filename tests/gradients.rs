@@ -3,9 +3,9 @@
 //! batch norm's whole-batch statistics) are exercised. Dropout's mask is held fixed by
 //! rewinding its random stream before each evaluation.
 
+use nnspec::Spec;
 use nnspec::exec::{Mode, Params, State};
-use nnspec::plan::{CompileOptions, Plan, compile};
-use nnspec::span::Source;
+use nnspec::plan::{CompileOptions, Plan};
 
 /// A spec with the given model lines, loss and data source.
 fn spec(layers: &str, loss: &str, data: &str) -> String {
@@ -21,15 +21,14 @@ const CLASSES: &str = "random(rows: 5, inputs: 3, classes: 3, seed: 3)";
 fn loss_at(state: &mut State, plan: &Plan, params: &mut Params, words: u128) -> f64 {
     state.dropout_words = words;
     let sums = state.step(plan, params, Mode::Train, 0.0, false);
-    sums.loss / (state.rows() * plan.loss_kernel.terms_per_sample(plan.output_width)) as f64
+    plan.mean_loss(sums.loss, state.rows())
 }
 
 fn check_gradients(text: &str) {
-    let source = Source::new("g.nn", text.to_string());
-    let model = nnspec::check_source(&source, std::path::Path::new(".")).expect(text).model;
+    let spec = Spec::parse(text, "g.nn", std::path::Path::new("."), &[]).expect(text);
     // Chunks of 2 rows: 5 rows make 3 chunks.
-    let plan = compile(&model, &source, CompileOptions { chunk_rows: Some(2) });
-    let data = nnspec::data::load(&model).unwrap();
+    let plan = spec.compile(CompileOptions { chunk_rows: Some(2) });
+    let data = spec.load_data().unwrap();
     let mut params = Params::init(&plan, 11);
     // Move batch norm's shift and scale off their initial values so their gradients matter.
     for (tensor, info) in params.tensors.iter_mut().zip(&plan.params) {

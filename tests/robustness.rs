@@ -1,7 +1,7 @@
 //! No input breaks nnspec: mutated specs (a small, seeded, bounded fuzzer that runs in CI),
 //! randomly generated valid specs (which must check and compile), a 10 MB spec.
 
-use nnspec::plan::{CompileOptions, compile};
+use nnspec::plan::CompileOptions;
 use nnspec::span::Source;
 
 use crate::support::root;
@@ -27,13 +27,11 @@ impl Random {
 }
 
 /// Parses and checks without loading data; panics are the failure this looks for.
-fn check_text(text: &str) -> Result<nnspec::ir::Model, nnspec::Failure> {
-    let source = Source::new("fuzz.nn", text.to_string());
-    let checked = nnspec::check_source(&source, &root().join("specs"))?;
+fn check_text(text: &str) -> Result<nnspec::Spec, nnspec::Report> {
+    let spec = nnspec::Spec::parse(text, "fuzz.nn", &root().join("specs"), &[])?;
     // Compiling a checked model cannot fail, and the plan text must render.
-    let plan = compile(&checked.model, &source, CompileOptions::default());
-    assert!(!plan.to_string().is_empty());
-    Ok(checked.model)
+    assert!(!spec.compile(CompileOptions::default()).to_string().is_empty());
+    Ok(spec)
 }
 
 #[test]
@@ -165,16 +163,14 @@ fn generated_valid_specs_check_compile_and_train() {
     let mut random = Random(42);
     for round in 0..200 {
         let text = generate(&mut random);
-        let model = match check_text(&text) {
-            Ok(model) => model,
-            Err(failure) => panic!("generated spec {round} was refused: {:?}\n{text}", failure.diagnostics()),
+        let spec = match check_text(&text) {
+            Ok(spec) => spec,
+            Err(report) => panic!("generated spec {round} was refused:\n{report}\n{text}"),
         };
         // Every tenth also trains for its three epochs, without error.
         if round % 10 == 0 {
-            let source = Source::new("g.nn", text.clone());
-            let plan = compile(&model, &source, CompileOptions::default());
-            let data = nnspec::data::load(&model).unwrap();
-            nnspec::train::train(&plan, &data, |_| {}).unwrap_or_else(|d| panic!("{text}\n{:?}", d.message));
+            let options = nnspec::RunOptions { threads: Some(1), ..Default::default() };
+            nnspec::run::train(&spec, &options, &mut ()).unwrap_or_else(|report| panic!("{text}\n{report}"));
         }
     }
 }
@@ -194,9 +190,10 @@ fn a_ten_megabyte_spec_parses_and_checks() {
 
 /// The plan text without `# file:line` references, which formatting may shift.
 fn plan_without_lines(text: &str) -> Option<String> {
-    let source = Source::new("f.nn", text.to_string());
-    let model = nnspec::check_source(&source, &root().join("specs")).ok()?.model;
-    let plan = compile(&model, &source, CompileOptions::default()).to_string();
+    let plan = nnspec::Spec::parse(text, "f.nn", &root().join("specs"), &[])
+        .ok()?
+        .compile(CompileOptions::default())
+        .to_string();
     Some(
         plan.lines().map(|l| l.split("  # ").next().unwrap_or(l).trim_end().to_string()).collect::<Vec<_>>().join("\n"),
     )

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nnspec::data::Prepared;
-use nnspec::plan::{CompileOptions, Plan, compile};
+use nnspec::plan::{CompileOptions, Plan};
 use nnspec::train::Outcome;
 
 /// What a run of the binary printed and returned.
@@ -62,17 +62,16 @@ impl Drop for Scratch {
 
 /// Compiles a spec file for in-process use.
 pub fn compile_spec(path: &Path, chunk_rows: Option<usize>) -> (Plan, Prepared) {
-    let source = nnspec::read_source(path).expect("readable spec");
-    let model = nnspec::check_source(&source, nnspec::spec_dir(path)).expect("valid spec").model;
-    let plan = compile(&model, &source, CompileOptions { chunk_rows });
-    let data = nnspec::data::load(&model).expect("loadable data");
+    let spec = nnspec::Spec::load(path, &[]).expect("valid spec");
+    let plan = spec.compile(CompileOptions { chunk_rows });
+    let data = spec.load_data().expect("loadable data");
     (plan, data)
 }
 
 /// Trains in-process on a pool of `threads` threads.
 pub fn train_with_threads(plan: &Plan, data: &Prepared, threads: usize) -> Outcome {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    pool.install(|| nnspec::train::train(plan, data, |_| {})).expect("training succeeds")
+    pool.install(|| nnspec::train::train(plan, data, &mut ())).expect("training succeeds")
 }
 
 /// Every spec under `specs/`, sorted.

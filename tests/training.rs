@@ -1,19 +1,18 @@
 //! Training features end to end, in process: splits, separate validation and test files,
 //! several regression targets, schedules, early stopping, clipping.
 
-use nnspec::plan::{CompileOptions, compile};
-use nnspec::span::Source;
+use nnspec::Spec;
+use nnspec::plan::CompileOptions;
 use nnspec::train::{StopReason, train};
 
 use crate::support::{Scratch, root};
 
 /// Trains a spec text whose data paths are relative to `dir`.
 fn run(dir: &std::path::Path, text: &str) -> (nnspec::data::Prepared, nnspec::train::Outcome) {
-    let source = Source::new("t.nn", text.to_string());
-    let model = nnspec::check_source(&source, dir).expect(text).model;
-    let plan = compile(&model, &source, CompileOptions::default());
-    let data = nnspec::data::load(&model).expect("loads");
-    let outcome = train(&plan, &data, |_| {}).expect("trains");
+    let spec = Spec::parse(text, "t.nn", dir, &[]).expect(text);
+    let plan = spec.compile(CompileOptions::default());
+    let data = spec.load_data().expect("loads");
+    let outcome = train(&plan, &data, &mut ()).expect("trains");
     (data, outcome)
 }
 

@@ -2,14 +2,18 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nnspec::plan::{CompileOptions, compile};
-use nnspec::span::Source;
+use nnspec::plan::CompileOptions;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let source = Source::new("fuzz.nn", text);
-    if let Ok(checked) = nnspec::check_source(&source, std::path::Path::new("/nonexistent")) {
-        let plan = compile(&checked.model, &source, CompileOptions::default());
-        let _ = plan.to_string();
+    // Rendering is part of the contract too: a report or warning must print without panicking.
+    match nnspec::Spec::parse(text, "fuzz.nn", std::path::Path::new("/nonexistent"), &[]) {
+        Ok(spec) => {
+            let _ = spec.compile(CompileOptions::default()).to_string();
+            let _ = spec.warnings_report().map(|report| report.to_string());
+        }
+        Err(report) => {
+            let _ = report.to_string();
+        }
     }
 });

@@ -3,16 +3,17 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use super::RunArgs;
-use super::{load, summary};
-use crate::diagnostic::{Code, ColorChoice, Diagnostic, render_all};
-use crate::plan::{CompileOptions, compile};
-use crate::span::Source;
-use crate::train::checkpoint;
-use crate::{Failure, data, output, train, weights};
+use super::{RunArgs, emit, load, summary, warn};
+use crate::diagnostic::ColorChoice;
+use crate::plan::{CompileOptions, Plan};
+use crate::report::Report;
+use crate::run::{self, Checkpoints, RunOptions};
+use crate::spec::Spec;
+use crate::train::{Observer, RunStart, StepProgress, TraceLine};
+use crate::{data, output};
 
 /// A bar over every step of the run, with its ETA and the latest loss.
-fn progress_bar(plan: &crate::plan::Plan, prepared: &data::Prepared) -> indicatif::ProgressBar {
+fn progress_bar(plan: &Plan, prepared: &data::Prepared) -> indicatif::ProgressBar {
     let rows = prepared.splits.train.len();
     let steps = rows.div_ceil(plan.batch_rows(rows)) * plan.train.epochs;
     let bar = indicatif::ProgressBar::new(steps as u64);
@@ -23,117 +24,171 @@ fn progress_bar(plan: &crate::plan::Plan, prepared: &data::Prepared) -> indicati
     bar
 }
 
-/// A rayon pool of `threads` workers (default: one per core).
-pub fn thread_pool(threads: Option<u16>) -> Result<rayon::ThreadPool, Failure> {
-    rayon::ThreadPoolBuilder::new().num_threads(threads.map_or(0, usize::from)).build().map_err(|error| {
-        Failure::from(Diagnostic::error(Code::Runtime, format!("cannot start the worker threads: {error}")))
-    })
+pub fn check(path: &Path, json: bool, max_memory: Option<f64>, color: ColorChoice) -> Result<(), Report> {
+    if json {
+        return check_json(path, max_memory);
+    }
+    let spec = load(path, &[], color)?;
+    let layout = spec.probe()?;
+    spec.check_memory(max_memory)?;
+    let plan = spec.compile(CompileOptions::default());
+    emit(&summary::model(spec.model(), &plan))?;
+    emit(&format!("{}\n", summary::data(spec.model(), layout.as_ref())))?;
+    emit(&format!("ok: {} is valid\n", path.display()))
 }
 
-pub fn check(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
-    let model = load(path, source, color)?;
-    let layout = data::probe(&model)?;
-    super::check_memory(&model)?;
-    let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
-    super::emit(&summary::model(&model, &plan).to_string())?;
-    super::emit(&format!("{}\n", summary::data(&model, layout.as_ref())))?;
-    super::emit(&format!("ok: {} is valid\n", path.display()))?;
-    Ok(())
+/// `check --json`: the verdict and every diagnostic (errors and warnings) as one JSON object on
+/// stdout; the exit code is the same as without `--json`.
+fn check_json(path: &Path, max_memory: Option<f64>) -> Result<(), Report> {
+    let result = Spec::load(path, &[]).and_then(|spec| {
+        spec.probe()?;
+        spec.check_memory(max_memory)?;
+        Ok(spec)
+    });
+    let (diagnostics, failure) = match &result {
+        Ok(spec) => (spec.warnings().to_vec(), None),
+        Err(report) => (report.diagnostics().to_vec(), Some(report)),
+    };
+    let value = serde_json::json!({
+        "file": path.display().to_string(),
+        "valid": failure.is_none(),
+        "diagnostics": diagnostics,
+    });
+    emit(&format!("{value}\n"))?;
+    match failure {
+        // Already printed as JSON: exit with its code, print nothing more.
+        Some(report) => Err(Report::of_kind(report.kind(), Vec::new())),
+        None => Ok(()),
+    }
 }
 
-pub fn plan(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
-    let model = load(path, source, color)?;
-    let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
-    super::emit(&format!("{plan}"))?;
-    Ok(())
+pub fn plan(path: &Path, color: ColorChoice) -> Result<(), Report> {
+    let spec = load(path, &[], color)?;
+    emit(&spec.compile(CompileOptions::default()).to_string())
 }
 
-pub fn run(args: &RunArgs, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
-    let model = super::load_with(&args.spec, &args.set, source, color)?;
-    data::probe(&model)?;
-    super::check_memory(&model)?;
+/// What `nnspec run` shows while training: the summary, then a progress bar on a terminal and
+/// one line per logged epoch.
+struct Terminal {
+    quiet: bool,
+    color: ColorChoice,
+    /// The model summary, printed when the run starts.
+    model: String,
+    bar: Option<indicatif::ProgressBar>,
+    /// A failure to print the start (stdout closed): reported when training ends.
+    failed: Option<Report>,
+}
+
+impl Terminal {
+    fn say(&mut self, text: &str) {
+        if !self.quiet
+            && self.failed.is_none()
+            && let Err(report) = emit(text)
+        {
+            self.failed = Some(report);
+        }
+    }
+}
+
+impl Observer for Terminal {
+    fn start(&mut self, start: &RunStart<'_>) {
+        for warning in start.warnings {
+            warn(Some(warning.clone()), self.color);
+        }
+        if let Some(path) = start.resumed_from {
+            self.say(&format!("resuming from {}\n", path.display()));
+        }
+        let model = std::mem::take(&mut self.model);
+        self.say(&model);
+        let (plan, data) = (start.plan, start.data);
+        let rows = data.splits.train.len();
+        self.say(&format!(
+            "{}; batch {} rows; {} thread(s)\n",
+            summary::splits(data),
+            plan.batch_rows(rows),
+            start.threads
+        ));
+        // On a terminal, a live progress bar with the epochs' lines printed above it;
+        // otherwise (a file, a pipe, CI) plain lines only.
+        if !self.quiet && std::io::stdout().is_terminal() {
+            self.bar = Some(progress_bar(plan, data));
+        }
+    }
+
+    fn step(&mut self, progress: &StepProgress) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            if progress.batch == progress.batches || progress.batch.is_multiple_of(8) {
+                bar.set_message(format!(
+                    "epoch {}, batch {}/{}, loss {:.5}",
+                    progress.epoch, progress.batch, progress.batches, progress.loss
+                ));
+            }
+        }
+    }
+
+    fn epoch(&mut self, line: &TraceLine) {
+        match &self.bar {
+            Some(bar) => bar.println(summary::epoch_line(line)),
+            None if self.quiet => {}
+            None => {
+                let _ = writeln!(std::io::stdout().lock(), "{}", summary::epoch_line(line));
+            }
+        }
+    }
+}
+
+pub fn run(args: &RunArgs, max_memory: Option<f64>, color: ColorChoice) -> Result<(), Report> {
+    let spec = load(&args.spec, &args.set, color)?;
     for path in args.trace.iter().chain(&args.save).chain(&args.summary_json).chain(&args.plot) {
         output::check_writable(path)?;
     }
     if let Some(dir) = &args.checkpoint_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|error| Diagnostic::error(Code::Output, format!("cannot create `{}`: {error}", dir.display())))?;
-        output::check_writable(&dir.join(checkpoint::file_name(0)))?;
+        std::fs::create_dir_all(dir).map_err(|error| {
+            Report::from(crate::diagnostic::Diagnostic::error(
+                crate::diagnostic::Code::Output,
+                format!("cannot create `{}`: {error}", dir.display()),
+            ))
+        })?;
+        output::check_writable(&dir.join(crate::train::checkpoint::file_name(0)))?;
     }
-    let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
-    let prepared = data::load(&model)?;
-    let mut options = train::Options::default();
-    if let Some(path) = &args.init {
-        let decoded = weights::read(path)?;
-        if let Some(warning) = weights::architecture_warning(&plan, &decoded, path) {
-            eprint!("{}", render_all(&[warning], source.as_ref().expect("loaded"), color));
-        }
-        options.init = Some(weights::params_from(&plan, &decoded, "", path)?);
-    }
-    if let Some(path) = &args.resume {
-        let checkpoint = checkpoint::load(path)?;
-        super::emit(&format!("resuming from {}\n", checkpoint.path().display()))?;
-        options.resume = Some(checkpoint);
-    }
-    let writer = args
-        .checkpoint_every
-        .zip(args.checkpoint_dir.as_ref())
-        .map(|(every, dir)| checkpoint::Writer { every: every as usize, dir: dir.clone() });
-    let pool = thread_pool(args.threads)?;
-    let say = |text: &str| if args.quiet { Ok(()) } else { super::emit(text) };
-    say(&summary::model(&model, &plan))?;
-    say(&format!(
-        "{}; batch {} rows; {} thread(s)\n",
-        summary::splits(&prepared),
-        plan.batch_rows(prepared.splits.train.len()),
-        pool.current_num_threads()
-    ))?;
-    // On a terminal, a live progress bar with the epochs' lines printed above it; otherwise
-    // (a file, a pipe, CI) plain lines only.
-    let bar = (!args.quiet && std::io::stdout().is_terminal()).then(|| progress_bar(&plan, &prepared));
-    if let Some(bar) = bar.clone() {
-        options.on_step = Some(Box::new(move |epoch, batch, batches, loss| {
-            bar.inc(1);
-            if batch == batches || batch % 8 == 0 {
-                bar.set_message(format!("epoch {epoch}, batch {batch}/{batches}, loss {loss:.5}"));
-            }
-        }));
-    }
-    let stdout = std::io::stdout();
-    let outcome = pool.install(|| {
-        train::train_with(
-            &plan,
-            &prepared,
-            options,
-            |line| match &bar {
-                Some(bar) => bar.println(summary::epoch_line(line)),
-                None if args.quiet => {}
-                None => {
-                    let _ = writeln!(stdout.lock(), "{}", summary::epoch_line(line));
-                }
-            },
-            |session| writer.as_ref().map_or(Ok(()), |w| w.after_epoch(session)),
-        )
-    })?;
-    if let Some(bar) = &bar {
+    let options = RunOptions {
+        threads: args.threads.map(usize::from),
+        init: args.init.clone(),
+        resume: args.resume.clone(),
+        checkpoints: args
+            .checkpoint_every
+            .zip(args.checkpoint_dir.as_ref())
+            .map(|(every, dir)| Checkpoints { every: every as usize, dir: dir.clone() }),
+        max_memory,
+        ..RunOptions::default()
+    };
+    let model = summary::model(spec.model(), &spec.compile(CompileOptions::default()));
+    let mut terminal = Terminal { quiet: args.quiet, color, model, bar: None, failed: None };
+    let result = run::train(&spec, &options, &mut terminal);
+    if let Some(bar) = &terminal.bar {
         bar.finish_and_clear();
     }
-    if let Some(trace_path) = &args.trace {
-        let text: String = outcome.trace.iter().map(|line| line.to_json() + "\n").collect();
-        output::write_atomic(trace_path, text.as_bytes())?;
+    let run = result?;
+    if let Some(report) = terminal.failed {
+        return Err(report);
+    }
+    if let Some(path) = &args.trace {
+        output::write_atomic(path, run.trace_jsonl().as_bytes())?;
     }
     if let Some(path) = &args.save {
-        output::write_atomic(path, &weights::to_bytes(&plan, &outcome.params, &prepared))?;
+        run.save_weights(path)?;
     }
     if let Some(path) = &args.plot {
         let lines: Vec<serde_json::Value> =
-            outcome.trace.iter().map(|line| serde_json::to_value(line).expect("serialisable")).collect();
+            run.outcome.trace.iter().map(|line| serde_json::to_value(line).expect("serialisable")).collect();
         super::plot::plot(&lines, path)?;
     }
     if let Some(path) = &args.summary_json {
-        let text = summary::json(&args.spec, &plan, &outcome).to_string() + "\n";
-        output::write_atomic(path, text.as_bytes())?;
+        output::write_atomic(path, (run.summary_json(&spec).to_string() + "\n").as_bytes())?;
     }
-    say(&summary::outcome(&outcome))?;
+    if !args.quiet {
+        emit(&summary::outcome(&run.outcome))?;
+    }
     Ok(())
 }

@@ -4,15 +4,13 @@
 use std::path::Path;
 
 use super::load;
-use crate::Failure;
 use crate::diagnostic::ColorChoice;
 use crate::ir::Model;
-use crate::span::Source;
+use crate::report::Report;
 
-pub fn export_torch(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
-    let model = load(path, source, color)?;
-    super::emit(&torch_module(&model, &path.display().to_string()).to_string())?;
-    Ok(())
+pub fn export_torch(path: &Path, color: ColorChoice) -> Result<(), Report> {
+    let spec = load(path, &[], color)?;
+    super::emit(&torch_module(spec.model(), &path.display().to_string()))
 }
 
 /// Python source of the module, with each `nn.Sequential` entry's index in a comment.

@@ -3,26 +3,27 @@
 
 use std::path::PathBuf;
 
-use super::emit;
-use crate::diagnostic::{Code, ColorChoice, Diagnostic, render_all};
-use crate::{Failure, output, syntax};
+use std::sync::Arc;
 
-pub fn fmt(paths: &[PathBuf], check: bool, color: ColorChoice) -> Result<(), Failure> {
+use super::emit;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::report::{Kind, Report};
+use crate::{output, syntax};
+
+pub fn fmt(paths: &[PathBuf], check: bool) -> Result<(), Report> {
     let mut unformatted = Vec::new();
     for path in paths {
-        let source = crate::read_source(path)?;
-        let spec = match syntax::parse(&source.text) {
-            Ok(spec) => spec,
-            Err(diagnostics) => {
-                eprint!("{}", render_all(&diagnostics, &source, color));
-                return Err(Failure::Spec(Vec::new()));
-            }
-        };
+        let source = Arc::new(crate::spec::read_source(path)?);
+        let spec = syntax::parse(&source.text)
+            .map_err(|diagnostics| Report::of_kind(Kind::Spec, diagnostics).with_source(&source))?;
         let Some(formatted) = syntax::format::format(&spec, &source) else {
-            return Err(Failure::Spec(vec![Diagnostic::error(
-                Code::UnknownName,
-                format!("`{}` has statements nnspec does not know; run `nnspec check` on it first", path.display()),
-            )]));
+            return Err(Report::of_kind(
+                Kind::Spec,
+                vec![Diagnostic::error(
+                    Code::UnknownName,
+                    format!("`{}` has statements nnspec does not know; run `nnspec check` on it first", path.display()),
+                )],
+            ));
         };
         if formatted == source.text {
             continue;
@@ -38,8 +39,8 @@ pub fn fmt(paths: &[PathBuf], check: bool, color: ColorChoice) -> Result<(), Fai
         return Ok(());
     }
     emit(&unformatted.iter().map(|p| format!("not canonical: {p}\n")).collect::<String>())?;
-    Err(Failure::Run(vec![
+    Err(Report::from(
         Diagnostic::error(Code::Output, format!("{} file(s) are not in canonical form", unformatted.len()))
             .help("run `nnspec fmt` on them"),
-    ]))
+    ))
 }

@@ -5,23 +5,27 @@ use std::path::Path;
 
 use super::emit;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::{Failure, output};
+use crate::output;
+use crate::report::{Kind, Report};
 
-pub fn init(name: &str) -> Result<(), Failure> {
+pub fn init(name: &str) -> Result<(), Report> {
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(Failure::Spec(vec![
-            Diagnostic::error(Code::OutOfRange, format!("`{name}` cannot name a model"))
-                .help("use letters, digits and `_`, starting with a letter, e.g. `my_model`"),
-        ]));
+        return Err(Report::of_kind(
+            Kind::Spec,
+            vec![
+                Diagnostic::error(Code::OutOfRange, format!("`{name}` cannot name a model"))
+                    .help("use letters, digits and `_`, starting with a letter, e.g. `my_model`"),
+            ],
+        ));
     }
     let dir = Path::new(name);
     if dir.exists() {
-        return Err(Failure::from(Diagnostic::error(Code::Output, format!("`{name}` already exists"))));
+        return Err(Report::from(Diagnostic::error(Code::Output, format!("`{name}` already exists"))));
     }
     std::fs::create_dir_all(dir.join("golden"))
-        .map_err(|e| Failure::from(Diagnostic::error(Code::Output, format!("cannot create `{name}`: {e}"))))?;
+        .map_err(|e| Report::from(Diagnostic::error(Code::Output, format!("cannot create `{name}`: {e}"))))?;
     let spec = format!(
         "# {name}: a small classifier of XOR-like points, to edit into your own model.\n\
          # Train it:   nnspec run {name}.nn\n\

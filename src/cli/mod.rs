@@ -16,9 +16,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::Failure;
-use crate::diagnostic::{ColorChoice, render_all};
-use crate::span::Source;
+use crate::diagnostic::ColorChoice;
+use crate::report::{Kind, Report};
+use crate::run::RunOptions;
+use crate::spec::Spec;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -139,7 +140,14 @@ pub enum Command {
     /// Check a spec and its data header without training; print the inferred shapes.
     ///
     /// Example: nnspec check specs/iris_petal_width.nn
-    Check { spec: PathBuf },
+    /// Example: nnspec check --json specs/iris.nn   (diagnostics as JSON, for editors and CI)
+    Check {
+        spec: PathBuf,
+        /// Print one JSON object: `{"file", "valid", "diagnostics": [...]}`, each diagnostic
+        /// with its code, severity, message, file, line and column.
+        #[arg(long)]
+        json: bool,
+    },
     /// Train benchmark specs and print one JSON line each with samples per second, timed as
     /// the peer baselines in ../shared/bench time themselves.
     ///
@@ -203,18 +211,20 @@ pub struct RunArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = cli.color;
-    let _ = MEMORY_LIMIT.set(cli.max_memory.or_else(crate::data::memory::available_bytes));
-    let mut source: Option<Source> = None;
+    let memory = cli.max_memory;
     let result = match cli.command {
-        Command::Run(args) => commands::run(&args, &mut source, color),
+        Command::Run(args) => commands::run(&args, memory, color),
         Command::Predict { spec, weights, input, output } => {
-            predict::predict(&spec, &weights, &input, output.as_deref(), &mut source, color)
+            predict::predict(&spec, &weights, &input, output.as_deref(), color)
         }
-        Command::Eval { spec, weights, data, json } => predict::eval(&spec, &weights, &data, json, &mut source, color),
+        Command::Eval { spec, weights, data, json } => predict::eval(&spec, &weights, &data, json, color),
         Command::Explain { code } => explain(&code),
-        Command::Fmt { specs, check } => fmt::fmt(&specs, check, color),
+        Command::Fmt { specs, check } => fmt::fmt(&specs, check),
         Command::Plot { trace, output } => plot::plot_file(&trace, &output),
-        Command::Test { config, bless, threads } => golden::test(&config, bless, threads, color),
+        Command::Test { config, bless, threads } => {
+            let options = RunOptions { threads: threads.map(usize::from), max_memory: memory, ..RunOptions::default() };
+            golden::test(&config, bless, &options, color)
+        }
         Command::Init { name } => init::init(&name),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -222,79 +232,74 @@ pub fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "nnspec", &mut text);
             emit(&String::from_utf8_lossy(&text))
         }
-        Command::ExportTorch { spec } => export::export_torch(&spec, &mut source, color),
-        Command::Check { spec } => commands::check(&spec, &mut source, color),
-        Command::Bench { specs, threads, chunk_rows } => bench::bench(&specs, threads, chunk_rows, &mut source, color),
-        Command::Plan { spec } => commands::plan(&spec, &mut source, color),
+        Command::ExportTorch { spec } => export::export_torch(&spec, color),
+        Command::Check { spec, json } => commands::check(&spec, json, memory, color),
+        Command::Bench { specs, threads, chunk_rows } => {
+            let options = RunOptions {
+                threads: threads.map(usize::from),
+                chunk_rows,
+                max_memory: memory,
+                ..RunOptions::default()
+            };
+            bench::bench(&specs, &options)
+        }
+        Command::Plan { spec } => commands::plan(&spec, color),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            let source = source.unwrap_or_else(|| Source::new("<none>", ""));
-            eprint!("{}", render_all(failure.diagnostics(), &source, color));
-            ExitCode::from(failure.exit_code() as u8)
+        Err(report) => {
+            eprint!("{}", report.render(color));
+            ExitCode::from(report.exit_code())
         }
     }
 }
 
-fn explain(name: &str) -> Result<(), Failure> {
+fn explain(name: &str) -> Result<(), Report> {
     use crate::diagnostic::{Code, Diagnostic, explain};
     match explain::find(name) {
         Some(code) => emit(&format!("{}\n\n{}", code.as_str(), explain::explain(code))),
         None => {
             let codes: Vec<&str> = explain::ALL.iter().map(|c| c.as_str()).collect();
-            Err(Failure::Spec(vec![
-                Diagnostic::error(Code::UnknownName, format!("no error code `{name}`"))
-                    .note(format!("the codes are {}", codes.join(", "))),
-            ]))
+            Err(Report::of_kind(
+                Kind::Spec,
+                vec![
+                    Diagnostic::error(Code::UnknownName, format!("no error code `{name}`"))
+                        .note(format!("the codes are {}", codes.join(", "))),
+                ],
+            ))
         }
     }
 }
 
-/// Writes to stdout; a failure to write (a full disk, say) is an output error, exit 1.
-fn emit(text: &str) -> Result<(), Failure> {
+/// Writes to stdout; a failure to write (a full disk, say) is an output error, exit 1. When
+/// the reader has gone away (`nnspec predict ... | head`), the process ends quietly, as it would
+/// by SIGPIPE.
+fn emit(text: &str) -> Result<(), Report> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|error| {
-        Failure::from(crate::diagnostic::Diagnostic::error(
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(BROKEN_PIPE_EXIT),
+        Err(error) => Err(Report::from(crate::diagnostic::Diagnostic::error(
             crate::diagnostic::Code::Output,
             format!("cannot write the output: {error}"),
-        ))
-    })
-}
-
-/// The memory limit of this process's runs (`--max-memory`, or the memory available).
-static MEMORY_LIMIT: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
-
-/// Refuses a model that would not fit in the memory limit (an invalid spec: exit 2).
-fn check_memory(model: &crate::ir::Model) -> Result<(), Failure> {
-    match MEMORY_LIMIT.get().copied().flatten() {
-        Some(limit) => crate::data::memory::check(model, limit).map_err(|d| Failure::Spec(vec![d])),
-        None => Ok(()),
+        ))),
     }
 }
 
-/// Loads a spec for a command, keeping its source for error rendering; prints its warnings.
-fn load(
-    path: &std::path::Path,
-    source_slot: &mut Option<Source>,
-    color: ColorChoice,
-) -> Result<crate::ir::Model, Failure> {
-    load_with(path, &[], source_slot, color)
+/// The exit status a shell reports for a process ended by SIGPIPE (128 + 13).
+const BROKEN_PIPE_EXIT: i32 = 141;
+
+/// Prints warnings (they do not change the exit code).
+fn warn(report: Option<Report>, color: ColorChoice) {
+    if let Some(report) = report {
+        eprint!("{}", report.render(color));
+    }
 }
 
-/// `load` with `--set` overrides.
-fn load_with(
-    path: &std::path::Path,
-    overrides: &[String],
-    source_slot: &mut Option<Source>,
-    color: ColorChoice,
-) -> Result<crate::ir::Model, Failure> {
-    let source = crate::read_source(path)?;
-    let source = source_slot.insert(source);
-    let checked = crate::check_source_with(source, crate::spec_dir(path), overrides)?;
-    if !checked.warnings.is_empty() {
-        eprint!("{}", render_all(&checked.warnings, source, color));
-    }
-    Ok(checked.model)
+/// Loads a spec for a command (with `--set` overrides) and prints its warnings.
+fn load(path: &std::path::Path, overrides: &[String], color: ColorChoice) -> Result<Spec, Report> {
+    let spec = Spec::load(path, overrides)?;
+    warn(spec.warnings_report(), color);
+    Ok(spec)
 }

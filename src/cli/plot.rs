@@ -7,7 +7,8 @@ use plotters::prelude::*;
 use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::{Failure, output};
+use crate::output;
+use crate::report::{Kind, Report};
 
 /// One named curve: (epoch, value) points.
 type Curve = (String, Vec<(f64, f64)>);
@@ -27,14 +28,14 @@ fn curves(lines: &[Value], keys: &[&str]) -> Vec<Curve> {
 }
 
 /// Reads a trace file and draws it.
-pub fn plot_file(trace: &Path, output_path: &Path) -> Result<(), Failure> {
+pub fn plot_file(trace: &Path, output_path: &Path) -> Result<(), Report> {
     let text = std::fs::read_to_string(trace).map_err(|e| {
-        Failure::from(Diagnostic::error(Code::DataFile, format!("cannot read `{}`: {e}", trace.display())))
+        Report::from(Diagnostic::error(Code::DataFile, format!("cannot read `{}`: {e}", trace.display())))
     })?;
     let mut lines = Vec::new();
     for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let value: Value = serde_json::from_str(line).map_err(|e| {
-            Failure::from(Diagnostic::error(
+            Report::from(Diagnostic::error(
                 Code::DataFile,
                 format!("`{}:{}` is not a trace line: {e}", trace.display(), number + 1),
             ))
@@ -45,20 +46,23 @@ pub fn plot_file(trace: &Path, output_path: &Path) -> Result<(), Failure> {
 }
 
 /// Draws loss (top) and the metric (bottom: accuracy, or R² for regression) against epochs.
-pub fn plot(lines: &[Value], output_path: &Path) -> Result<(), Failure> {
+pub fn plot(lines: &[Value], output_path: &Path) -> Result<(), Report> {
     let format = output_path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if !matches!(format.as_deref(), Some("svg" | "png")) {
-        return Err(Failure::Spec(vec![
-            Diagnostic::error(
-                Code::Output,
-                format!("cannot draw `{}`: nnspec writes plots as SVG or PNG", output_path.display()),
-            )
-            .help("name the output file `something.svg` or `something.png`"),
-        ]));
+        return Err(Report::of_kind(
+            Kind::Spec,
+            vec![
+                Diagnostic::error(
+                    Code::Output,
+                    format!("cannot draw `{}`: nnspec writes plots as SVG or PNG", output_path.display()),
+                )
+                .help("name the output file `something.svg` or `something.png`"),
+            ],
+        ));
     }
     let losses = curves(lines, &["loss", "val_loss"]);
     if losses.is_empty() {
-        return Err(Failure::from(Diagnostic::error(Code::DataFile, "the trace has no epochs to plot")));
+        return Err(Report::from(Diagnostic::error(Code::DataFile, "the trace has no epochs to plot")));
     }
     let metric_keys: &[&str] = if lines.iter().any(|l| l.get("accuracy").is_some()) {
         &["accuracy", "val_accuracy"]
@@ -68,15 +72,15 @@ pub fn plot(lines: &[Value], output_path: &Path) -> Result<(), Failure> {
     let metrics = curves(lines, metric_keys);
     let mut svg = String::new();
     draw(&mut svg, &losses, &metrics, metric_keys[0])
-        .map_err(|e| Failure::from(Diagnostic::error(Code::Output, format!("cannot draw the plot: {e}"))))?;
+        .map_err(|e| Report::from(Diagnostic::error(Code::Output, format!("cannot draw the plot: {e}"))))?;
     let bytes = if format.as_deref() == Some("png") { to_png(&svg)? } else { svg.into_bytes() };
     output::write_atomic(output_path, &bytes)?;
     Ok(())
 }
 
 /// Rasterises the SVG with resvg, with the system's fonts for the labels.
-fn to_png(svg: &str) -> Result<Vec<u8>, Failure> {
-    let failed = |why: String| Failure::from(Diagnostic::error(Code::Output, format!("cannot draw the PNG: {why}")));
+fn to_png(svg: &str) -> Result<Vec<u8>, Report> {
+    let failed = |why: String| Report::from(Diagnostic::error(Code::Output, format!("cannot draw the PNG: {why}")));
     let mut options = resvg::usvg::Options::default();
     let fonts = options.fontdb_mut();
     fonts.load_system_fonts();

@@ -16,14 +16,6 @@ fn layer_name(kind: &LayerKind) -> String {
     }
 }
 
-fn layer_params(kind: &LayerKind, inputs: usize, outputs: usize) -> usize {
-    match kind {
-        LayerKind::Dense { .. } => inputs * outputs + outputs,
-        LayerKind::BatchNorm { .. } | LayerKind::LayerNorm { .. } => 2 * outputs,
-        LayerKind::Activation(_) | LayerKind::Dropout { .. } => 0,
-    }
-}
-
 /// The model's layers, their output widths and parameter counts.
 pub fn model(model: &Model, plan: &Plan) -> String {
     let mut out = format!("model {}\n", model.name);
@@ -35,7 +27,7 @@ pub fn model(model: &Model, plan: &Plan) -> String {
     };
     out.push_str(&format!("  {scaling:<34}{:>8}{:>12}\n", model.input.width, ""));
     for layer in &model.layers {
-        let params = layer_params(&layer.kind, layer.inputs, layer.outputs);
+        let params = layer.kind.parameter_count(layer.inputs, layer.outputs);
         let params = if params == 0 { String::new() } else { params.to_string() };
         out.push_str(&format!("  {:<34}{:>8}{params:>12}\n", layer_name(&layer.kind), layer.outputs));
     }
@@ -107,28 +99,6 @@ pub fn epoch_line(line: &TraceLine) -> String {
         text += &format!("  {}", metrics("val_", validation));
     }
     text + &format!("  lr {:.3e}  {:.3}s", line.lr, line.elapsed_s)
-}
-
-/// The run as one JSON object (`--summary-json`): what CI scripts read.
-pub fn json(spec: &std::path::Path, plan: &Plan, outcome: &Outcome) -> serde_json::Value {
-    let last = outcome.trace.last();
-    let (stop, best_epoch) = match &outcome.stop {
-        StopReason::Completed => ("completed", outcome.best.as_ref().map(|b| b.epoch)),
-        StopReason::EarlyStop { best_epoch, .. } => ("early_stop", Some(*best_epoch)),
-    };
-    serde_json::json!({
-        "spec": spec.display().to_string(),
-        "model": plan.name,
-        "parameters": plan.parameter_count(),
-        "epochs_run": last.map(|l| l.epoch),
-        "steps": last.map(|l| l.step),
-        "stop_reason": stop,
-        "best_epoch": best_epoch,
-        "wall_s": last.map(|l| l.elapsed_s),
-        "final": last,
-        "best": outcome.best,
-        "confusion": outcome.confusion,
-    })
 }
 
 /// How the run ended, its final and best metrics and the confusion matrix.

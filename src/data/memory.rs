@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::ir::{Batch, CsvSource, DataSource, LayerKind, Model};
+use crate::ir::{Batch, CsvSource, DataSource, Model};
 
 /// Rows of a CSV file, counted as its lines after the header (without parsing them).
 fn count_rows(csv: &CsvSource) -> f64 {
@@ -38,11 +38,9 @@ pub fn estimate_bytes(model: &Model) -> f64 {
     let params: f64 = model
         .layers
         .iter()
-        .map(|layer| match layer.kind {
-            LayerKind::Dense { .. } => layer.inputs as f64 * layer.outputs as f64 + layer.outputs as f64,
-            LayerKind::BatchNorm { .. } => 5.0 * layer.outputs as f64,
-            LayerKind::LayerNorm { .. } => 2.0 * layer.outputs as f64,
-            LayerKind::Activation(_) | LayerKind::Dropout { .. } => 0.0,
+        .map(|layer| {
+            layer.kind.parameter_count(layer.inputs, layer.outputs) as f64
+                + layer.kind.state_count(layer.outputs) as f64
         })
         .sum();
     // Values, gradients and scratch per buffer; per parameter: itself, two moments, up to two

@@ -3,7 +3,7 @@
 use super::Code;
 
 /// Every code, in order.
-pub const ALL: [Code; 12] = [
+pub const ALL: [Code; 13] = [
     Code::Syntax,
     Code::UnknownName,
     Code::Duplicate,
@@ -16,6 +16,7 @@ pub const ALL: [Code; 12] = [
     Code::DataShape,
     Code::Runtime,
     Code::Output,
+    Code::Interrupted,
 ];
 
 /// The explanation of a code: a paragraph, then an example that triggers it and its fix.
@@ -88,6 +89,12 @@ pub fn explain(code: Code) -> &'static str {
             "An output (trace, weights, checkpoint, predictions, stdout) cannot be written.\n\
              nnspec checks output paths before training starts. Exit code 1.\n\n\
              Example:\n    nnspec run spec.nn --trace /no/such/dir/trace.jsonl\nFix: create the directory first.\n"
+        }
+        Code::Interrupted => {
+            "The run was interrupted (Ctrl-C) and stopped cleanly after the epoch in progress: the\n\
+             trace holds every finished epoch and, with checkpointing on, a final checkpoint was\n\
+             written, so `--resume` continues the run exactly. Exit code 130.\n\n\
+             Example:\n    nnspec run spec.nn --checkpoint-every 10   # then Ctrl-C\nFix: resume with\n    nnspec run spec.nn --resume checkpoints/\n"
         }
     }
 }

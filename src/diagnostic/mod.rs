@@ -6,7 +6,9 @@ mod render;
 
 pub use render::{ColorChoice, render, render_all};
 
-use crate::span::Span;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::span::{Source, Span};
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub enum Code {
     Runtime,
     /// An output file cannot be written.
     Output,
+    /// The run was interrupted (Ctrl-C).
+    Interrupted,
 }
 
 impl Code {
@@ -59,7 +63,35 @@ impl Code {
             Code::DataShape => "E0101",
             Code::Runtime => "E0200",
             Code::Output => "E0201",
+            Code::Interrupted => "E0202",
         }
+    }
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// Where a span lies in its file, 1-based, columns in characters (as editors count them).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+}
+
+impl Location {
+    pub fn of(span: Span, source: &Source) -> Location {
+        let (line, column) = source.line_col(span.start);
+        let (end_line, end_column) = source.line_col(span.end);
+        Location { file: source.name.clone(), line, column, end_line, end_column }
     }
 }
 
@@ -75,6 +107,9 @@ pub struct Diagnostic {
     pub context: Vec<(Span, String)>,
     pub notes: Vec<String>,
     pub help: Option<String>,
+    /// The primary span's file, line and column, once the diagnostic has met its source
+    /// (`Report::with_source`, `Diagnostic::locate`).
+    pub location: Option<Location>,
 }
 
 impl Diagnostic {
@@ -87,6 +122,7 @@ impl Diagnostic {
             context: Vec::new(),
             notes: Vec::new(),
             help: None,
+            location: None,
         }
     }
 
@@ -119,6 +155,38 @@ impl Diagnostic {
             self.help = help;
         }
         self
+    }
+
+    /// Resolves the primary span's line and column in `source`.
+    pub fn locate(&mut self, source: &Source) {
+        if let Some((span, _)) = &self.span {
+            self.location = Some(Location::of(*span, source));
+        }
+    }
+}
+
+/// The form editors and CI annotations read: `severity`, `code`, `message`, then `file`,
+/// `line`, `column`, `end_line`, `end_column` and `label` where the diagnostic points into a
+/// source, `notes` and `help`.
+impl Serialize for Diagnostic {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("severity", self.severity.as_str())?;
+        map.serialize_entry("code", self.code.as_str())?;
+        map.serialize_entry("message", &self.message)?;
+        if let Some(location) = &self.location {
+            map.serialize_entry("file", &location.file)?;
+            map.serialize_entry("line", &location.line)?;
+            map.serialize_entry("column", &location.column)?;
+            map.serialize_entry("end_line", &location.end_line)?;
+            map.serialize_entry("end_column", &location.end_column)?;
+        }
+        if let Some((_, label)) = &self.span {
+            map.serialize_entry("label", label)?;
+        }
+        map.serialize_entry("notes", &self.notes)?;
+        map.serialize_entry("help", &self.help)?;
+        map.end()
     }
 }
 

@@ -8,7 +8,8 @@ use super::{Diagnostic, Severity};
 use crate::span::Source;
 
 /// Whether rendered diagnostics carry ANSI colours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum ColorChoice {
     /// Colour when stderr is a terminal and `NO_COLOR` is unset.
     #[default]

@@ -196,7 +196,7 @@ impl State {
         let rows = self.rows;
         let chunks = self.chunks(rows);
         let kernel = plan.loss_kernel;
-        let scale = 1.0 / (rows * kernel.terms_per_sample(width)) as f32;
+        let scale = 1.0 / plan.loss_terms(rows) as f32;
         let (span, target_span) = (self.chunk_rows * width, self.chunk_rows * plan.target_width);
         let values = &self.values[output][..rows * width];
         let targets = &self.targets[..rows * plan.target_width];

@@ -71,6 +71,25 @@ pub enum LayerKind {
 }
 
 impl LayerKind {
+    /// Trainable parameters of a layer with these widths: a dense layer's weight and bias, a
+    /// norm's scale and shift. The one count the summary, the memory estimate and the tests use.
+    pub fn parameter_count(&self, inputs: usize, outputs: usize) -> usize {
+        match self {
+            LayerKind::Dense { .. } => inputs.saturating_mul(outputs).saturating_add(outputs),
+            LayerKind::BatchNorm { .. } | LayerKind::LayerNorm { .. } => 2 * outputs,
+            LayerKind::Activation(_) | LayerKind::Dropout { .. } => 0,
+        }
+    }
+
+    /// Values a layer keeps that are not trained: batch norm's running mean and variance and
+    /// its batch counter.
+    pub fn state_count(&self, outputs: usize) -> usize {
+        match self {
+            LayerKind::BatchNorm { .. } => 2 * outputs + 1,
+            _ => 0,
+        }
+    }
+
     /// The PyTorch module for this layer, given its widths.
     pub fn torch_module(&self, inputs: usize, outputs: usize) -> String {
         match self {

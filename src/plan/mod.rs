@@ -215,6 +215,17 @@ impl Plan {
         self.params.iter().filter(|p| p.trainable).map(ParamInfo::len).fold(0, usize::saturating_add)
     }
 
+    /// The loss terms of `rows` rows: the divisor of every mean loss (one term per sample, or
+    /// per output for the elementwise losses), as PyTorch's `reduction='mean'` counts them.
+    pub fn loss_terms(&self, rows: usize) -> usize {
+        rows * self.loss_kernel.terms_per_sample(self.output_width)
+    }
+
+    /// The mean loss of `rows` rows whose loss terms sum to `sum`.
+    pub fn mean_loss(&self, sum: f64, rows: usize) -> f64 {
+        sum / self.loss_terms(rows).max(1) as f64
+    }
+
     /// The largest batch for `rows` rows of training data: buffers hold this many columns.
     pub fn batch_rows(&self, rows: usize) -> usize {
         match self.train.batch {
@@ -273,17 +284,14 @@ impl Plan {
 
 #[cfg(test)]
 mod tests {
-    use crate::plan::{CompileOptions, compile};
-    use crate::span::Source;
+    use crate::plan::CompileOptions;
 
     fn plan_for(layers: &str, batch: usize, options: CompileOptions) -> super::Plan {
         let text = format!(
             "model m {{\n input 784\n{layers}\n}}\nloss mse\noptimizer sgd\n\
              data random(rows: 10, inputs: 784, targets: 10)\ntrain {{ epochs: 1, batch: {batch} }}\n"
         );
-        let source = Source::new("m.nn", text);
-        let model = crate::check_source(&source, std::path::Path::new(".")).unwrap().model;
-        compile(&model, &source, options)
+        crate::Spec::parse(&text, "m.nn", std::path::Path::new("."), &[]).unwrap().compile(options)
     }
 
     /// Light batches stay whole; heavy ones split in halves of whole 16-row groups, at most 256

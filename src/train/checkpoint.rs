@@ -228,9 +228,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn after_epoch(&self, session: &Session) -> Result<(), Diagnostic> {
+    /// Writes the checkpoint of an epoch that is due (or the last, or the one a run was
+    /// `interrupted` after).
+    pub fn after_epoch(&self, session: &Session, interrupted: bool) -> Result<(), Diagnostic> {
         let epoch = session.epochs_done();
-        if epoch.is_multiple_of(self.every) || session.finished() {
+        if epoch.is_multiple_of(self.every) || session.finished() || interrupted {
             save(session, &self.dir.join(file_name(epoch)))?;
         }
         Ok(())

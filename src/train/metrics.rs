@@ -29,7 +29,7 @@ impl Metrics {
     pub fn from_sums(plan: &Plan, loss: f64, sums: &LossSums, rows: usize, sst: f64) -> Metrics {
         let outputs = (rows * plan.output_width) as f64;
         if plan.is_classifier() {
-            let predictions = (rows * plan.loss_kernel.terms_per_sample(plan.output_width)) as f64;
+            let predictions = plan.loss_terms(rows) as f64;
             Metrics { loss, accuracy: Some(sums.correct as f64 / predictions), mae: None, rmse: None, r2: None }
         } else {
             Metrics {

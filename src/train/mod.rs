@@ -7,17 +7,19 @@
 pub mod checkpoint;
 mod early_stop;
 mod metrics;
+mod observer;
 mod session;
 mod trace;
 
 pub use metrics::{Confusion, Metrics, evaluate, split_sst};
+pub use observer::{Observer, RunStart, StepProgress};
 pub use session::Session;
 pub use trace::TraceLine;
 
 use std::time::Instant;
 
 use crate::data::Prepared;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::exec::Params;
 use crate::plan::Plan;
 
@@ -46,9 +48,6 @@ pub struct Outcome {
     pub step_ends: Vec<f64>,
 }
 
-/// A callback told `(epoch, batch, batches per epoch, batch loss)` after every step.
-pub type StepReport = Box<dyn FnMut(usize, usize, usize, f64) + Send>;
-
 /// How to run, beyond what the plan says.
 #[derive(Default)]
 pub struct Options {
@@ -58,22 +57,21 @@ pub struct Options {
     pub init: Option<Params>,
     /// Continue this checkpointed run (`--resume`).
     pub resume: Option<checkpoint::Checkpoint>,
-    /// Told after every step, for progress bars.
-    pub on_step: Option<StepReport>,
+    /// Write checkpoints as the run goes.
+    pub checkpoints: Option<checkpoint::Writer>,
 }
 
-/// Trains from the spec's seeded initial weights. `on_log` sees each logged epoch as it ends.
-pub fn train(plan: &Plan, data: &Prepared, on_log: impl FnMut(&TraceLine)) -> Result<Outcome, Diagnostic> {
-    train_with(plan, data, Options::default(), on_log, |_| Ok(()))
+/// Trains from the spec's seeded initial weights, telling `observer` what happens.
+pub fn train(plan: &Plan, data: &Prepared, observer: &mut dyn Observer) -> Result<Outcome, Diagnostic> {
+    train_with(plan, data, Options::default(), observer)
 }
 
-/// `train`, with options; `on_epoch` sees the session after every epoch (to checkpoint it).
+/// `train`, with options.
 pub fn train_with(
     plan: &Plan,
     data: &Prepared,
-    mut options: Options,
-    mut on_log: impl FnMut(&TraceLine),
-    mut on_epoch: impl FnMut(&Session) -> Result<(), Diagnostic>,
+    options: Options,
+    observer: &mut dyn Observer,
 ) -> Result<Outcome, Diagnostic> {
     let mut session = match &options.resume {
         Some(checkpoint) => checkpoint.restore(plan, data)?,
@@ -87,14 +85,24 @@ pub fn train_with(
     let start = Instant::now();
     while !session.finished() {
         let recorder = options.record_steps.then_some(&mut step_ends);
-        let on_step: Option<&mut dyn FnMut(usize, usize, usize, f64)> = match options.on_step.as_mut() {
-            Some(report) => Some(report.as_mut()),
-            None => None,
-        };
-        if let Some(line) = session.run_epoch(start, recorder, on_step)? {
-            on_log(&line);
+        if let Some(line) = session.run_epoch(start, recorder, observer)? {
+            observer.epoch(&line);
         }
-        on_epoch(&session)?;
+        let interrupted = !session.finished() && observer.stop_requested();
+        if let Some(writer) = &options.checkpoints {
+            writer.after_epoch(&session, interrupted)?;
+        }
+        if interrupted {
+            return Err(Diagnostic::error(
+                Code::Interrupted,
+                format!("interrupted after epoch {} of {}", session.epochs_done(), plan.train.epochs),
+            )
+            .help_opt(
+                options.checkpoints.as_ref().map(|writer| {
+                    format!("continue exactly where it stopped with `--resume {}`", writer.dir.display())
+                }),
+            ));
+        }
     }
     let mut outcome = session.finish();
     outcome.step_ends = step_ends;

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::early_stop::EarlyStopping;
 use super::metrics::{Confusion, Metrics, evaluate, split_sst};
-use super::{Outcome, StopReason, TraceLine};
+use super::{Observer, Outcome, StepProgress, StopReason, TraceLine};
 use crate::data::Prepared;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::exec::{Mode, Params, State};
@@ -86,7 +86,7 @@ impl<'a> Session<'a> {
         &mut self,
         start: Instant,
         mut step_ends: Option<&mut Vec<f64>>,
-        mut on_step: Option<&mut dyn FnMut(usize, usize, usize, f64)>,
+        observer: &mut dyn Observer,
     ) -> Result<Option<TraceLine>, Diagnostic> {
         let (plan, data) = (self.plan, self.data);
         let settings = &plan.train;
@@ -100,8 +100,7 @@ impl<'a> Session<'a> {
         for (batch, rows) in self.order.chunks(self.capacity).enumerate() {
             self.state.load_batch(&data.dataset, rows);
             let sums = self.state.step(plan, &mut self.params, Mode::Train, lr, true);
-            let terms = rows.len() * plan.loss_kernel.terms_per_sample(plan.output_width);
-            let loss = sums.loss / terms as f64;
+            let loss = plan.mean_loss(sums.loss, rows.len());
             if !loss.is_finite() {
                 let last = self.last_finite.map_or("none".to_string(), |l: f64| format!("{l:.6}"));
                 return Err(Diagnostic::error(
@@ -118,17 +117,14 @@ impl<'a> Session<'a> {
             loss_sum += loss;
             epoch_sums.add(sums);
             batches += 1;
-            if let Some(report) = on_step.as_deref_mut() {
-                report(epoch, batch + 1, self.steps_per_epoch(), loss);
-            }
+            observer.step(&StepProgress { epoch, batch: batch + 1, batches: self.steps_per_epoch(), loss });
         }
         let splits = &data.splits;
         let train = Metrics::from_sums(plan, loss_sum / batches as f64, &epoch_sums, self.order.len(), self.train_sst);
         let validation = (!splits.validation.is_empty()).then(|| {
             let rows = &splits.validation;
             let sums = evaluate(plan, &mut self.params, &mut self.state, &data.dataset, rows, self.capacity, None);
-            let terms = rows.len() * plan.loss_kernel.terms_per_sample(plan.output_width);
-            Metrics::from_sums(plan, sums.loss / terms as f64, &sums, rows.len(), self.validation_sst)
+            Metrics::from_sums(plan, plan.mean_loss(sums.loss, rows.len()), &sums, rows.len(), self.validation_sst)
         });
         let line = TraceLine {
             epoch,
@@ -179,9 +175,9 @@ impl<'a> Session<'a> {
         let sums =
             evaluate(plan, &mut self.params, &mut self.state, &data.dataset, rows, self.capacity, confusion.as_mut());
         if !splits.test.is_empty() {
-            let terms = splits.test.len() * plan.loss_kernel.terms_per_sample(plan.output_width);
             let sst = split_sst(plan, &data.dataset, &splits.test);
-            let test = Metrics::from_sums(plan, sums.loss / terms as f64, &sums, splits.test.len(), sst);
+            let test =
+                Metrics::from_sums(plan, plan.mean_loss(sums.loss, splits.test.len()), &sums, splits.test.len(), sst);
             if let Some(last) = self.trace.last_mut() {
                 last.test = Some(test);
             }

@@ -1,0 +1,203 @@
+//! Golden traces, the users' CI (`nnspec test`): `nnspec.toml` lists specs and their golden
+//! trace files; each spec is trained and its trace compared with the golden file within a
+//! stated relative tolerance, or, when blessing, the golden file is rewritten.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::output;
+use crate::report::{Kind, Report};
+use crate::run::{self, RunOptions};
+use crate::spec::Spec;
+
+/// `nnspec.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub test: Settings,
+    #[serde(default)]
+    pub specs: Vec<Entry>,
+    /// The directory the config's paths are relative to (the config file's own).
+    #[serde(skip)]
+    pub base: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The relative difference allowed for each number of a trace line.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { tolerance: default_tolerance() }
+    }
+}
+
+fn default_tolerance() -> f64 {
+    1e-4
+}
+
+/// One spec and its golden trace, as the config names them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub spec: PathBuf,
+    pub golden: PathBuf,
+}
+
+/// What checking one entry found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// The trace matches, with this many logged epochs.
+    Matches { epochs: usize },
+    /// The trace moved: one line per difference.
+    Drifted { differences: Vec<String> },
+    /// The golden file was rewritten with this many lines.
+    Blessed { path: PathBuf, lines: usize },
+}
+
+fn config_error(path: &Path, message: String) -> Report {
+    Report::of_kind(Kind::Spec, vec![Diagnostic::error(Code::Syntax, format!("`{}`: {message}", path.display()))])
+}
+
+impl Config {
+    /// Reads and checks `nnspec.toml`.
+    pub fn load(path: &Path) -> Result<Config, Report> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Report::from(Diagnostic::error(Code::DataFile, format!("cannot read `{}`: {e}", path.display())))
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| config_error(path, e.to_string()))?;
+        if config.specs.is_empty() {
+            return Err(config_error(path, "lists no `[[specs]]`".to_string()));
+        }
+        config.base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Ok(config)
+    }
+
+    /// Trains an entry's spec and compares its trace with the golden file, or rewrites the
+    /// golden file when `bless`. The spec's warnings come with the verdict.
+    pub fn check(&self, entry: &Entry, bless: bool, options: &RunOptions) -> Result<(Verdict, Option<Report>), Report> {
+        let spec = Spec::load(&self.base.join(&entry.spec), &[])?;
+        Ok((self.verdict(&spec, entry, bless, options)?, spec.warnings_report()))
+    }
+
+    fn verdict(&self, spec: &Spec, entry: &Entry, bless: bool, options: &RunOptions) -> Result<Verdict, Report> {
+        let golden_path = self.base.join(&entry.golden);
+        let lines = trace_of(spec, options)?;
+        if bless {
+            let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
+            if let Some(dir) = golden_path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Report::from(Diagnostic::error(Code::Output, format!("cannot create `{}`: {e}", dir.display())))
+                })?;
+            }
+            output::write_atomic(&golden_path, text.as_bytes())?;
+            return Ok(Verdict::Blessed { path: golden_path, lines: lines.len() });
+        }
+        let golden = read_golden(&golden_path)?;
+        let differences = compare(&golden, &lines, self.test.tolerance);
+        Ok(if differences.is_empty() {
+            Verdict::Matches { epochs: lines.len() }
+        } else {
+            Verdict::Drifted { differences }
+        })
+    }
+}
+
+fn read_golden(path: &Path) -> Result<Vec<Value>, Report> {
+    let golden = std::fs::read_to_string(path).map_err(|e| {
+        Report::from(
+            Diagnostic::error(Code::DataFile, format!("cannot read golden trace `{}`: {e}", path.display()))
+                .help("write it with `nnspec test --bless`"),
+        )
+    })?;
+    let mut parsed = Vec::new();
+    for (number, line) in golden.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        parsed.push(serde_json::from_str::<Value>(line).map_err(|e| {
+            Report::from(Diagnostic::error(
+                Code::DataFile,
+                format!("`{}:{}` is not a trace line: {e}", path.display(), number + 1),
+            ))
+        })?);
+    }
+    Ok(parsed)
+}
+
+/// Trains a spec and returns its trace lines as JSON without `elapsed_s`.
+fn trace_of(spec: &Spec, options: &RunOptions) -> Result<Vec<Value>, Report> {
+    let run = run::train(spec, options, &mut ())?;
+    Ok(run
+        .outcome
+        .trace
+        .iter()
+        .map(|line| {
+            let mut value = serde_json::to_value(line).expect("serialisable");
+            value.as_object_mut().expect("an object").remove("elapsed_s");
+            value
+        })
+        .collect())
+}
+
+/// The epochs whose values moved beyond `tolerance` (relative; absolute below 1e-12), one line
+/// per changed key: `epoch 20: loss 0.1234 -> 0.1301 (+5.4%)`.
+fn compare(golden: &[Value], now: &[Value], tolerance: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    if golden.len() != now.len() {
+        out.push(format!("  {} logged epochs now, {} in the golden trace\n", now.len(), golden.len()));
+    }
+    for (old, new) in golden.iter().zip(now) {
+        let epoch = new["epoch"].as_u64().unwrap_or(0);
+        let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else { continue };
+        let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+        keys.dedup();
+        let mut seen = Vec::new();
+        for key in keys {
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            match (old.get(key).and_then(Value::as_f64), new.get(key).and_then(Value::as_f64)) {
+                (Some(a), Some(b)) => {
+                    let scale = a.abs().max(b.abs());
+                    if (a - b).abs() > tolerance * scale && (a - b).abs() > 1e-12 {
+                        let change =
+                            if a != 0.0 { format!(" ({:+.2}%)", (b - a) / a.abs() * 100.0) } else { String::new() };
+                        out.push(format!("  epoch {epoch}: {key} {a} -> {b}{change}\n"));
+                    }
+                }
+                (a, b) if a.is_some() != b.is_some() => {
+                    out.push(format!("  epoch {epoch}: {key} {} -> {}\n", show(a), show(b)));
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+fn show(value: Option<f64>) -> String {
+    value.map_or("absent".to_string(), |v| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_beyond_the_tolerance_are_listed() {
+        let golden = vec![serde_json::json!({"epoch": 1, "loss": 1.0, "accuracy": 0.5})];
+        let close = vec![serde_json::json!({"epoch": 1, "loss": 1.00005, "accuracy": 0.5})];
+        assert!(compare(&golden, &close, 1e-4).is_empty());
+        let moved = vec![serde_json::json!({"epoch": 1, "loss": 1.1, "accuracy": 0.5})];
+        assert_eq!(compare(&golden, &moved, 1e-4), ["  epoch 1: loss 1 -> 1.1 (+10.00%)\n"]);
+        let fewer: Vec<Value> = Vec::new();
+        assert_eq!(compare(&golden, &fewer, 1e-4).len(), 1);
+    }
+}

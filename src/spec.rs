@@ -1,0 +1,177 @@
+//! `Spec`: a checked spec, the entry point of the library's façade. It sequences the first
+//! stages (read, parse, `--set` overrides, check) and keeps what they produced together: the
+//! source (which every later error renders against), the model and the warnings. The later
+//! stages hang off it: `compile`, `probe` (the data header), `check_memory`, `load_data`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::data::{self, CsvLayout, Prepared};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::ir::{self, Model};
+use crate::plan::{self, CompileOptions, Plan};
+use crate::report::{Kind, Report};
+use crate::span::Source;
+use crate::syntax;
+
+/// A parsed and checked spec: nothing about its model can fail from here on.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    source: Arc<Source>,
+    /// The file the spec was read from (`None` for text given directly).
+    path: Option<PathBuf>,
+    model: Model,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Spec {
+    /// Reads, parses and checks the spec at `path`, after `--set key=value` overrides (see
+    /// `syntax::overrides`). Relative data paths start at the spec's directory.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Spec, Report> {
+        let source = Arc::new(read_source(path)?);
+        let mut spec = Spec::check(source, spec_dir(path), overrides)?;
+        spec.path = Some(path.to_path_buf());
+        Ok(spec)
+    }
+
+    /// Parses and checks spec text shown under `name` in diagnostics; relative data paths
+    /// start at `base_dir`.
+    pub fn parse(text: &str, name: &str, base_dir: &Path, overrides: &[String]) -> Result<Spec, Report> {
+        Spec::check(Arc::new(Source::new(name, text)), base_dir, overrides)
+    }
+
+    fn check(source: Arc<Source>, base_dir: &Path, overrides: &[String]) -> Result<Spec, Report> {
+        let invalid = |diagnostics| Report::of_kind(Kind::Spec, diagnostics).with_source(&source);
+        let mut ast = syntax::parse(&source.text).map_err(invalid)?;
+        syntax::overrides::apply(&mut ast, overrides).map_err(invalid)?;
+        let checked = ir::check(&ast, base_dir, source.text.len()).map_err(invalid)?;
+        let mut warnings = checked.warnings;
+        warnings.iter_mut().for_each(|w| w.locate(&source));
+        Ok(Spec { source, path: None, model: checked.model, warnings })
+    }
+
+    pub fn source(&self) -> &Arc<Source> {
+        &self.source
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The name the spec is shown under (its path as given).
+    pub fn name(&self) -> &str {
+        &self.source.name
+    }
+
+    /// What the check found worth saying about a valid spec.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// The warnings as a report to render, if there are any.
+    pub fn warnings_report(&self) -> Option<Report> {
+        (!self.warnings.is_empty()).then(|| self.report(self.warnings.clone()))
+    }
+
+    /// A report of `diagnostics`, rendered against this spec's source.
+    pub fn report(&self, diagnostics: Vec<Diagnostic>) -> Report {
+        Report::new(diagnostics).with_source(&self.source)
+    }
+
+    /// A diagnostic of a later stage, as a report against this spec's source.
+    pub fn fail(&self, diagnostic: Diagnostic) -> Report {
+        self.report(vec![diagnostic])
+    }
+
+    /// Stage 3: the execution plan. Cannot fail: the model is valid.
+    pub fn compile(&self, options: CompileOptions) -> Plan {
+        plan::compile(&self.model, &self.source, options)
+    }
+
+    /// Checks the data without reading its rows: each file exists and its header has the
+    /// columns the spec names. The layout of the main CSV file, if the data is one.
+    pub fn probe(&self) -> Result<Option<CsvLayout>, Report> {
+        data::probe(&self.model).map_err(|d| self.fail(d))
+    }
+
+    /// Refuses a run estimated to need more memory than `limit` bytes (by default, the memory
+    /// this process may use): an invalid spec for this machine, before anything is allocated.
+    pub fn check_memory(&self, limit: Option<f64>) -> Result<(), Report> {
+        match limit.or_else(data::memory::available_bytes) {
+            Some(limit) => data::memory::check(&self.model, limit).map_err(|d| self.fail(d)),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads (or generates) every row, splits and scales them.
+    pub fn load_data(&self) -> Result<Prepared, Report> {
+        data::load(&self.model).map_err(|d| self.fail(d))
+    }
+
+    /// The names of the model's feature and target columns, as its data source has them.
+    pub fn column_names(&self) -> Result<(Vec<String>, Vec<String>), Report> {
+        use crate::ir::DataSource;
+        match &self.model.data.source {
+            DataSource::Csv(csv) => {
+                let layout = data::probe_csv(csv, &self.model).map_err(|d| self.fail(d))?;
+                let names = |columns: &[usize]| columns.iter().map(|&c| layout.header[c].clone()).collect();
+                Ok((names(&layout.features), names(&layout.targets)))
+            }
+            DataSource::Random { inputs, targets, .. } => {
+                Ok(((0..*inputs).map(|i| format!("x{i}")).collect(), (0..*targets).map(|i| format!("y{i}")).collect()))
+            }
+            DataSource::Xor { .. } => Ok((vec!["x0".into(), "x1".into()], vec!["y".into()])),
+        }
+    }
+}
+
+/// Reads a spec file as UTF-8 text (without a byte-order mark).
+pub fn read_source(path: &Path) -> Result<Source, Report> {
+    let text = std::fs::read(path).map_err(|error| {
+        Report::from(Diagnostic::error(Code::DataFile, format!("cannot read spec `{}`: {error}", path.display())))
+    })?;
+    let text = String::from_utf8(text).map_err(|error| {
+        let at = error.utf8_error().valid_up_to();
+        Report::from(Diagnostic::error(
+            Code::Syntax,
+            format!("spec `{}` is not valid UTF-8 (byte {at} is not)", path.display()),
+        ))
+    })?;
+    // A byte-order mark some editors write is not part of the spec.
+    let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
+    Ok(Source::new(path.display().to_string(), text))
+}
+
+/// The directory a spec's relative paths start from.
+pub fn spec_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const XOR: &str = "model m {\n input 2\n dense 1 sigmoid\n}\nloss bce\noptimizer sgd(lr: 0.5)\n\
+                       data xor(rows: 8, seed: 1)\ntrain { epochs: 2 }\n";
+
+    #[test]
+    fn a_valid_spec_compiles_and_loads_its_data() {
+        let spec = Spec::parse(XOR, "m.nn", Path::new("."), &[]).expect("valid");
+        assert_eq!(spec.model().input.width, 2);
+        assert_eq!(spec.compile(CompileOptions::default()).name, "m");
+        assert_eq!(spec.load_data().expect("generated").dataset.rows, 8);
+    }
+
+    #[test]
+    fn an_invalid_spec_reports_against_its_own_text() {
+        let report = Spec::parse(&XOR.replace("sigmoid", "sigmod"), "bad.nn", Path::new("."), &[]).unwrap_err();
+        assert_eq!(report.kind(), Kind::Spec);
+        assert!(report.to_string().contains("--> bad.nn:3:10"), "{report}");
+        let overridden = Spec::parse(XOR, "m.nn", Path::new("."), &["train.epochs=0".into()]).unwrap_err();
+        assert_eq!(overridden.exit_code(), 2, "{overridden}");
+    }
+}
