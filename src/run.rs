@@ -59,8 +59,7 @@ pub fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, Report> 
 /// The plan and data a spec runs on, after every check that can be made before training:
 /// the data header, then the memory estimate, then the rows themselves.
 pub fn prepare(spec: &Spec, options: &RunOptions) -> Result<(Plan, Prepared), Report> {
-    spec.probe()?;
-    spec.check_memory(options.max_memory)?;
+    spec.validate(options.max_memory)?;
     let plan = spec.compile(CompileOptions { chunk_rows: options.chunk_rows });
     let data = spec.load_data()?;
     Ok((plan, data))

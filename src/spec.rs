@@ -107,6 +107,14 @@ impl Spec {
         }
     }
 
+    /// Every check that can be made before reading the rows: the data header (`probe`), then
+    /// the memory estimate. What `nnspec check` checks, and what every run checks first.
+    pub fn validate(&self, max_memory: Option<f64>) -> Result<Option<CsvLayout>, Report> {
+        let layout = self.probe()?;
+        self.check_memory(max_memory)?;
+        Ok(layout)
+    }
+
     /// Reads (or generates) every row, splits and scales them.
     pub fn load_data(&self) -> Result<Prepared, Report> {
         data::load(&self.model).map_err(|d| self.fail(d))

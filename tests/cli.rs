@@ -224,3 +224,32 @@ fn fmt_keeps_comments_of_multi_line_statements_with_them() {
          loss bce\noptimizer sgd(lr: 0.5, momentum: 0.9)  # tuned # end\ndata xor(rows: 64)\n"
     );
 }
+
+#[test]
+fn check_json_gives_each_diagnostic_with_its_location() {
+    let bad = "model m {\n    input 2\n    dense 8 tanhh\n    dense 1 sigmoid\n}\nloss bce\n\
+               optimizer sgd(lr: 0.5)\ndata xor(rows: 8)\ntrain { epochs: 0 }\n";
+    let scratch = Scratch::new("check-json", &[("bad.nn", bad)]);
+    let out = nnspec(&scratch.dir, &["check", "--json", "bad.nn"]);
+    assert_eq!(out.code, 2, "the exit code is that of the check");
+    assert!(out.stderr.is_empty(), "JSON only, on stdout: {}", out.stderr);
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(value["valid"], false);
+    let diagnostics = value["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 2, "{value}");
+    let activation = &diagnostics[0];
+    assert_eq!(activation["code"], "E0002");
+    assert_eq!(activation["severity"], "error");
+    assert_eq!(activation["message"], "unknown activation `tanhh`");
+    assert_eq!(
+        (activation["file"].as_str(), activation["line"].as_u64(), activation["column"].as_u64()),
+        (Some("bad.nn"), Some(3), Some(13))
+    );
+    assert_eq!(activation["end_column"], 18);
+    assert_eq!(activation["help"], "did you mean `tanh`?");
+    assert_eq!((diagnostics[1]["code"].as_str(), diagnostics[1]["line"].as_u64()), (Some("E0005"), Some(9)));
+    let good = nnspec(&root(), &["check", "--json", "specs/xor.nn"]);
+    assert_eq!(good.code, 0);
+    let value: serde_json::Value = serde_json::from_str(&good.stdout).unwrap();
+    assert_eq!((value["valid"].as_bool(), value["diagnostics"].as_array().map(Vec::len)), (Some(true), Some(0)));
+}

@@ -1,14 +1,23 @@
-//! Each error as the user sees it: the full rendering, and the exit code.
+//! Each error as the user sees it: the full rendering, and the exit code. Checks run
+//! in-process through the library's façade (`Spec`, `Report`), as `nnspec check` does; errors
+//! that only a run finds go through the binary.
+
+use nnspec::Spec;
+use nnspec::diagnostic::ColorChoice;
 
 use crate::support::{Scratch, nnspec};
 
 const XOR_CSV: &str = "x0,x1,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n";
 
-/// Runs `nnspec check bad.nn` on a spec (with an xor.csv beside it) and returns exit code and stderr.
+/// Checks a spec named `bad.nn` (with an xor.csv beside it) as `nnspec check bad.nn` does;
+/// returns its exit code and what it prints on stderr.
 fn check(name: &str, spec: &str) -> (i32, String) {
-    let scratch = Scratch::new(name, &[("bad.nn", spec), ("xor.csv", XOR_CSV)]);
-    let out = nnspec(&scratch.dir, &["--color", "never", "check", "bad.nn"]);
-    (out.code, out.stderr)
+    let scratch = Scratch::new(name, &[("xor.csv", XOR_CSV)]);
+    let checked = Spec::parse(spec, "bad.nn", &scratch.dir, &[]).and_then(|s| s.validate(Some(1e9)).map(|_| s));
+    match checked {
+        Ok(spec) => (0, spec.warnings_report().map(|r| r.render(ColorChoice::Never)).unwrap_or_default()),
+        Err(report) => (i32::from(report.exit_code()), report.render(ColorChoice::Never)),
+    }
 }
 
 const GOOD_TAIL: &str =

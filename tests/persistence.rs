@@ -230,6 +230,14 @@ fn resuming_with_a_changed_spec_is_refused_in_words() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("the spec differs from the run it was saved from"), "{}", out.stderr);
     assert!(out.stderr.contains("was: optimizer adam(") && out.stderr.contains("now: optimizer rmsprop("));
+    // Other training rows (one row fewer) are refused too, naming the data.
+    let iris = std::fs::read_to_string(s.dir.join("iris.csv")).unwrap();
+    let shorter: String = iris.lines().take(150).map(|l| format!("{l}\n")).collect();
+    std::fs::write(s.dir.join("iris.csv"), shorter).unwrap();
+    let out = nnspec(&s.dir, &["--color", "never", "run", "c.nn", "--resume", "ck"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("(the training data changed)"), "{}", out.stderr);
+    std::fs::write(s.dir.join("iris.csv"), iris).unwrap();
     // More epochs are allowed: training simply continues.
     std::fs::write(s.dir.join("longer.nn"), CLASSIFIER.replace("epochs: 10", "epochs: 12")).unwrap();
     assert_eq!(nnspec(&s.dir, &["run", "longer.nn", "--resume", "ck/epoch-000010.ckpt"]).code, 0);

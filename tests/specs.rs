@@ -143,3 +143,15 @@ fn docs_examples_parse() {
         assert!(doc.contains(code.as_str()), "{} is documented", code.as_str());
     }
 }
+
+/// The summary's per-layer counts (from the IR) add up to the plan's trainable parameters
+/// (from the tensors' shapes): one count, two views of it.
+#[test]
+fn layer_parameter_counts_add_up_to_the_plan() {
+    for path in crate::support::all_specs() {
+        let spec = nnspec::Spec::load(&path, &[]).unwrap();
+        let by_layer: usize = spec.model().layers.iter().map(|l| l.kind.parameter_count(l.inputs, l.outputs)).sum();
+        let plan = spec.compile(nnspec::plan::CompileOptions::default());
+        assert_eq!(by_layer, plan.parameter_count(), "{}", path.display());
+    }
+}

@@ -29,8 +29,7 @@ pub fn check(path: &Path, json: bool, max_memory: Option<f64>, color: ColorChoic
         return check_json(path, max_memory);
     }
     let spec = load(path, &[], color)?;
-    let layout = spec.probe()?;
-    spec.check_memory(max_memory)?;
+    let layout = spec.validate(max_memory)?;
     let plan = spec.compile(CompileOptions::default());
     emit(&summary::model(spec.model(), &plan))?;
     emit(&format!("{}\n", summary::data(spec.model(), layout.as_ref())))?;
@@ -40,11 +39,7 @@ pub fn check(path: &Path, json: bool, max_memory: Option<f64>, color: ColorChoic
 /// `check --json`: the verdict and every diagnostic (errors and warnings) as one JSON object on
 /// stdout; the exit code is the same as without `--json`.
 fn check_json(path: &Path, max_memory: Option<f64>) -> Result<(), Report> {
-    let result = Spec::load(path, &[]).and_then(|spec| {
-        spec.probe()?;
-        spec.check_memory(max_memory)?;
-        Ok(spec)
-    });
+    let result = Spec::load(path, &[]).and_then(|spec| spec.validate(max_memory).map(|_| spec));
     let (diagnostics, failure) = match &result {
         Ok(spec) => (spec.warnings().to_vec(), None),
         Err(report) => (report.diagnostics().to_vec(), Some(report)),

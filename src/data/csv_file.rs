@@ -17,13 +17,10 @@ pub struct CsvLayout {
 
 fn open(csv: &CsvSource, model: &Model) -> Result<csv::Reader<File>, Diagnostic> {
     let file = File::open(&csv.path).map_err(|error| {
-        Diagnostic::error(
-            Code::DataFile,
-            format!("cannot read data file `{}`: {}", csv.path.display(), io_reason(&error)),
-        )
-        .at(csv.span, "this file")
-        .with_context(model.data.span, "in this data clause")
-        .help("paths are relative to the spec file's directory")
+        Diagnostic::error(Code::DataFile, format!("cannot read data file `{}`: {}", csv.shown, io_reason(&error)))
+            .at(csv.span, "this file")
+            .with_context(model.data.span, "in this data clause")
+            .help("paths are relative to the spec file's directory")
     })?;
     Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(file))
 }

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 use super::early_stop::EarlyStopping;
 use super::{Session, TraceLine};
@@ -19,7 +19,132 @@ use crate::plan::Plan;
 use crate::rng::{self, Stream};
 use crate::weights::{self, Decoded, Values};
 
-const FORMAT: &str = "nnspec-checkpoint-1";
+const FORMAT: &str = "nnspec-checkpoint-2";
+
+/// The training state a checkpoint's metadata holds (`nnspec.state`), beside the tensors.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedState {
+    /// Epochs completed.
+    epoch: usize,
+    /// Optimizer steps taken.
+    step: u64,
+    /// The shuffle stream's position (a u128, as a decimal string: JSON numbers lose it).
+    #[serde(with = "decimal")]
+    shuffle_word_pos: u128,
+    /// Dropout words drawn so far.
+    #[serde(with = "decimal")]
+    dropout_words: u128,
+    /// Early stopping had asked to stop.
+    stopped: bool,
+    /// The best epoch so far (without early stopping).
+    best: Option<TraceLine>,
+    early_stop: Option<SavedEarlyStop>,
+    /// The trace so far.
+    trace: Vec<TraceLine>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedEarlyStop {
+    best: Option<TraceLine>,
+    waited: usize,
+}
+
+/// u128 as a decimal string.
+mod decimal {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(value: &u128, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(D::Error::custom)
+    }
+}
+
+/// Everything about a run that a resume must not change, field by field so that a change can
+/// be named: the layers and their parameters, loss, optimizer, schedule, clipping and batch (as
+/// the plan prints them, without spec lines), the seed, shuffling, early stopping, and a hash of
+/// the training data. The epoch count and logging may change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Signature {
+    kernels: Vec<String>,
+    optimizer: String,
+    batch: String,
+    seed: u64,
+    shuffle: bool,
+    early_stop: String,
+    /// FNV-1a of the prepared rows (inputs and targets, after scaling) and of the split.
+    data: String,
+}
+
+impl Signature {
+    fn of(plan: &Plan, data: &Prepared) -> Signature {
+        let text = plan.to_string().replace(&format!(" ({})", plan.file), "");
+        let mut lines = text.lines().map(|line| line.split("  # ").next().unwrap_or(line).trim_end().to_string());
+        let header = lines.next().unwrap_or_default();
+        let optimizer = lines.next().unwrap_or_default();
+        let kernels = lines.collect();
+        Signature {
+            kernels,
+            optimizer,
+            batch: header,
+            seed: plan.train.seed,
+            shuffle: plan.train.shuffle,
+            early_stop: format!("{:?}", plan.train.early_stop),
+            data: data_hash(data),
+        }
+    }
+
+    /// The first setting that differs, as `(what, was, now)`: the named settings first, then
+    /// the kernels (which an optimizer change also changes).
+    fn difference(&self, now: &Signature) -> Option<(&'static str, String, String)> {
+        let fields = [
+            ("the optimizer", self.optimizer.clone(), now.optimizer.clone()),
+            ("the model or batch", self.batch.clone(), now.batch.clone()),
+            ("the seed", self.seed.to_string(), now.seed.to_string()),
+            ("shuffling", self.shuffle.to_string(), now.shuffle.to_string()),
+            ("early stopping", self.early_stop.clone(), now.early_stop.clone()),
+            ("the training data", format!("rows hashing to {}", self.data), format!("rows hashing to {}", now.data)),
+        ];
+        if let Some(found) = fields.into_iter().find(|(_, was, now)| was != now) {
+            return Some(found);
+        }
+        if self.kernels == now.kernels {
+            return None;
+        }
+        let count = |kernels: &[String]| format!("{} kernels", kernels.len());
+        let (was, now) = self.kernels.iter().zip(&now.kernels).find(|(a, b)| a != b).map_or_else(
+            || (count(&self.kernels), count(&now.kernels)),
+            |(a, b)| (a.trim().to_string(), b.trim().to_string()),
+        );
+        Some(("the layers", was, now))
+    }
+}
+
+/// FNV-1a (64 bits) of the prepared rows and of which rows each split holds.
+fn data_hash(data: &Prepared) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut add = |bytes: &[u8]| {
+        for &byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let dataset = &data.dataset;
+    for value in dataset.inputs.iter().chain(&dataset.targets) {
+        add(&value.to_bits().to_le_bytes());
+    }
+    for rows in [&data.splits.train, &data.splits.validation, &data.splits.test] {
+        add(&(rows.len() as u64).to_le_bytes());
+        for &row in rows {
+            add(&(row as u64).to_le_bytes());
+        }
+    }
+    format!("{hash:016x}")
+}
 
 /// The file name of the checkpoint after `epoch` epochs.
 pub fn file_name(epoch: usize) -> String {
@@ -42,45 +167,33 @@ pub fn save(session: &Session, path: &Path) -> Result<(), Diagnostic> {
     }
     let order: Vec<i64> = session.order.iter().map(|&r| r as i64).collect();
     tensors.push(("order".to_string(), vec![order.len()], Values::I64(order)));
-    let line = |line: Option<&TraceLine>| line.map_or(Value::Null, |l| serde_json::to_value(l).expect("serialisable"));
-    let early = session.early_stop.as_ref().map_or(
-        Value::Null,
-        |tracker| serde_json::json!({ "best": line(tracker.best_line()), "waited": tracker.waited() }),
-    );
-    let state = serde_json::json!({
-        "epoch": session.epoch,
-        "step": session.state.step,
-        "shuffle_word_pos": session.shuffle_rng.get_word_pos().to_string(),
-        "dropout_words": session.state.dropout_words.to_string(),
-        "stopped": session.stopped,
-        "best": line(session.best.as_ref()),
-        "early_stop": early,
-        "trace": session.trace.iter().map(|l| line(Some(l))).collect::<Vec<_>>(),
-    });
+    let state = SavedState {
+        epoch: session.epoch,
+        step: session.state.step,
+        shuffle_word_pos: session.shuffle_rng.get_word_pos(),
+        dropout_words: session.state.dropout_words,
+        stopped: session.stopped,
+        best: session.best.clone(),
+        early_stop: session
+            .early_stop
+            .as_ref()
+            .map(|tracker| SavedEarlyStop { best: tracker.best_line().cloned(), waited: tracker.waited() }),
+        trace: session.trace.clone(),
+    };
+    let signature = Signature::of(plan, session.data);
     let mut metadata = weights::metadata(plan, &session.data.scaler);
     metadata.insert("nnspec.checkpoint".to_string(), FORMAT.to_string());
-    metadata.insert("nnspec.run".to_string(), run_signature(plan));
-    metadata.insert("nnspec.state".to_string(), state.to_string());
+    metadata.insert("nnspec.run".to_string(), serde_json::to_string(&signature).expect("serialisable"));
+    metadata.insert("nnspec.state".to_string(), serde_json::to_string(&state).expect("serialisable"));
     output::write_atomic(path, &weights::encode(tensors, metadata))
-}
-
-/// Everything about a run that a resume must not change: the plan (layers, their settings,
-/// loss, optimizer and schedule, batch) and the seed, shuffling and early stopping; not the
-/// epoch count or logging, which may grow. One line per setting, so a change can be named.
-fn run_signature(plan: &Plan) -> String {
-    let text = plan.to_string().replace(&format!(" ({})", plan.file), "");
-    let mut lines: Vec<String> =
-        text.lines().map(|line| line.split("  # ").next().unwrap_or(line).trim_end().to_string()).collect();
-    lines.push(format!("seed {}, shuffle {}", plan.train.seed, plan.train.shuffle));
-    lines.push(format!("early stopping {:?}", plan.train.early_stop));
-    lines.join("\n")
 }
 
 /// A checkpoint read from disk, ready to restore.
 pub struct Checkpoint {
     path: PathBuf,
     decoded: Decoded,
-    state: Value,
+    state: SavedState,
+    signature: Signature,
 }
 
 /// Reads a checkpoint file, or the newest complete checkpoint in a directory.
@@ -119,15 +232,19 @@ fn load_file(path: &Path) -> Result<Checkpoint, Diagnostic> {
     let invalid = |why: &str| {
         Diagnostic::error(Code::DataFile, format!("`{}` is not an nnspec checkpoint: {why}", path.display()))
     };
-    if decoded.metadata.get("nnspec.checkpoint").map(String::as_str) != Some(FORMAT) {
-        return Err(invalid("no checkpoint format marker"));
+    match decoded.metadata.get("nnspec.checkpoint").map(String::as_str) {
+        Some(FORMAT) => {}
+        Some(other) => {
+            return Err(invalid(&format!("its format `{other}` is not `{FORMAT}` (another nnspec version?)")));
+        }
+        None => return Err(invalid("no checkpoint format marker")),
     }
-    let state: Value = decoded
-        .metadata
-        .get("nnspec.state")
-        .and_then(|text| serde_json::from_str(text).ok())
-        .ok_or_else(|| invalid("no readable training state"))?;
-    Ok(Checkpoint { path: path.to_path_buf(), decoded, state })
+    let json = |key: &str| decoded.metadata.get(key).ok_or_else(|| invalid(&format!("no `{key}` metadata")));
+    let state: SavedState =
+        serde_json::from_str(json("nnspec.state")?).map_err(|e| invalid(&format!("its training state: {e}")))?;
+    let signature: Signature =
+        serde_json::from_str(json("nnspec.run")?).map_err(|e| invalid(&format!("its run signature: {e}")))?;
+    Ok(Checkpoint { path: path.to_path_buf(), decoded, state, signature })
 }
 
 impl Checkpoint {
@@ -141,20 +258,28 @@ impl Checkpoint {
         let invalid = |why: String| {
             Diagnostic::error(Code::DataFile, format!("cannot resume from `{}`: {why}", self.path.display()))
         };
-        if let Some(saved) = self.decoded.metadata.get("nnspec.run") {
-            let now = run_signature(plan);
-            if *saved != now {
-                let changed = saved.lines().zip(now.lines()).find(|(a, b)| a != b);
-                let mut error = Diagnostic::error(
-                    Code::DataShape,
-                    format!("cannot resume from `{}`: the spec differs from the run it was saved from", self.path.display()),
-                )
-                .help("a resumed run must keep its layers, loss, optimizer, batch and seed; only `epochs` and logging may change");
-                if let Some((before, after)) = changed {
-                    error = error.note(format!("was: {}", before.trim())).note(format!("now: {}", after.trim()));
-                }
-                return Err(error);
-            }
+        if let Some((what, was, now)) = self.signature.difference(&Signature::of(plan, data)) {
+            return Err(Diagnostic::error(
+                Code::DataShape,
+                format!(
+                    "cannot resume from `{}`: the spec differs from the run it was saved from ({what} changed)",
+                    self.path.display()
+                ),
+            )
+            .note(format!("was: {was}"))
+            .note(format!("now: {now}"))
+            .help("a resumed run must keep its layers, loss, optimizer, batch, seed and data; only `epochs` and logging may change"));
+        }
+        let state = &self.state;
+        // A crafted file could claim any counts: they must be those of whole epochs of this data.
+        let steps_per_epoch = data.splits.train.len().div_ceil(plan.batch_rows(data.splits.train.len())) as u64;
+        if Some(state.step) != (state.epoch as u64).checked_mul(steps_per_epoch)
+            || state.trace.iter().any(|line| line.epoch > state.epoch)
+        {
+            return Err(invalid(format!(
+                "its epoch ({}) and step ({}) counts are not those of whole epochs of {steps_per_epoch} step(s)",
+                state.epoch, state.step
+            )));
         }
         let params = weights::params_from(plan, &self.decoded, "params.", &self.path)?;
         let mut session = Session::new(plan, data, Some(params));
@@ -186,36 +311,20 @@ impl Checkpoint {
                 }
             }
         }
-        let number = |key: &str| self.state[key].as_u64().ok_or_else(|| invalid(format!("`{key}` is missing")));
-        let big = |key: &str| {
-            self.state[key]
-                .as_str()
-                .and_then(|s| s.parse::<u128>().ok())
-                .ok_or_else(|| invalid(format!("`{key}` is missing")))
-        };
-        session.epoch = number("epoch")? as usize;
-        session.state.step = number("step")?;
-        session.state.dropout_words = big("dropout_words")?;
+        session.epoch = state.epoch;
+        session.state.step = state.step;
+        session.state.dropout_words = state.dropout_words;
         let mut shuffle = rng::stream(plan.train.seed, Stream::Shuffle);
-        shuffle.set_word_pos(big("shuffle_word_pos")?);
+        shuffle.set_word_pos(state.shuffle_word_pos);
         session.shuffle_rng = shuffle;
-        session.stopped = self.state["stopped"].as_bool().unwrap_or(false);
-        session.trace = self.state["trace"]
-            .as_array()
-            .map(|lines| lines.iter().filter_map(TraceLine::from_json).collect())
-            .unwrap_or_default();
-        session.best = TraceLine::from_json(&self.state["best"]);
+        session.stopped = state.stopped;
+        session.trace = state.trace.clone();
+        session.best = state.best.clone();
         session.elapsed_offset = session.trace.last().map_or(0.0, |l| l.elapsed_s);
         if let Some(settings) = plan.train.early_stop {
             let best_params = weights::params_from(plan, &self.decoded, "best.", &self.path)?;
-            let early = &self.state["early_stop"];
-            let waited = early["waited"].as_u64().ok_or_else(|| invalid("early stopping's state is missing".into()))?;
-            session.early_stop = Some(EarlyStopping::restore(
-                settings,
-                best_params,
-                TraceLine::from_json(&early["best"]),
-                waited as usize,
-            ));
+            let early = state.early_stop.as_ref().ok_or_else(|| invalid("early stopping's state is missing".into()))?;
+            session.early_stop = Some(EarlyStopping::restore(settings, best_params, early.best.clone(), early.waited));
         }
         Ok(session)
     }

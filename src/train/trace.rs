@@ -54,6 +54,14 @@ impl Serialize for TraceLine {
     }
 }
 
+/// Read back from the object `Serialize` writes (checkpoints hold trace lines).
+impl<'de> serde::Deserialize<'de> for TraceLine {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        TraceLine::from_json(&value).ok_or_else(|| serde::de::Error::custom(format!("not a trace line: {value}")))
+    }
+}
+
 impl TraceLine {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a trace line always serialises")
