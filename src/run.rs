@@ -67,6 +67,13 @@ pub fn prepare(spec: &Spec, options: &RunOptions) -> Result<(Plan, Prepared), Re
 
 /// Trains a spec: `prepare`, then the initial weights, then the epochs.
 pub fn train(spec: &Spec, options: &RunOptions, observer: &mut dyn Observer) -> Result<Run, Report> {
+    // Outputs first: a run must not fail at its end for want of a writable directory.
+    if let Some(Checkpoints { dir, .. }) = &options.checkpoints {
+        std::fs::create_dir_all(dir).map_err(|error| {
+            spec.fail(Diagnostic::error(Code::Output, format!("cannot create `{}`: {error}", dir.display())))
+        })?;
+        output::check_writable(&dir.join(checkpoint::file_name(0))).map_err(|d| spec.fail(d))?;
+    }
     let (plan, data) = prepare(spec, options)?;
     let mut train_options = train::Options { record_steps: options.record_steps, ..train::Options::default() };
     let mut warnings = Vec::new();
@@ -88,9 +95,6 @@ pub fn train(spec: &Spec, options: &RunOptions, observer: &mut dyn Observer) -> 
         train_options.resume = Some(checkpoint::load(path).map_err(|d| spec.fail(d))?);
     }
     if let Some(Checkpoints { every, dir }) = &options.checkpoints {
-        std::fs::create_dir_all(dir).map_err(|error| {
-            spec.fail(Diagnostic::error(Code::Output, format!("cannot create `{}`: {error}", dir.display())))
-        })?;
         train_options.checkpoints = Some(checkpoint::Writer { every: *every, dir: dir.clone() });
     }
     let pool = thread_pool(options.threads)?;

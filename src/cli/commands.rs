@@ -138,15 +138,6 @@ pub fn run(args: &RunArgs, max_memory: Option<f64>, color: ColorChoice) -> Resul
     for path in args.trace.iter().chain(&args.save).chain(&args.summary_json).chain(&args.plot) {
         output::check_writable(path)?;
     }
-    if let Some(dir) = &args.checkpoint_dir {
-        std::fs::create_dir_all(dir).map_err(|error| {
-            Report::from(crate::diagnostic::Diagnostic::error(
-                crate::diagnostic::Code::Output,
-                format!("cannot create `{}`: {error}", dir.display()),
-            ))
-        })?;
-        output::check_writable(&dir.join(crate::train::checkpoint::file_name(0)))?;
-    }
     let options = RunOptions {
         threads: args.threads.map(usize::from),
         init: args.init.clone(),
