@@ -2,17 +2,16 @@
 //! 1, 2 and 4 threads: for every shipped spec, and again with chunks small enough that every
 //! batch is split across threads.
 
-use crate::support::{all_specs, compile_spec, train_with_threads};
+use crate::support::{all_specs, train_spec};
 
 #[test]
 fn traces_and_weights_do_not_depend_on_the_thread_count() {
     for spec in all_specs() {
         for chunk_rows in [None, Some(3)] {
-            let (plan, data) = compile_spec(&spec, chunk_rows);
             let runs: Vec<_> = [1, 2, 4]
                 .into_iter()
                 .map(|threads| {
-                    let outcome = train_with_threads(&plan, &data, threads);
+                    let outcome = train_spec(&spec, threads, chunk_rows).outcome;
                     let trace: Vec<_> = outcome.trace.iter().map(|line| line.without_time().to_json()).collect();
                     (trace, outcome.params.to_bits())
                 })

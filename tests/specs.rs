@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::support::{compile_spec, root, train_with_threads};
+use crate::support::{root, train_spec};
 
 /// Rounds every float in a JSON value to 5 significant digits, so snapshots agree across
 /// CPUs whose kernels round differently.
@@ -23,9 +23,9 @@ fn round(value: Value) -> Value {
 #[test]
 fn plans_and_traces() {
     insta::glob!("../specs", "*.nn", |path| {
-        let (plan, data) = compile_spec(path, None);
-        insta::assert_snapshot!("plan", plan.to_string());
-        let outcome = train_with_threads(&plan, &data, 2);
+        let run = train_spec(path, 2, None);
+        insta::assert_snapshot!("plan", run.plan.to_string());
+        let outcome = run.outcome;
         let first: Vec<Value> = outcome
             .trace
             .iter()
@@ -42,14 +42,12 @@ fn plans_and_traces() {
 }
 
 fn final_line(name: &str) -> nnspec::train::TraceLine {
-    let (plan, data) = compile_spec(&root().join("specs").join(name), None);
-    train_with_threads(&plan, &data, 2).trace.last().cloned().unwrap()
+    train_spec(&root().join("specs").join(name), 2, None).outcome.trace.last().cloned().unwrap()
 }
 
 #[test]
 fn seed_loss_decreases() {
-    let (plan, data) = compile_spec(&root().join("specs/seed.nn"), None);
-    let trace = train_with_threads(&plan, &data, 1).trace;
+    let trace = train_spec(&root().join("specs/seed.nn"), 1, None).outcome.trace;
     assert_eq!(trace.last().unwrap().epoch, 1000);
     assert!(trace.windows(2).all(|w| w[1].train.loss < w[0].train.loss), "loss falls at every logged epoch");
 }
@@ -70,8 +68,7 @@ fn petal_width_is_predicted() {
 
 #[test]
 fn iris_reaches_95_percent_validation_accuracy() {
-    let (plan, data) = compile_spec(&root().join("specs/iris.nn"), None);
-    let outcome = train_with_threads(&plan, &data, 2);
+    let outcome = train_spec(&root().join("specs/iris.nn"), 2, None).outcome;
     let best = outcome.best.expect("early stopping keeps the best epoch");
     let accuracy = best.validation.unwrap().accuracy.unwrap();
     assert!(accuracy >= 0.95, "iris validation accuracy {accuracy}");
@@ -79,15 +76,14 @@ fn iris_reaches_95_percent_validation_accuracy() {
 
 #[test]
 fn digits_reaches_95_percent_on_an_unseen_test_split() {
-    let (plan, data) = compile_spec(&root().join("specs/digits.nn"), None);
-    let splits = &data.splits;
+    let run = train_spec(&root().join("specs/digits.nn"), 2, None);
+    let (splits, outcome) = (&run.data.splits, &run.outcome);
     // The test rows are disjoint from the rows that train and that early stopping watches.
     assert!(splits.test.iter().all(|r| !splits.train.contains(r) && !splits.validation.contains(r)));
     assert_eq!(splits.train.len() + splits.validation.len() + splits.test.len(), 1797);
-    let outcome = train_with_threads(&plan, &data, 2);
     let test = outcome.trace.last().unwrap().test.expect("the final line carries the test metrics");
     assert!(test.accuracy.unwrap() >= 0.95, "digits test accuracy {:?}", test.accuracy);
-    let confusion = outcome.confusion.unwrap();
+    let confusion = outcome.confusion.as_ref().unwrap();
     assert_eq!((confusion.split.as_str(), confusion.classes), ("test", 10));
     assert_eq!(confusion.counts.iter().sum::<u64>() as usize, splits.test.len());
 }

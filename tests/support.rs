@@ -4,10 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nnspec::data::Prepared;
-use nnspec::plan::{CompileOptions, Plan};
-use nnspec::train::Outcome;
-
 /// What a run of the binary printed and returned.
 pub struct Output {
     pub code: i32,
@@ -60,18 +56,12 @@ impl Drop for Scratch {
     }
 }
 
-/// Compiles a spec file for in-process use.
-pub fn compile_spec(path: &Path, chunk_rows: Option<usize>) -> (Plan, Prepared) {
+/// Trains a spec file in-process through the library's façade (as `nnspec run` does), on
+/// `threads` threads, with `chunk_rows` rows per parallel chunk instead of the plan's rule.
+pub fn train_spec(path: &Path, threads: usize, chunk_rows: Option<usize>) -> nnspec::Run {
     let spec = nnspec::Spec::load(path, &[]).expect("valid spec");
-    let plan = spec.compile(CompileOptions { chunk_rows });
-    let data = spec.load_data().expect("loadable data");
-    (plan, data)
-}
-
-/// Trains in-process on a pool of `threads` threads.
-pub fn train_with_threads(plan: &Plan, data: &Prepared, threads: usize) -> Outcome {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    pool.install(|| nnspec::train::train(plan, data, &mut ())).expect("training succeeds")
+    let options = nnspec::RunOptions { threads: Some(threads), chunk_rows, ..nnspec::RunOptions::default() };
+    nnspec::run::train(&spec, &options, &mut ()).unwrap_or_else(|report| panic!("{report}"))
 }
 
 /// Every spec under `specs/`, sorted.
