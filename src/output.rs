@@ -1,43 +1,151 @@
-//! Output files are written atomically: to a temporary file beside the target, then renamed,
-//! so a killed run leaves each output complete or absent, never half-written.
+//! Output files, written so that nothing else is harmed and nothing is left half-written.
+//!
+//! A file is written to a temporary file beside it, then renamed over it: a killed run leaves
+//! each output complete or absent. The temporary file is created exclusively under an
+//! unpredictable name (`.NAME.nnspec-PID-RANDOM.tmp`, by the `tempfile` crate), so a planted
+//! file or link cannot redirect the write. The target itself must be a regular file (or absent):
+//! a symbolic link, a device, a pipe or a directory is refused rather than replaced, as is a
+//! read-only file or one owned by another user. A replaced file keeps its permissions; a new
+//! one gets the usual `0666` less the umask. Temporary files that a killed nnspec left beside
+//! a target (their process is gone) are removed on the next write of that target.
 
+use std::fs::{Metadata, Permissions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Code, Diagnostic};
 
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+fn cannot_write(path: &Path, why: impl std::fmt::Display) -> Diagnostic {
+    Diagnostic::error(Code::Output, format!("cannot write `{}`: {why}", path.display()))
 }
 
-fn cannot_write(path: &Path, error: &std::io::Error) -> Diagnostic {
-    Diagnostic::error(Code::Output, format!("cannot write `{}`: {error}", path.display()))
-        .help("check that the directory exists and is writable")
+fn io_error(path: &Path, error: &std::io::Error) -> Diagnostic {
+    cannot_write(path, error).help("check that the directory exists and is writable")
 }
 
-/// Writes `bytes` to `path` atomically.
+/// The directory a target lives in and its file name.
+fn split(path: &Path) -> Result<(PathBuf, String), Diagnostic> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| cannot_write(path, "it names no file"))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((dir, name))
+}
+
+/// The existing target's metadata (`None` if absent), refusing what must not be replaced.
+fn existing_target(path: &Path) -> Result<Option<Metadata>, Diagnostic> {
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(io_error(path, &error)),
+    };
+    let kind = metadata.file_type();
+    if kind.is_symlink() {
+        return Err(cannot_write(path, "it is a symbolic link, which nnspec does not replace or write through")
+            .help("name the file the link points to, or another path"));
+    }
+    if kind.is_dir() {
+        return Err(cannot_write(path, "it is a directory"));
+    }
+    if !kind.is_file() {
+        return Err(cannot_write(path, "it is not a regular file (a device, pipe or socket)")
+            .help("nnspec writes outputs as regular files only"));
+    }
+    if metadata.permissions().readonly() {
+        return Err(cannot_write(path, "it is read-only").help("make it writable, or choose another path"));
+    }
+    Ok(Some(metadata))
+}
+
+/// The prefix of this process's temporary files for `name`.
+fn temp_prefix(name: &str) -> String {
+    format!(".{name}.nnspec-{}-", std::process::id())
+}
+
+/// Creates an exclusive, unpredictably named temporary file in `dir` for target `name`.
+fn create_temp(dir: &Path, name: &str, target: &Path) -> Result<tempfile::NamedTempFile, Diagnostic> {
+    #[cfg(unix)]
+    let permissions = {
+        use std::os::unix::fs::PermissionsExt;
+        Permissions::from_mode(0o666)
+    };
+    let prefix = temp_prefix(name);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp").rand_bytes(12);
+    #[cfg(unix)]
+    builder.permissions(permissions);
+    builder.tempfile_in(dir).map_err(|error| io_error(target, &error))
+}
+
+/// Whether two files have the same owner (on Unix; elsewhere, always).
+fn same_owner(a: &Metadata, b: &Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.uid() == b.uid()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        true
+    }
+}
+
+/// Removes temporary files for `name` in `dir` whose process has ended (left by a killed run).
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.nnspec-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|pid| pid.parse::<u32>().ok()) else { continue };
+        if !file_name.ends_with(".tmp") || pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|kind| kind.is_file() || kind.is_symlink()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a process exists (Linux's /proc; elsewhere assumed alive, so nothing is removed).
+fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+}
+
+/// Writes `bytes` to `path` atomically, safely (see the module's documentation).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
-    let temp = temp_path(path);
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    result.map_err(|error| {
-        let _ = std::fs::remove_file(&temp);
-        cannot_write(path, &error)
-    })
+    let (dir, name) = split(path)?;
+    let existing = existing_target(path)?;
+    remove_stale_temps(&dir, &name);
+    let mut temp = create_temp(&dir, &name, path)?;
+    if let Some(existing) = &existing {
+        let mine = temp.as_file().metadata().map_err(|error| io_error(path, &error))?;
+        if !same_owner(existing, &mine) {
+            return Err(cannot_write(path, "it belongs to another user").help("choose a path of your own"));
+        }
+        temp.as_file().set_permissions(existing.permissions()).map_err(|error| io_error(path, &error))?;
+    }
+    temp.write_all(bytes).and_then(|()| temp.as_file().sync_all()).map_err(|error| io_error(path, &error))?;
+    temp.persist(path).map_err(|error| io_error(path, &error.error))?;
+    Ok(())
 }
 
-/// Checks before a run that `path` can be written, so a long run does not fail at its end.
+/// Checks before a run that `path` can be written, so that a long run does not fail at its end.
 pub fn check_writable(path: &Path) -> Result<(), Diagnostic> {
-    let temp = temp_path(path);
-    std::fs::File::create(&temp).map_err(|error| cannot_write(path, &error))?;
-    let _ = std::fs::remove_file(&temp);
-    if path.is_dir() {
-        return Err(Diagnostic::error(Code::Output, format!("cannot write `{}`: it is a directory", path.display())));
+    let (dir, name) = split(path)?;
+    let existing = existing_target(path)?;
+    let temp = create_temp(&dir, &name, path)?;
+    if let Some(existing) = &existing {
+        let mine = temp.as_file().metadata().map_err(|error| io_error(path, &error))?;
+        if !same_owner(existing, &mine) {
+            return Err(cannot_write(path, "it belongs to another user").help("choose a path of your own"));
+        }
     }
     Ok(())
 }
@@ -46,10 +154,16 @@ pub fn check_writable(path: &Path) -> Result<(), Diagnostic> {
 mod tests {
     use super::*;
 
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("nnspec-output-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn writes_whole_files_and_reports_bad_paths() {
-        let dir = std::env::temp_dir().join(format!("nnspec-output-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("whole");
         let path = dir.join("trace.jsonl");
         write_atomic(&path, b"{}\n").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"{}\n");
@@ -57,6 +171,65 @@ mod tests {
         let missing = dir.join("no/such/dir/trace.jsonl");
         assert!(check_writable(&missing).is_err());
         assert!(write_atomic(&missing, b"x").is_err());
+        assert!(write_atomic(&dir, b"x").unwrap_err().message.contains("is a directory"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_devices_and_read_only_files_are_refused_and_modes_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = scratch("refuse");
+        let victim = dir.join("victim.txt");
+        std::fs::write(&victim, "keep me").unwrap();
+        let link = dir.join("out.jsonl");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let error = write_atomic(&link, b"x").unwrap_err();
+        assert!(error.message.contains("symbolic link"), "{}", error.message);
+        assert!(check_writable(&link).is_err());
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is still a link");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        let error = write_atomic(Path::new("/dev/null"), b"x").unwrap_err();
+        assert!(error.message.contains("not a regular file"), "{}", error.message);
+        // A private file stays private.
+        let private = dir.join("private.safetensors");
+        std::fs::write(&private, "old").unwrap();
+        std::fs::set_permissions(&private, Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&private, b"new").unwrap();
+        assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read(&private).unwrap(), b"new");
+        let read_only = dir.join("read-only.jsonl");
+        std::fs::write(&read_only, "old").unwrap();
+        std::fs::set_permissions(&read_only, Permissions::from_mode(0o444)).unwrap();
+        assert!(write_atomic(&read_only, b"new").unwrap_err().message.contains("read-only"));
+        assert_eq!(std::fs::read(&read_only).unwrap(), b"old");
+        // Another user's file (only root can make one to test with).
+        let theirs = dir.join("theirs.jsonl");
+        std::fs::write(&theirs, "old").unwrap();
+        if std::os::unix::fs::chown(&theirs, Some(54_321), None).is_ok() {
+            assert!(write_atomic(&theirs, b"new").unwrap_err().message.contains("another user"));
+            assert!(check_writable(&theirs).is_err());
+            assert_eq!(std::fs::read(&theirs).unwrap(), b"old");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn planted_temp_names_are_not_followed_and_stale_temps_are_removed() {
+        let dir = scratch("planted");
+        let victim = dir.join("victim.txt");
+        std::fs::write(&victim, "keep me").unwrap();
+        // The old predictable name, and this process's own prefix, planted as links.
+        std::os::unix::fs::symlink(&victim, dir.join(format!(".w.bin.tmp-{}", std::process::id()))).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join(format!("{}abc.tmp", temp_prefix("w.bin")))).unwrap();
+        // A temporary file of a process that no longer exists (pid beyond the kernel's maximum).
+        let stale = dir.join(".w.bin.nnspec-4294967295-x1y2z3.tmp");
+        std::fs::write(&stale, "half").unwrap();
+        write_atomic(&dir.join("w.bin"), b"whole").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert_eq!(std::fs::read(dir.join("w.bin")).unwrap(), b"whole");
+        assert!(!stale.exists(), "the dead process's temporary file is gone");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -137,11 +137,12 @@ impl Spec {
     }
 }
 
+/// The largest spec nnspec reads (a spec of a million layers is about 30 MiB).
+const MAX_SPEC_BYTES: u64 = 64 << 20;
+
 /// Reads a spec file as UTF-8 text (without a byte-order mark).
 pub fn read_source(path: &Path) -> Result<Source, Report> {
-    let text = std::fs::read(path).map_err(|error| {
-        Report::from(Diagnostic::error(Code::DataFile, format!("cannot read spec `{}`: {error}", path.display())))
-    })?;
+    let text = crate::input::read(path, "spec", &path.display().to_string(), MAX_SPEC_BYTES)?;
     let text = String::from_utf8(text).map_err(|error| {
         let at = error.utf8_error().valid_up_to();
         Report::from(Diagnostic::error(

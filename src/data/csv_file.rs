@@ -5,6 +5,7 @@ use std::fs::File;
 
 use super::Dataset;
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
+use crate::input::{self, LineLimit};
 use crate::ir::{CsvSource, Model};
 
 /// Which header columns are features and which are targets, in spec order.
@@ -15,22 +16,25 @@ pub struct CsvLayout {
     pub targets: Vec<usize>,
 }
 
-fn open(csv: &CsvSource, model: &Model) -> Result<csv::Reader<File>, Diagnostic> {
-    let file = File::open(&csv.path).map_err(|error| {
-        Diagnostic::error(Code::DataFile, format!("cannot read data file `{}`: {}", csv.shown, io_reason(&error)))
+/// A CSV reader over a data file, whose lines may not exceed `input::MAX_LINE_BYTES`.
+type Reader = csv::Reader<LineLimit<File>>;
+
+fn reader(file: File) -> Reader {
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(LineLimit::new(file, input::MAX_LINE_BYTES))
+}
+
+fn open(csv: &CsvSource, model: &Model) -> Result<Reader, Diagnostic> {
+    let file = input::open(&csv.path, "data file", &csv.shown).map_err(|error| {
+        error
             .at(csv.span, "this file")
             .with_context(model.data.span, "in this data clause")
             .help("paths are relative to the spec file's directory")
     })?;
-    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(file))
-}
-
-fn io_reason(error: &std::io::Error) -> String {
-    match error.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => error.to_string(),
-    }
+    Ok(reader(file))
 }
 
 /// Reads the header and matches it against the spec.
@@ -196,9 +200,7 @@ fn check_class(
 /// other columns are ignored. Errors name the file, row and column.
 pub fn read_columns(path: &std::path::Path, features: &[String], targets: &[String]) -> Result<Dataset, Diagnostic> {
     let shown = path.display().to_string();
-    let file = File::open(path)
-        .map_err(|error| Diagnostic::error(Code::DataFile, format!("cannot read `{shown}`: {}", io_reason(&error))))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(file);
+    let mut reader = reader(input::open(path, "data file", &shown)?);
     let header: Vec<String> = reader
         .headers()
         .map_err(|error| Diagnostic::error(Code::DataFile, format!("cannot read `{shown}`: {error}")))?

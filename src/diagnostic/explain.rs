@@ -3,7 +3,7 @@
 use super::Code;
 
 /// Every code, in order.
-pub const ALL: [Code; 13] = [
+pub const ALL: [Code; 14] = [
     Code::Syntax,
     Code::UnknownName,
     Code::Duplicate,
@@ -12,6 +12,7 @@ pub const ALL: [Code; 13] = [
     Code::Missing,
     Code::LossMismatch,
     Code::TooLarge,
+    Code::PathPolicy,
     Code::DataFile,
     Code::DataShape,
     Code::Runtime,
@@ -67,6 +68,14 @@ pub fn explain(code: Code) -> &'static str {
              memory available). nnspec estimates the data, the batch buffers and the parameters\n\
              with their optimizer state before allocating anything.\n\n\
              Example:\n    data random(rows: 1e12, inputs: 100)\nFix: use fewer rows, a smaller batch or narrower layers.\n"
+        }
+        Code::PathPolicy => {
+            "A path nnspec will not use. Every path a spec or nnspec.toml names must lead inside the\n\
+             project (the nearest folder above the spec holding nnspec.toml or .git, else the spec's\n\
+             own folder), links followed, so that a spec from a stranger cannot read or write the\n\
+             rest of the machine; `--allow-path DIR` widens it. And no output may be one of the\n\
+             command's inputs or another of its outputs. Exit code 2.\n\n\
+             Example:\n    data csv(\"../../secrets.csv\", target: \"y\")\nFix: copy the data into the project, or run with\n    nnspec run spec.nn --allow-path ../..\n"
         }
         Code::DataFile => {
             "A data, weights or checkpoint file cannot be read or is malformed: missing, empty,\n\

@@ -36,6 +36,9 @@ pub enum Code {
     LossMismatch,
     /// The run would not fit in the memory allowed.
     TooLarge,
+    /// A path nnspec will not use: outside the project, or an output that is also an input
+    /// or another output of the same command.
+    PathPolicy,
     /// A data file is missing, unreadable or malformed.
     DataFile,
     /// The data's columns do not match the spec.
@@ -59,6 +62,7 @@ impl Code {
             Code::Missing => "E0006",
             Code::LossMismatch => "E0007",
             Code::TooLarge => "E0008",
+            Code::PathPolicy => "E0009",
             Code::DataFile => "E0100",
             Code::DataShape => "E0101",
             Code::Runtime => "E0200",
