@@ -8,10 +8,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::output;
+use crate::project::{self, Access};
 use crate::report::{Kind, Report};
 use crate::run::{self, RunOptions};
+use crate::spec::LoadOptions;
 use crate::spec::Spec;
+use crate::{input, output};
 
 /// `nnspec.toml`.
 #[derive(Debug, Deserialize)]
@@ -24,6 +26,12 @@ pub struct Config {
     /// The directory the config's paths are relative to (the config file's own).
     #[serde(skip)]
     pub base: PathBuf,
+    /// Where the config's paths may lead.
+    #[serde(skip, default = "Access::anywhere")]
+    access: Access,
+    /// `--allow-path` directories, for the specs it names too.
+    #[serde(skip)]
+    allow_paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,33 +71,63 @@ pub enum Verdict {
     Blessed { path: PathBuf, lines: usize },
 }
 
+/// The largest configuration or golden trace nnspec reads.
+const MAX_TEXT_BYTES: u64 = 64 << 20;
+
 fn config_error(path: &Path, message: String) -> Report {
     Report::of_kind(Kind::Spec, vec![Diagnostic::error(Code::Syntax, format!("`{}`: {message}", path.display()))])
 }
 
 impl Config {
-    /// Reads and checks `nnspec.toml`.
-    pub fn load(path: &Path) -> Result<Config, Report> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Report::from(Diagnostic::error(Code::DataFile, format!("cannot read `{}`: {e}", path.display())))
-        })?;
+    /// Reads and checks `nnspec.toml`: its tolerance is a finite, non-negative number, and every
+    /// spec and golden path it names lies inside its project (or a directory of `allow_paths`).
+    pub fn load(path: &Path, allow_paths: &[PathBuf]) -> Result<Config, Report> {
+        let bytes = input::read(path, "configuration", &path.display().to_string(), MAX_TEXT_BYTES)?;
+        let text = String::from_utf8(bytes).map_err(|_| config_error(path, "is not valid UTF-8".to_string()))?;
         let mut config: Config = toml::from_str(&text).map_err(|e| config_error(path, e.to_string()))?;
         if config.specs.is_empty() {
             return Err(config_error(path, "lists no `[[specs]]`".to_string()));
         }
-        config.base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let tolerance = config.test.tolerance;
+        if !(tolerance.is_finite() && tolerance >= 0.0) {
+            return Err(config_error(path, format!("`tolerance = {tolerance}` is not a finite number of at least 0")));
+        }
+        config.base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        config.access = Access::new(&config.base, allow_paths);
+        config.allow_paths = allow_paths.to_vec();
+        let mut outside = Vec::new();
+        for entry in &config.specs {
+            for named in [&entry.spec, &entry.golden] {
+                if let Err(error) = config.access.check(&config.base.join(named), &named.display().to_string()) {
+                    outside.push(Diagnostic { message: format!("`{}`: {}", path.display(), error.message), ..error });
+                }
+            }
+        }
+        if !outside.is_empty() {
+            return Err(Report::of_kind(Kind::Spec, outside));
+        }
         Ok(config)
     }
 
     /// Trains an entry's spec and compares its trace with the golden file, or rewrites the
     /// golden file when `bless`. The spec's warnings come with the verdict.
     pub fn check(&self, entry: &Entry, bless: bool, options: &RunOptions) -> Result<(Verdict, Option<Report>), Report> {
-        let spec = Spec::load(&self.base.join(&entry.spec), &[])?;
+        let load = LoadOptions { allow_paths: self.allow_paths.clone(), ..LoadOptions::default() };
+        let spec = Spec::load_with(&self.base.join(&entry.spec), &load)?;
         Ok((self.verdict(&spec, entry, bless, options)?, spec.warnings_report()))
     }
 
     fn verdict(&self, spec: &Spec, entry: &Entry, bless: bool, options: &RunOptions) -> Result<Verdict, Report> {
         let golden_path = self.base.join(&entry.golden);
+        if bless {
+            // A golden file is an output: never one of the files a spec of this config reads.
+            let mut inputs = Vec::new();
+            for other in &self.specs {
+                inputs.push(("a spec of the configuration", self.base.join(&other.spec)));
+            }
+            inputs.extend(spec.inputs());
+            project::check_roles(&inputs, &[("a golden trace", &golden_path)]).map_err(|d| spec.fail(d))?;
+        }
         let lines = trace_of(spec, options)?;
         if bless {
             let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
@@ -111,21 +149,25 @@ impl Config {
     }
 }
 
+/// A golden trace: one JSON object per line, each with its `epoch`.
 fn read_golden(path: &Path) -> Result<Vec<Value>, Report> {
-    let golden = std::fs::read_to_string(path).map_err(|e| {
-        Report::from(
-            Diagnostic::error(Code::DataFile, format!("cannot read golden trace `{}`: {e}", path.display()))
-                .help("write it with `nnspec test --bless`"),
-        )
-    })?;
+    let shown = path.display().to_string();
+    let bytes = input::read(path, "golden trace", &shown, MAX_TEXT_BYTES)
+        .map_err(|error| Report::from(error.help("write it with `nnspec test --bless`")))?;
+    let golden = String::from_utf8_lossy(&bytes);
     let mut parsed = Vec::new();
     for (number, line) in golden.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        parsed.push(serde_json::from_str::<Value>(line).map_err(|e| {
+        let not_a_line = |why: String| {
             Report::from(Diagnostic::error(
                 Code::DataFile,
-                format!("`{}:{}` is not a trace line: {e}", path.display(), number + 1),
+                format!("`{shown}:{}` is not a trace line: {why}", number + 1),
             ))
-        })?);
+        };
+        let value = serde_json::from_str::<Value>(line).map_err(|e| not_a_line(e.to_string()))?;
+        if !value.is_object() || value.get("epoch").and_then(Value::as_u64).is_none() {
+            return Err(not_a_line("a trace line is an object with its `epoch`".to_string()));
+        }
+        parsed.push(value);
     }
     Ok(parsed)
 }

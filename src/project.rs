@@ -112,9 +112,12 @@ fn identity(path: &Path) -> (PathBuf, Option<(u64, u64)>) {
 
 /// Refuses an output that is one of the inputs or another output, naming both roles. Each
 /// entry is `(role, path)`, e.g. `("the spec", "m.nn")`, `("--trace", "m.nn")`.
-pub fn check_roles(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Result<(), Diagnostic> {
-    let inputs: Vec<_> = inputs.iter().map(|(role, path)| (*role, *path, identity(path))).collect();
-    let outputs: Vec<_> = outputs.iter().map(|(role, path)| (*role, *path, identity(path))).collect();
+pub fn check_roles<P: AsRef<Path>, Q: AsRef<Path>>(
+    inputs: &[(&str, P)],
+    outputs: &[(&str, Q)],
+) -> Result<(), Diagnostic> {
+    let inputs: Vec<_> = inputs.iter().map(|(role, path)| (*role, path.as_ref(), identity(path.as_ref()))).collect();
+    let outputs: Vec<_> = outputs.iter().map(|(role, path)| (*role, path.as_ref(), identity(path.as_ref()))).collect();
     let same = |a: &(PathBuf, Option<(u64, u64)>), b: &(PathBuf, Option<(u64, u64)>)| {
         a.0 == b.0 || a.1.is_some() && a.1 == b.1
     };
@@ -170,7 +173,7 @@ mod tests {
         let trace = dir.join("t.jsonl");
         let error = check_roles(&[("the spec", &spec)], &[("--trace", &dir.join("./m.nn"))]).unwrap_err();
         assert!(error.message.contains("as --trace, but it is the spec"), "{}", error.message);
-        let error = check_roles(&[], &[("--trace", &trace), ("--save", &trace)]).unwrap_err();
+        let error = check_roles::<&Path, _>(&[], &[("--trace", &trace), ("--save", &trace)]).unwrap_err();
         assert!(error.message.contains("as --save, but it is --trace"), "{}", error.message);
         #[cfg(unix)]
         {

@@ -12,7 +12,7 @@ use crate::plan::{CompileOptions, Plan};
 use crate::report::Report;
 use crate::spec::Spec;
 use crate::train::{self, Observer, Outcome, RunStart, StopReason, checkpoint};
-use crate::{output, weights};
+use crate::{output, project, weights};
 
 /// How to run a spec, beyond what the spec says.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +31,50 @@ pub struct RunOptions {
     pub chunk_rows: Option<usize>,
     /// Record the time after every optimizer step (benchmarks).
     pub record_steps: bool,
+    /// Write the trace (JSON lines) here.
+    pub trace: Option<PathBuf>,
+    /// Save the trained weights here.
+    pub save: Option<PathBuf>,
+    /// Write the run's JSON summary here.
+    pub summary: Option<PathBuf>,
+    /// The front end's own outputs, `(role, path)`, checked with these before the run starts.
+    pub other_outputs: Vec<(String, PathBuf)>,
+}
+
+impl RunOptions {
+    /// The files the run reads besides the spec's: `--init` weights, a `--resume` checkpoint.
+    fn inputs(&self) -> Vec<(&'static str, PathBuf)> {
+        let init = self.init.iter().map(|p| ("the initial weights", p.clone()));
+        init.chain(self.resume.iter().filter(|p| p.is_file()).map(|p| ("the checkpoint resumed", p.clone()))).collect()
+    }
+
+    /// The files the run writes, with their roles.
+    fn outputs(&self) -> Vec<(&str, PathBuf)> {
+        let named = [
+            ("the trace output", &self.trace),
+            ("the weights output", &self.save),
+            ("the summary output", &self.summary),
+        ];
+        let named = named.into_iter().filter_map(|(role, path)| path.as_ref().map(|p| (role, p.clone())));
+        named.chain(self.other_outputs.iter().map(|(role, path)| (role.as_str(), path.clone()))).collect()
+    }
+}
+
+/// Before anything runs: no output is an input or another output, and each can be written.
+fn check_outputs(spec: &Spec, options: &RunOptions) -> Result<(), Report> {
+    let inputs: Vec<(&str, PathBuf)> = spec.inputs().into_iter().chain(options.inputs()).collect();
+    let outputs = options.outputs();
+    project::check_roles(&inputs, &outputs).map_err(|d| spec.fail(d))?;
+    for (_, path) in &outputs {
+        output::check_writable(path).map_err(|d| spec.fail(d))?;
+    }
+    if let Some(Checkpoints { dir, .. }) = &options.checkpoints {
+        std::fs::create_dir_all(dir).map_err(|error| {
+            spec.fail(Diagnostic::error(Code::Output, format!("cannot create `{}`: {error}", dir.display())))
+        })?;
+        output::check_writable(&dir.join(checkpoint::file_name(0))).map_err(|d| spec.fail(d))?;
+    }
+    Ok(())
 }
 
 /// Checkpoint every `every` epochs (and after the last) into `dir`.
@@ -47,6 +91,8 @@ pub struct Run {
     pub outcome: Outcome,
     /// The worker threads it ran on.
     pub threads: usize,
+    /// The files the spec read, which no output may replace.
+    inputs: Vec<(&'static str, PathBuf)>,
 }
 
 /// A rayon pool of `threads` workers (default: one per core).
@@ -67,13 +113,9 @@ pub fn prepare(spec: &Spec, options: &RunOptions) -> Result<(Plan, Prepared), Re
 
 /// Trains a spec: `prepare`, then the initial weights, then the epochs.
 pub fn train(spec: &Spec, options: &RunOptions, observer: &mut dyn Observer) -> Result<Run, Report> {
-    // Outputs first: a run must not fail at its end for want of a writable directory.
-    if let Some(Checkpoints { dir, .. }) = &options.checkpoints {
-        std::fs::create_dir_all(dir).map_err(|error| {
-            spec.fail(Diagnostic::error(Code::Output, format!("cannot create `{}`: {error}", dir.display())))
-        })?;
-        output::check_writable(&dir.join(checkpoint::file_name(0))).map_err(|d| spec.fail(d))?;
-    }
+    // Outputs first: a run must not fail at its end for want of a writable path, nor write
+    // over what it reads.
+    check_outputs(spec, options)?;
     let (plan, data) = prepare(spec, options)?;
     let mut train_options = train::Options { record_steps: options.record_steps, ..train::Options::default() };
     let mut warnings = Vec::new();
@@ -109,7 +151,17 @@ pub fn train(spec: &Spec, options: &RunOptions, observer: &mut dyn Observer) -> 
     });
     let outcome =
         pool.install(|| train::train_with(&plan, &data, train_options, &mut *observer)).map_err(|d| spec.fail(d))?;
-    Ok(Run { plan, data, outcome, threads })
+    let run = Run { plan, data, outcome, threads, inputs: spec.inputs() };
+    if let Some(path) = &options.trace {
+        output::write_atomic(path, run.trace_jsonl().as_bytes()).map_err(|d| spec.fail(d))?;
+    }
+    if let Some(path) = &options.save {
+        run.save_weights(path)?;
+    }
+    if let Some(path) = &options.summary {
+        output::write_atomic(path, (run.summary_json(spec).to_string() + "\n").as_bytes()).map_err(|d| spec.fail(d))?;
+    }
+    Ok(run)
 }
 
 impl Run {
@@ -123,8 +175,9 @@ impl Run {
         weights::to_bytes(&self.plan, &self.outcome.params, &self.data)
     }
 
-    /// Saves the trained weights, atomically.
+    /// Saves the trained weights, atomically; never over one of the files the run read.
     pub fn save_weights(&self, path: &Path) -> Result<(), Report> {
+        project::check_roles(&self.inputs, &[("the weights output", path)])?;
         output::write_atomic(path, &self.weights_bytes()).map_err(Report::from)
     }
 

@@ -10,6 +10,7 @@ use crate::data::{self, CsvLayout, Prepared};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::{self, Model};
 use crate::plan::{self, CompileOptions, Plan};
+use crate::project::Access;
 use crate::report::{Kind, Report};
 use crate::span::Source;
 use crate::syntax;
@@ -22,32 +23,69 @@ pub struct Spec {
     path: Option<PathBuf>,
     model: Model,
     warnings: Vec<Diagnostic>,
+    /// Where the spec's paths may lead.
+    access: Access,
+}
+
+/// How to load a spec, beyond its path.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--set key=value` overrides, applied in order before checking.
+    pub overrides: Vec<String>,
+    /// Directories outside the project the spec's paths may lead into (`--allow-path`).
+    pub allow_paths: Vec<PathBuf>,
 }
 
 impl Spec {
     /// Reads, parses and checks the spec at `path`, after `--set key=value` overrides (see
     /// `syntax::overrides`). Relative data paths start at the spec's directory.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Spec, Report> {
+        Spec::load_with(path, &LoadOptions { overrides: overrides.to_vec(), ..LoadOptions::default() })
+    }
+
+    /// `load`, with the paths the command line allows besides the project.
+    pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Spec, Report> {
         let source = Arc::new(read_source(path)?);
-        let mut spec = Spec::check(source, spec_dir(path), overrides)?;
+        let access = Access::new(spec_dir(path), &options.allow_paths);
+        let mut spec = Spec::check(source, spec_dir(path), &options.overrides, access)?;
         spec.path = Some(path.to_path_buf());
         Ok(spec)
     }
 
     /// Parses and checks spec text shown under `name` in diagnostics; relative data paths
-    /// start at `base_dir`.
+    /// start at `base_dir`, and must stay in its project.
     pub fn parse(text: &str, name: &str, base_dir: &Path, overrides: &[String]) -> Result<Spec, Report> {
-        Spec::check(Arc::new(Source::new(name, text)), base_dir, overrides)
+        Spec::check(Arc::new(Source::new(name, text)), base_dir, overrides, Access::new(base_dir, &[]))
     }
 
-    fn check(source: Arc<Source>, base_dir: &Path, overrides: &[String]) -> Result<Spec, Report> {
+    fn check(source: Arc<Source>, base_dir: &Path, overrides: &[String], access: Access) -> Result<Spec, Report> {
         let invalid = |diagnostics| Report::of_kind(Kind::Spec, diagnostics).with_source(&source);
         let mut ast = syntax::parse(&source.text).map_err(invalid)?;
         syntax::overrides::apply(&mut ast, overrides).map_err(invalid)?;
         let checked = ir::check(&ast, base_dir, source.text.len()).map_err(invalid)?;
+        let outside = confine(&checked.model, &access);
+        if !outside.is_empty() {
+            return Err(invalid(outside));
+        }
         let mut warnings = checked.warnings;
         warnings.iter_mut().for_each(|w| w.locate(&source));
-        Ok(Spec { source, path: None, model: checked.model, warnings })
+        Ok(Spec { source, path: None, model: checked.model, warnings, access })
+    }
+
+    /// The files the spec reads, with their roles (for `project::check_roles`).
+    pub fn inputs(&self) -> Vec<(&'static str, PathBuf)> {
+        let data = &self.model.data;
+        let mut inputs: Vec<(&'static str, PathBuf)> = self.path.iter().map(|p| ("the spec", p.clone())).collect();
+        if let ir::DataSource::Csv(csv) = &data.source {
+            inputs.push(("a data file", csv.path.clone()));
+        }
+        inputs.extend(data.validation_file.iter().chain(&data.test_file).map(|csv| ("a data file", csv.path.clone())));
+        inputs
+    }
+
+    /// Where the spec's paths may lead.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     pub fn source(&self) -> &Arc<Source> {
@@ -135,6 +173,21 @@ impl Spec {
             DataSource::Xor { .. } => Ok((vec!["x0".into(), "x1".into()], vec!["y".into()])),
         }
     }
+}
+
+/// Every data path of `model` that leads outside the project, as errors at its span.
+fn confine(model: &Model, access: &Access) -> Vec<Diagnostic> {
+    let data = &model.data;
+    let files = match &data.source {
+        ir::DataSource::Csv(csv) => Some(csv),
+        _ => None,
+    };
+    files
+        .into_iter()
+        .chain(&data.validation_file)
+        .chain(&data.test_file)
+        .filter_map(|csv| access.check(&csv.path, &csv.shown).err().map(|e| e.at(csv.span, "outside the project")))
+        .collect()
 }
 
 /// The largest spec nnspec reads (a spec of a million layers is about 30 MiB).

@@ -3,14 +3,14 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use super::{RunArgs, emit, load, summary, warn};
+use super::{Context, RunArgs, emit, load, summary, warn};
+use crate::data;
 use crate::diagnostic::ColorChoice;
 use crate::plan::{CompileOptions, Plan};
 use crate::report::Report;
 use crate::run::{self, Checkpoints, RunOptions};
-use crate::spec::Spec;
+use crate::spec::{LoadOptions, Spec};
 use crate::train::{Observer, RunStart, StepProgress, TraceLine};
-use crate::{data, output};
 
 /// A bar over every step of the run, with its ETA and the latest loss.
 fn progress_bar(plan: &Plan, prepared: &data::Prepared) -> indicatif::ProgressBar {
@@ -24,12 +24,12 @@ fn progress_bar(plan: &Plan, prepared: &data::Prepared) -> indicatif::ProgressBa
     bar
 }
 
-pub fn check(path: &Path, json: bool, max_memory: Option<f64>, color: ColorChoice) -> Result<(), Report> {
+pub fn check(path: &Path, json: bool, ctx: &Context) -> Result<(), Report> {
     if json {
-        return check_json(path, max_memory);
+        return check_json(path, ctx);
     }
-    let spec = load(path, &[], color)?;
-    let layout = spec.validate(max_memory)?;
+    let spec = load(path, &[], ctx)?;
+    let layout = spec.validate(ctx.max_memory)?;
     let plan = spec.compile(CompileOptions::default());
     emit(&summary::model(spec.model(), &plan))?;
     emit(&format!("{}\n", summary::data(spec.model(), layout.as_ref())))?;
@@ -38,8 +38,9 @@ pub fn check(path: &Path, json: bool, max_memory: Option<f64>, color: ColorChoic
 
 /// `check --json`: the verdict and every diagnostic (errors and warnings) as one JSON object on
 /// stdout; the exit code is the same as without `--json`.
-fn check_json(path: &Path, max_memory: Option<f64>) -> Result<(), Report> {
-    let result = Spec::load(path, &[]).and_then(|spec| spec.validate(max_memory).map(|_| spec));
+fn check_json(path: &Path, ctx: &Context) -> Result<(), Report> {
+    let options = LoadOptions { allow_paths: ctx.allow_paths.clone(), ..LoadOptions::default() };
+    let result = Spec::load_with(path, &options).and_then(|spec| spec.validate(ctx.max_memory).map(|_| spec));
     let (diagnostics, failure) = match &result {
         Ok(spec) => (spec.warnings().to_vec(), None),
         Err(report) => (report.diagnostics().to_vec(), Some(report)),
@@ -57,8 +58,8 @@ fn check_json(path: &Path, max_memory: Option<f64>) -> Result<(), Report> {
     }
 }
 
-pub fn plan(path: &Path, color: ColorChoice) -> Result<(), Report> {
-    let spec = load(path, &[], color)?;
+pub fn plan(path: &Path, ctx: &Context) -> Result<(), Report> {
+    let spec = load(path, &[], ctx)?;
     emit(&spec.compile(CompileOptions::default()).to_string())
 }
 
@@ -133,10 +134,10 @@ impl Observer for Terminal {
     }
 }
 
-pub fn run(args: &RunArgs, max_memory: Option<f64>, color: ColorChoice) -> Result<(), Report> {
-    let spec = load(&args.spec, &args.set, color)?;
-    for path in args.trace.iter().chain(&args.save).chain(&args.summary_json).chain(&args.plot) {
-        output::check_writable(path)?;
+pub fn run(args: &RunArgs, ctx: &Context) -> Result<(), Report> {
+    let spec = load(&args.spec, &args.set, ctx)?;
+    if let Some(path) = &args.plot {
+        super::plot::check_format(path)?;
     }
     let options = RunOptions {
         threads: args.threads.map(usize::from),
@@ -146,11 +147,15 @@ pub fn run(args: &RunArgs, max_memory: Option<f64>, color: ColorChoice) -> Resul
             .checkpoint_every
             .zip(args.checkpoint_dir.as_ref())
             .map(|(every, dir)| Checkpoints { every: every as usize, dir: dir.clone() }),
-        max_memory,
+        max_memory: ctx.max_memory,
+        trace: args.trace.clone(),
+        save: args.save.clone(),
+        summary: args.summary_json.clone(),
+        other_outputs: args.plot.iter().map(|path| ("the plot output".to_string(), path.clone())).collect(),
         ..RunOptions::default()
     };
     let model = summary::model(spec.model(), &spec.compile(CompileOptions::default()));
-    let mut terminal = Terminal { quiet: args.quiet, color, model, bar: None, failed: None };
+    let mut terminal = Terminal { quiet: args.quiet, color: ctx.color, model, bar: None, failed: None };
     let result = run::train(&spec, &options, &mut terminal);
     if let Some(bar) = &terminal.bar {
         bar.finish_and_clear();
@@ -159,19 +164,8 @@ pub fn run(args: &RunArgs, max_memory: Option<f64>, color: ColorChoice) -> Resul
     if let Some(report) = terminal.failed {
         return Err(report);
     }
-    if let Some(path) = &args.trace {
-        output::write_atomic(path, run.trace_jsonl().as_bytes())?;
-    }
-    if let Some(path) = &args.save {
-        run.save_weights(path)?;
-    }
     if let Some(path) = &args.plot {
-        let lines: Vec<serde_json::Value> =
-            run.outcome.trace.iter().map(|line| serde_json::to_value(line).expect("serialisable")).collect();
-        super::plot::plot(&lines, path)?;
-    }
-    if let Some(path) = &args.summary_json {
-        output::write_atomic(path, (run.summary_json(&spec).to_string() + "\n").as_bytes())?;
+        super::plot::plot(&run.outcome.trace, path)?;
     }
     if !args.quiet {
         emit(&summary::outcome(&run.outcome))?;

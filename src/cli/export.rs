@@ -3,13 +3,12 @@
 
 use std::path::Path;
 
-use super::load;
-use crate::diagnostic::ColorChoice;
+use super::{Context, load};
 use crate::ir::Model;
 use crate::report::Report;
 
-pub fn export_torch(path: &Path, color: ColorChoice) -> Result<(), Report> {
-    let spec = load(path, &[], color)?;
+pub fn export_torch(path: &Path, ctx: &Context) -> Result<(), Report> {
+    let spec = load(path, &[], ctx)?;
     super::emit(&torch_module(spec.model(), &path.display().to_string()))
 }
 

@@ -3,18 +3,18 @@
 
 use std::path::Path;
 
-use super::{emit, warn};
-use crate::diagnostic::{Code, ColorChoice, Diagnostic};
+use super::{Context, emit, warn};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::golden::{Config, Verdict};
 use crate::report::Report;
 use crate::run::RunOptions;
 
-pub fn test(config_path: &Path, bless: bool, options: &RunOptions, color: ColorChoice) -> Result<(), Report> {
-    let config = Config::load(config_path)?;
+pub fn test(config_path: &Path, bless: bool, options: &RunOptions, ctx: &Context) -> Result<(), Report> {
+    let config = Config::load(config_path, &ctx.allow_paths)?;
     let mut drifted = Vec::new();
     for entry in &config.specs {
         let (verdict, warnings) = config.check(entry, bless, options)?;
-        warn(warnings, color);
+        warn(warnings, ctx.color);
         match verdict {
             Verdict::Matches { epochs } => {
                 emit(&format!("ok     {} ({epochs} epochs logged)\n", entry.spec.display()))?

@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 use crate::diagnostic::ColorChoice;
 use crate::report::{Kind, Report};
 use crate::run::RunOptions;
-use crate::spec::Spec;
+use crate::spec::{LoadOptions, Spec};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +50,11 @@ pub struct Cli {
     /// estimated to need more is refused before anything is allocated.
     #[arg(long, global = true, value_parser = crate::data::memory::parse_size)]
     pub max_memory: Option<f64>,
+    /// Let paths in specs and nnspec.toml lead into DIR, outside the project (repeatable). By
+    /// default they must stay inside the project root: the nearest folder above the spec holding
+    /// nnspec.toml or .git.
+    #[arg(long = "allow-path", value_name = "DIR", global = true)]
+    pub allow_paths: Vec<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -212,18 +217,20 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = cli.color;
     let memory = cli.max_memory;
+    let context = Context { color, max_memory: memory, allow_paths: cli.allow_paths };
+    let ctx = &context;
     let result = match cli.command {
-        Command::Run(args) => commands::run(&args, memory, color),
+        Command::Run(args) => commands::run(&args, ctx),
         Command::Predict { spec, weights, input, output } => {
-            predict::predict(&spec, &weights, &input, output.as_deref(), color)
+            predict::predict(&spec, &weights, &input, output.as_deref(), ctx)
         }
-        Command::Eval { spec, weights, data, json } => predict::eval(&spec, &weights, &data, json, color),
+        Command::Eval { spec, weights, data, json } => predict::eval(&spec, &weights, &data, json, ctx),
         Command::Explain { code } => explain(&code),
         Command::Fmt { specs, check } => fmt::fmt(&specs, check),
         Command::Plot { trace, output } => plot::plot_file(&trace, &output),
         Command::Test { config, bless, threads } => {
             let options = RunOptions { threads: threads.map(usize::from), max_memory: memory, ..RunOptions::default() };
-            golden::test(&config, bless, &options, color)
+            golden::test(&config, bless, &options, ctx)
         }
         Command::Init { name } => init::init(&name),
         Command::Completions { shell } => {
@@ -232,8 +239,8 @@ pub fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "nnspec", &mut text);
             emit(&String::from_utf8_lossy(&text))
         }
-        Command::ExportTorch { spec } => export::export_torch(&spec, color),
-        Command::Check { spec, json } => commands::check(&spec, json, memory, color),
+        Command::ExportTorch { spec } => export::export_torch(&spec, ctx),
+        Command::Check { spec, json } => commands::check(&spec, json, ctx),
         Command::Bench { specs, threads, chunk_rows } => {
             let options = RunOptions {
                 threads: threads.map(usize::from),
@@ -243,7 +250,7 @@ pub fn main() -> ExitCode {
             };
             bench::bench(&specs, &options)
         }
-        Command::Plan { spec } => commands::plan(&spec, color),
+        Command::Plan { spec } => commands::plan(&spec, ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -297,9 +304,17 @@ fn warn(report: Option<Report>, color: ColorChoice) {
     }
 }
 
+/// The global options every command sees.
+pub struct Context {
+    pub color: ColorChoice,
+    pub max_memory: Option<f64>,
+    pub allow_paths: Vec<PathBuf>,
+}
+
 /// Loads a spec for a command (with `--set` overrides) and prints its warnings.
-fn load(path: &std::path::Path, overrides: &[String], color: ColorChoice) -> Result<Spec, Report> {
-    let spec = Spec::load(path, overrides)?;
-    warn(spec.warnings_report(), color);
+fn load(path: &std::path::Path, overrides: &[String], ctx: &Context) -> Result<Spec, Report> {
+    let options = LoadOptions { overrides: overrides.to_vec(), allow_paths: ctx.allow_paths.clone() };
+    let spec = Spec::load_with(path, &options)?;
+    warn(spec.warnings_report(), ctx.color);
     Ok(spec)
 }

@@ -1,79 +1,173 @@
 //! `nnspec plot TRACE --output curve.svg` (and `nnspec run --plot FILE`): loss and metric
-//! curves for training and validation, drawn with plotters as SVG.
+//! curves for training and validation, drawn with plotters as SVG, or PNG through resvg.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 use serde_json::Value;
 
+use std::io::BufRead;
+
 use crate::diagnostic::{Code, Diagnostic};
-use crate::output;
 use crate::report::{Kind, Report};
+use crate::train::TraceLine;
+use crate::{input, output, project};
 
 /// One named curve: (epoch, value) points.
 type Curve = (String, Vec<(f64, f64)>);
 
-fn curves(lines: &[Value], keys: &[&str]) -> Vec<Curve> {
-    keys.iter()
-        .map(|key| {
-            let points = lines
-                .iter()
-                .filter_map(|line| Some((line["epoch"].as_f64()?, line[*key].as_f64()?)))
-                .filter(|(_, y)| y.is_finite())
-                .collect();
-            (key.to_string(), points)
-        })
-        .filter(|(_, points): &Curve| !points.is_empty())
-        .collect()
+/// The most points a curve keeps: a trace of any length draws in bounded time and memory.
+const MAX_BUCKETS: usize = 1000;
+
+/// A curve thinned as it streams in: consecutive points share a bucket, each bucket keeps its
+/// lowest and highest point (so spikes stay visible), and when there are too many buckets
+/// neighbours merge and later buckets take twice as many points.
+#[derive(Default)]
+struct Thinned {
+    per_bucket: usize,
+    seen: usize,
+    /// Per bucket: its lowest and highest point.
+    buckets: Vec<((f64, f64), (f64, f64))>,
 }
 
-/// Reads a trace file and draws it.
+impl Thinned {
+    fn push(&mut self, point: (f64, f64)) {
+        self.per_bucket = self.per_bucket.max(1);
+        if self.seen.is_multiple_of(self.per_bucket) {
+            self.buckets.push((point, point));
+        } else if let Some((low, high)) = self.buckets.last_mut() {
+            if point.1 < low.1 {
+                *low = point;
+            }
+            if point.1 > high.1 {
+                *high = point;
+            }
+        }
+        self.seen += 1;
+        if self.buckets.len() > MAX_BUCKETS && self.seen.is_multiple_of(2 * self.per_bucket) {
+            let merged = self
+                .buckets
+                .chunks(2)
+                .map(|pair| {
+                    let low = pair.iter().map(|b| b.0).fold(pair[0].0, |a, b| if b.1 < a.1 { b } else { a });
+                    let high = pair.iter().map(|b| b.1).fold(pair[0].1, |a, b| if b.1 > a.1 { b } else { a });
+                    (low, high)
+                })
+                .collect();
+            self.buckets = merged;
+            self.per_bucket *= 2;
+        }
+    }
+
+    fn points(&self) -> Vec<(f64, f64)> {
+        let mut points = Vec::with_capacity(2 * self.buckets.len());
+        for &(low, high) in &self.buckets {
+            let (first, second) = if low.0 <= high.0 { (low, high) } else { (high, low) };
+            points.push(first);
+            if second != first {
+                points.push(second);
+            }
+        }
+        points
+    }
+}
+
+/// The keys a plot draws, and their thinned curves.
+const KEYS: [&str; 6] = ["loss", "val_loss", "accuracy", "val_accuracy", "r2", "val_r2"];
+
+#[derive(Default)]
+struct Curves {
+    thinned: [Thinned; 6],
+}
+
+impl Curves {
+    fn add(&mut self, line: &Value) {
+        let Some(epoch) = line["epoch"].as_f64() else { return };
+        for (key, curve) in KEYS.iter().zip(&mut self.thinned) {
+            if let Some(value) = line[*key].as_f64().filter(|v| v.is_finite()) {
+                curve.push((epoch, value));
+            }
+        }
+    }
+
+    fn curves(&self, keys: &[&str]) -> Vec<Curve> {
+        keys.iter()
+            .filter_map(|key| {
+                let index = KEYS.iter().position(|k| k == key)?;
+                let points = self.thinned[index].points();
+                (!points.is_empty()).then(|| (key.to_string(), points))
+            })
+            .collect()
+    }
+}
+
+/// Refuses an output the plot cannot be written as, before anything runs.
+pub fn check_format(output_path: &Path) -> Result<(), Report> {
+    let format = output_path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if matches!(format.as_deref(), Some("svg" | "png")) {
+        return Ok(());
+    }
+    Err(Report::of_kind(
+        Kind::Spec,
+        vec![
+            Diagnostic::error(
+                Code::Output,
+                format!("cannot draw `{}`: nnspec writes plots as SVG or PNG", output_path.display()),
+            )
+            .help("name the output file `something.svg` or `something.png`"),
+        ],
+    ))
+}
+
+/// Reads a trace file line by line (any length: the curves are thinned as they come) and draws it.
 pub fn plot_file(trace: &Path, output_path: &Path) -> Result<(), Report> {
-    let text = std::fs::read_to_string(trace).map_err(|e| {
-        Report::from(Diagnostic::error(Code::DataFile, format!("cannot read `{}`: {e}", trace.display())))
-    })?;
-    let mut lines = Vec::new();
-    for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let value: Value = serde_json::from_str(line).map_err(|e| {
+    check_format(output_path)?;
+    project::check_roles(&[("the trace", trace)], &[("the plot output", output_path)])?;
+    output::check_writable(output_path)?;
+    let shown = trace.display().to_string();
+    let file = input::open(trace, "trace", &shown)?;
+    let mut curves = Curves::default();
+    let reader = std::io::BufReader::new(input::LineLimit::new(file, input::MAX_LINE_BYTES));
+    for (number, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| Report::from(input::cannot_read("trace", &shown, e)))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(&line).map_err(|e| {
             Report::from(Diagnostic::error(
                 Code::DataFile,
-                format!("`{}:{}` is not a trace line: {e}", trace.display(), number + 1),
+                format!("`{shown}:{}` is not a trace line: {e}", number + 1),
             ))
         })?;
-        lines.push(value);
+        curves.add(&value);
     }
-    plot(&lines, output_path)
+    draw_curves(&curves, output_path)
+}
+
+/// Draws the trace of a run that just ended.
+pub fn plot(trace: &[TraceLine], output_path: &Path) -> Result<(), Report> {
+    let mut curves = Curves::default();
+    for line in trace {
+        curves.add(&serde_json::to_value(line).expect("a trace line serialises"));
+    }
+    draw_curves(&curves, output_path)
 }
 
 /// Draws loss (top) and the metric (bottom: accuracy, or R² for regression) against epochs.
-pub fn plot(lines: &[Value], output_path: &Path) -> Result<(), Report> {
-    let format = output_path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    if !matches!(format.as_deref(), Some("svg" | "png")) {
-        return Err(Report::of_kind(
-            Kind::Spec,
-            vec![
-                Diagnostic::error(
-                    Code::Output,
-                    format!("cannot draw `{}`: nnspec writes plots as SVG or PNG", output_path.display()),
-                )
-                .help("name the output file `something.svg` or `something.png`"),
-            ],
-        ));
-    }
-    let losses = curves(lines, &["loss", "val_loss"]);
+fn draw_curves(curves: &Curves, output_path: &Path) -> Result<(), Report> {
+    check_format(output_path)?;
+    let png = output_path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    let losses = curves.curves(&["loss", "val_loss"]);
     if losses.is_empty() {
         return Err(Report::from(Diagnostic::error(Code::DataFile, "the trace has no epochs to plot")));
     }
-    let metric_keys: &[&str] = if lines.iter().any(|l| l.get("accuracy").is_some()) {
-        &["accuracy", "val_accuracy"]
-    } else {
-        &["r2", "val_r2"]
-    };
-    let metrics = curves(lines, metric_keys);
+    let accuracy = curves.curves(&["accuracy", "val_accuracy"]);
+    let (metrics, metric) =
+        if accuracy.is_empty() { (curves.curves(&["r2", "val_r2"]), "r2") } else { (accuracy, "accuracy") };
     let mut svg = String::new();
-    draw(&mut svg, &losses, &metrics, metric_keys[0])
+    draw(&mut svg, &losses, &metrics, metric)
         .map_err(|e| Report::from(Diagnostic::error(Code::Output, format!("cannot draw the plot: {e}"))))?;
-    let bytes = if format.as_deref() == Some("png") { to_png(&svg)? } else { svg.into_bytes() };
+    let bytes = if png { to_png(&svg)? } else { svg.into_bytes() };
     output::write_atomic(output_path, &bytes)?;
     Ok(())
 }
@@ -136,4 +230,26 @@ fn draw(svg: &mut String, losses: &[Curve], metrics: &[Curve], metric: &str) -> 
     }
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_curve_is_thinned_to_its_envelope() {
+        let mut curve = Thinned::default();
+        for epoch in 0..1_000_000u32 {
+            let spike = if epoch == 777_777 { 50.0 } else { 0.0 };
+            curve.push((f64::from(epoch), f64::from(epoch % 10) + spike));
+        }
+        let points = curve.points();
+        assert!(points.len() <= 4 * MAX_BUCKETS, "{} points", points.len());
+        assert!(points.windows(2).all(|w| w[0].0 <= w[1].0), "in epoch order");
+        assert!(points.contains(&(777_777.0, 57.0)), "the spike survives");
+        assert_eq!(points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min), 0.0);
+        let mut short = Thinned::default();
+        (0..5).for_each(|e| short.push((f64::from(e), 1.0)));
+        assert_eq!(short.points().len(), 5, "short curves keep every point");
+    }
 }

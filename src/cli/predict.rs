@@ -5,19 +5,19 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{emit, load, summary, warn};
-use crate::diagnostic::ColorChoice;
-use crate::output;
+use super::{Context, emit, load, summary, warn};
 use crate::report::Report;
+use crate::spec::Spec;
 use crate::trained::Trained;
+use crate::{output, project};
 
-fn load_trained(spec: &Path, weights: &Path, color: ColorChoice) -> Result<Trained, Report> {
-    let spec = load(spec, &[], color)?;
+fn load_trained(spec: &Path, weights: &Path, ctx: &Context) -> Result<(Spec, Trained), Report> {
+    let spec = load(spec, &[], ctx)?;
     let trained = Trained::load(&spec, weights)?;
     for warning in trained.warnings() {
-        warn(Some(warning.clone()), color);
+        warn(Some(warning.clone()), ctx.color);
     }
-    Ok(trained)
+    Ok((spec, trained))
 }
 
 pub fn predict(
@@ -25,10 +25,13 @@ pub fn predict(
     weights: &Path,
     input: &Path,
     output_path: Option<&Path>,
-    color: ColorChoice,
+    ctx: &Context,
 ) -> Result<(), Report> {
-    let trained = load_trained(spec, weights, color)?;
+    let (spec, trained) = load_trained(spec, weights, ctx)?;
     if let Some(path) = output_path {
+        let mut inputs = spec.inputs();
+        inputs.extend([("the weights", weights.to_path_buf()), ("the input", input.to_path_buf())]);
+        project::check_roles(&inputs, &[("the predictions output", path)])?;
         output::check_writable(path)?;
     }
     let text = trained.predict(&trained.read_inputs(input)?).to_csv();
@@ -38,8 +41,8 @@ pub fn predict(
     }
 }
 
-pub fn eval(spec: &Path, weights: &Path, data: &Path, json_output: bool, color: ColorChoice) -> Result<(), Report> {
-    let trained = load_trained(spec, weights, color)?;
+pub fn eval(spec: &Path, weights: &Path, data: &Path, json_output: bool, ctx: &Context) -> Result<(), Report> {
+    let (_, trained) = load_trained(spec, weights, ctx)?;
     let evaluation = trained.evaluate(&trained.read_labelled(data)?);
     if json_output {
         let value =
