@@ -96,13 +96,42 @@ impl Trained {
         data::read_columns(path, &self.features, &[]).map_err(Report::from)
     }
 
-    /// The feature and target columns of a labelled CSV file, targets checked.
+    /// The feature and target columns of a labelled CSV file, targets checked: class indices
+    /// for a classifier, labels in [0, 1] for binary cross-entropy.
     pub fn read_labelled(&self, path: &Path) -> Result<Dataset, Report> {
         let rows = data::read_columns(path, &self.features, &self.targets)?;
         if let Some(classes) = self.classes {
             data::check_classes(&rows, classes, path)?;
         }
+        if self.plan.loss == crate::kernels::loss::Loss::Bce {
+            data::check_probabilities(&rows.targets, rows.target_width, &path.display().to_string(), 2)?;
+        }
         Ok(rows)
+    }
+
+    /// Refuses to read `input` for inference if the rows and one batch's buffers would need
+    /// more memory than `limit` bytes (by default, what this process may use).
+    pub fn check_memory(&self, input: &Path, limit: Option<f64>) -> Result<(), Report> {
+        let Some(limit) = limit.or_else(data::memory::available_bytes) else { return Ok(()) };
+        let widths: usize = self.plan.buffers.iter().map(|b| b.width).sum();
+        let outputs = self.plan.output_width.max(2);
+        let needed =
+            data::memory::estimate_inference_bytes(input, self.features.len(), outputs, MAX_BATCH_ROWS, widths);
+        if needed <= limit {
+            return Ok(());
+        }
+        Err(Report::from(
+            Diagnostic::error(
+                Code::TooLarge,
+                format!(
+                    "reading `{}` needs about {} of memory, more than the {} allowed",
+                    input.display(),
+                    data::memory::human(needed),
+                    data::memory::human(limit)
+                ),
+            )
+            .help("split the file, or raise `--max-memory`"),
+        ))
     }
 
     /// Rows of raw (unscaled) features, row-major, `features().len()` values per row.
@@ -132,8 +161,9 @@ impl Trained {
     }
 
     /// The model's outputs for every row of `inputs` (raw features; the saved scaling is
-    /// applied here).
-    pub fn predict(&self, inputs: &Dataset) -> Predictions {
+    /// applied here). Outputs that are not finite (weights that overflow on these rows) are an
+    /// error, never a silent NaN.
+    pub fn predict(&self, inputs: &Dataset) -> Result<Predictions, Report> {
         let plan = &self.plan;
         let mut rows = inputs.clone();
         self.scaler.apply(&mut rows);
@@ -151,7 +181,16 @@ impl Trained {
         if let Some(activation) = plan.fused {
             activation.forward_in_place(&mut outputs, width);
         }
-        match plan.class_count() {
+        if let Some(index) = outputs.iter().position(|v| !v.is_finite()) {
+            return Err(Report::from(
+                Diagnostic::error(
+                    Code::Runtime,
+                    format!("the model's output for input row {} is {}", index / width.max(1) + 1, outputs[index]),
+                )
+                .help("the weights overflow on this row: check its values, or train again with scaled inputs"),
+            ));
+        }
+        Ok(match plan.class_count() {
             Some(classes) => {
                 let values: Vec<f32> =
                     if width == 1 { outputs.iter().flat_map(|&p| [1.0 - p, p]).collect() } else { outputs };
@@ -165,7 +204,7 @@ impl Trained {
                 }
             }
             None => Predictions { rows: rows.rows, values: outputs, width, classes: None, names: self.targets.clone() },
-        }
+        })
     }
 
     /// Loss, metrics and confusion matrix of labelled rows (raw features; scaled here).

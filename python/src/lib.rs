@@ -170,7 +170,7 @@ impl Model {
             )));
         }
         let data = self.trained.dataset(values, Vec::new()).map_err(error)?;
-        let predictions = py.detach(|| self.trained.predict(&data));
+        let predictions = py.detach(|| self.trained.predict(&data)).map_err(error)?;
         let bytes: Vec<u8> = predictions.values.iter().flat_map(|v| v.to_le_bytes()).collect();
         Ok((PyBytes::new(py, &bytes), predictions.width, predictions.classes, predictions.names))
     }

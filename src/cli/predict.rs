@@ -34,7 +34,8 @@ pub fn predict(
         project::check_roles(&inputs, &[("the predictions output", path)])?;
         output::check_writable(path)?;
     }
-    let text = trained.predict(&trained.read_inputs(input)?).to_csv();
+    trained.check_memory(input, ctx.max_memory)?;
+    let text = trained.predict(&trained.read_inputs(input)?)?.to_csv();
     match output_path {
         Some(path) => Ok(output::write_atomic(path, text.as_bytes())?),
         None => emit(&text),
@@ -43,6 +44,7 @@ pub fn predict(
 
 pub fn eval(spec: &Path, weights: &Path, data: &Path, json_output: bool, ctx: &Context) -> Result<(), Report> {
     let (_, trained) = load_trained(spec, weights, ctx)?;
+    trained.check_memory(data, ctx.max_memory)?;
     let evaluation = trained.evaluate(&trained.read_labelled(data)?);
     if json_output {
         let value =

@@ -2,13 +2,19 @@
 //! spec too big for the machine is refused with the figure instead of crashing.
 
 use std::io::Read;
+use std::path::Path;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::{Batch, CsvSource, DataSource, Model};
 
 /// Rows of a CSV file, counted as its lines after the header (without parsing them).
 fn count_rows(csv: &CsvSource) -> f64 {
-    let Ok(mut file) = std::fs::File::open(&csv.path) else { return 0.0 };
+    count_lines(&csv.path)
+}
+
+/// Lines of a file after the first (0 for a file that cannot be read: reading it will say why).
+pub fn count_lines(path: &Path) -> f64 {
+    let Ok(mut file) = crate::input::open(path, "data file", "") else { return 0.0 };
     let (mut buffer, mut lines) = (vec![0u8; 1 << 16], 0u64);
     while let Ok(read) = file.read(&mut buffer) {
         if read == 0 {
@@ -43,17 +49,87 @@ pub fn estimate_bytes(model: &Model) -> f64 {
                 + layer.kind.state_count(layer.outputs) as f64
         })
         .sum();
+    // Per class pair, a count of the confusion matrix (u64).
+    let classes = model.data.classes.unwrap_or(0) as f64;
     // Values, gradients and scratch per buffer; per parameter: itself, two moments, up to two
     // chunk gradients, a transposed copy and early stopping's best copy.
-    4.0 * (rows * row_values + 3.0 * batch * widths + 7.0 * params)
+    4.0 * (rows * row_values + 3.0 * batch * widths + 7.0 * params) + 8.0 * classes * classes
 }
 
-/// The memory available to this process, from /proc/meminfo (`None` where unknown).
+/// Bytes that inference on the rows of `input` needs: the rows read and scaled, the outputs,
+/// and the buffers of one batch (`batch` rows at most) through layers `widths` wide in all.
+pub fn estimate_inference_bytes(input: &Path, features: usize, outputs: usize, batch: usize, widths: usize) -> f64 {
+    let rows = count_lines(input);
+    4.0 * (rows * (2.0 * features as f64 + 2.0 * outputs as f64) + 3.0 * batch as f64 * widths as f64)
+}
+
+/// The memory this process may still use: the tightest of the memory the system has
+/// available (/proc/meminfo), its address-space and data limits (`ulimit -v`, `ulimit -d`,
+/// less what it already maps) and its control group's limit (less what the group uses).
+/// `None` where none of these is known.
 pub fn available_bytes() -> Option<f64> {
+    [system_available(), rlimit_room(), cgroup_room()].into_iter().flatten().reduce(f64::min)
+}
+
+/// MemAvailable.
+fn system_available() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|line| line.starts_with("MemAvailable:"))?;
+    kib_field(&text, "MemAvailable:")
+}
+
+/// A `Name:   123 kB` field of /proc files, in bytes.
+fn kib_field(text: &str, name: &str) -> Option<f64> {
+    let line = text.lines().find(|line| line.starts_with(name))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024.0)
+}
+
+/// Virtual memory each worker thread may reserve beyond the run's own (its stack and malloc's
+/// per-thread arena), which an address-space limit counts.
+const PER_THREAD_RESERVE: f64 = 72.0 * 1024.0 * 1024.0;
+
+/// Room under the soft address-space and data-segment limits.
+fn rlimit_room() -> Option<f64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let soft = |name: &str| -> Option<f64> {
+        let line = limits.lines().find(|line| line.starts_with(name))?;
+        line[name.len()..].split_whitespace().next()?.parse().ok()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let reserve = threads * PER_THREAD_RESERVE;
+    let address = soft("Max address space").map(|limit| limit - kib_field(&status, "VmSize:").unwrap_or(0.0) - reserve);
+    let data = soft("Max data size").map(|limit| limit - kib_field(&status, "VmData:").unwrap_or(0.0) - reserve);
+    [address, data].into_iter().flatten().reduce(f64::min).map(|room| room.max(0.0))
+}
+
+/// Room under the control group's memory limit (cgroup v2 `memory.max`, or v1's
+/// `memory.limit_in_bytes`), less what the group already uses.
+fn cgroup_room() -> Option<f64> {
+    let read = |path: &str| std::fs::read_to_string(path).ok().and_then(|t| t.trim().parse::<f64>().ok());
+    let groups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut candidates = Vec::new();
+    for line in groups.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next(), fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+        if controllers.is_empty() {
+            candidates.push((format!("/sys/fs/cgroup{path}/memory.max"), format!("/sys/fs/cgroup{path}/memory.current")));
+        } else if controllers.split(',').any(|c| c == "memory") {
+            let dir = format!("/sys/fs/cgroup/memory{path}");
+            candidates.push((format!("{dir}/memory.limit_in_bytes"), format!("{dir}/memory.usage_in_bytes")));
+        }
+    }
+    // Inside a container the group's own directory is the mount's root.
+    candidates.push(("/sys/fs/cgroup/memory.max".into(), "/sys/fs/cgroup/memory.current".into()));
+    candidates.push((
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes".into(),
+        "/sys/fs/cgroup/memory/memory.usage_in_bytes".into(),
+    ));
+    candidates
+        .iter()
+        // "max", or v1's page-rounded i64::MAX, mean no limit.
+        .filter_map(|(limit, usage)| read(limit).filter(|&l| l < 1e18).map(|l| (l - read(usage).unwrap_or(0.0)).max(0.0)))
+        .reduce(f64::min)
 }
 
 /// Refuses a model whose estimated memory exceeds `limit` bytes.

@@ -102,25 +102,51 @@ pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
             .help("use a larger validation fraction or more data"));
     }
     if model.loss.loss == crate::kernels::loss::Loss::Bce {
-        check_probabilities(&dataset, model)?;
+        // Each file's rows, named by that file and its own line numbers.
+        let width = dataset.target_width;
+        let parts = [
+            (csv_of(&model.data.source), own_rows),
+            (model.data.validation_file.as_ref(), validation_rows),
+            (model.data.test_file.as_ref(), test_rows),
+        ];
+        let mut start = 0;
+        for (csv, rows) in parts {
+            let targets = &dataset.targets[start * width..(start + rows) * width];
+            start += rows;
+            match csv {
+                Some(csv) => check_probabilities(targets, width, &csv.shown, 2).map_err(|d| d.at(csv.span, "this file"))?,
+                None => check_probabilities(targets, width, "generated", 1).map_err(|d| d.at(model.data.span, "this data"))?,
+            }
+        }
     }
     let scaler = Scaler::fit(model.input.scaling, &dataset, &splits.train);
     scaler.apply(&mut dataset);
     Ok(Prepared { dataset, splits, scaler })
 }
 
-/// Binary cross-entropy needs targets in [0, 1] (labels 0 and 1, or probabilities).
-pub fn check_probabilities(dataset: &Dataset, model: &Model) -> Result<(), Diagnostic> {
-    match dataset.targets.iter().position(|t| !(0.0..=1.0).contains(t)) {
+/// Binary cross-entropy needs targets in [0, 1] (labels 0 and 1, or probabilities). `shown`
+/// names the rows' file; `first_line` is the line of its first row (2 after a CSV header; 1
+/// counts generated rows from 1).
+pub fn check_probabilities(targets: &[f32], width: usize, shown: &str, first_line: usize) -> Result<(), Diagnostic> {
+    match targets.iter().position(|t| !(0.0..=1.0).contains(t)) {
         None => Ok(()),
         Some(index) => {
-            let row = index / dataset.target_width.max(1);
+            let row = index / width.max(1);
+            let at = if first_line == 2 { format!("`{shown}:{}`", row + 2) } else { format!("{shown} row {}", row + 1) };
             Err(Diagnostic::error(
                 Code::DataShape,
-                format!("`bce` targets must be in [0, 1], but data row {} has {}", row + 1, dataset.targets[index]),
+                format!("`bce` targets must be in [0, 1], but {at} has {}", targets[index]),
             )
-            .at(model.data.span, "the targets of this data")
             .help("binary cross-entropy takes labels 0 and 1; for more classes use `cross_entropy` with `classes: K`"))
         }
     }
 }
+
+fn csv_of(source: &DataSource) -> Option<&CsvSource> {
+    match source {
+        DataSource::Csv(csv) => Some(csv),
+        _ => None,
+    }
+}
+
+

@@ -194,6 +194,19 @@ impl Serialize for Diagnostic {
     }
 }
 
+/// A number for a message: six significant digits, in scientific notation when it is very
+/// large or small (a diverged loss of 1e60 is not sixty digits long).
+pub fn number(value: f64) -> String {
+    let magnitude = value.abs();
+    if value == 0.0 || (1e-4..1e6).contains(&magnitude) || !value.is_finite() {
+        let text = format!("{value:.6}");
+        let trimmed = text.trim_end_matches('0').trim_end_matches('.');
+        if trimmed.is_empty() || trimmed == "-" { "0".to_string() } else { trimmed.to_string() }
+    } else {
+        format!("{value:.5e}")
+    }
+}
+
 /// Names longer than this get no suggestion: no keyword is that long, and comparing them
 /// would cost time and memory for nothing.
 const MAX_SUGGESTED_LEN: usize = 64;

@@ -32,6 +32,11 @@ impl Params {
         self.tensors.iter().flatten().map(|v| v.to_bits()).collect()
     }
 
+    /// Whether every value is finite (a diverged run's are not).
+    pub fn all_finite(&self) -> bool {
+        self.tensors.iter().flatten().all(|v| v.is_finite())
+    }
+
     /// Copies another set of the same shapes into this one, without allocating.
     pub fn copy_from(&mut self, other: &Params) {
         for (to, from) in self.tensors.iter_mut().zip(&other.tensors) {

@@ -104,7 +104,7 @@ pub fn train_with(
             ));
         }
     }
-    let mut outcome = session.finish();
+    let mut outcome = session.finish()?;
     outcome.step_ends = step_ends;
     Ok(outcome)
 }

@@ -102,13 +102,7 @@ impl<'a> Session<'a> {
             let sums = self.state.step(plan, &mut self.params, Mode::Train, lr, true);
             let loss = plan.mean_loss(sums.loss, rows.len());
             if !loss.is_finite() {
-                let last = self.last_finite.map_or("none".to_string(), |l: f64| format!("{l:.6}"));
-                return Err(Diagnostic::error(
-                    Code::Runtime,
-                    format!("training diverged: the loss became {loss} at epoch {epoch}, batch {}", batch + 1),
-                )
-                .note(format!("the last finite batch loss was {last}"))
-                .help("lower the learning rate, clip gradients (`clip_norm: 1`), or scale the inputs"));
+                return Err(self.diverged(format!("the loss became {loss} at epoch {epoch}, batch {}", batch + 1)));
             }
             if let Some(ends) = step_ends.as_deref_mut() {
                 ends.push(start.elapsed().as_secs_f64());
@@ -126,6 +120,14 @@ impl<'a> Session<'a> {
             let sums = evaluate(plan, &mut self.params, &mut self.state, &data.dataset, rows, self.capacity, None);
             Metrics::from_sums(plan, plan.mean_loss(sums.loss, rows.len()), &sums, rows.len(), self.validation_sst)
         });
+        // Finite batch losses can still leave weights that overflow on other rows: a diverged
+        // run is an error, never a trace of NaN or a saved file of huge weights.
+        if let Some(loss) = validation.map(|v| v.loss).filter(|loss| !loss.is_finite()) {
+            return Err(self.diverged(format!("the validation loss became {loss} after epoch {epoch}")));
+        }
+        if !self.params.all_finite() {
+            return Err(self.diverged(format!("the weights overflowed in epoch {epoch}")));
+        }
         let line = TraceLine {
             epoch,
             step: self.state.step,
@@ -148,8 +150,17 @@ impl<'a> Session<'a> {
         Ok(logged.then_some(line))
     }
 
-    /// Ends the run: restores the best weights if asked, tests once, counts the confusion matrix.
-    pub fn finish(mut self) -> Outcome {
+    /// The error of a run that diverged: what became infinite or NaN, and the last finite loss.
+    fn diverged(&self, what: String) -> Diagnostic {
+        let last = self.last_finite.map_or("none".to_string(), crate::diagnostic::number);
+        Diagnostic::error(Code::Runtime, format!("training diverged: {what}"))
+            .note(format!("the last finite batch loss was {last}"))
+            .help("lower the learning rate, clip gradients (`clip_norm: 1`), or scale the inputs")
+    }
+
+    /// Ends the run: restores the best weights if asked, tests once, counts the confusion
+    /// matrix. Test rows on which the model's loss is not finite make it an error.
+    pub fn finish(mut self) -> Result<Outcome, Diagnostic> {
         let (plan, data) = (self.plan, self.data);
         let splits = &data.splits;
         let mut stop = StopReason::Completed;
@@ -174,6 +185,10 @@ impl<'a> Session<'a> {
         let rows = confusion_rows.map(|(rows, _)| rows.as_slice()).unwrap_or(&[]);
         let sums =
             evaluate(plan, &mut self.params, &mut self.state, &data.dataset, rows, self.capacity, confusion.as_mut());
+        if !sums.loss.is_finite() && !rows.is_empty() {
+            let split = confusion_rows.map_or("", |(_, split)| split);
+            return Err(self.diverged(format!("the final weights give a loss of {} on the {split} rows", sums.loss)));
+        }
         if !splits.test.is_empty() {
             let sst = split_sst(plan, &data.dataset, &splits.test);
             let test =
@@ -182,7 +197,7 @@ impl<'a> Session<'a> {
                 last.test = Some(test);
             }
         }
-        Outcome { trace: self.trace, params: self.params, stop, best: self.best, confusion, step_ends: Vec::new() }
+        Ok(Outcome { trace: self.trace, params: self.params, stop, best: self.best, confusion, step_ends: Vec::new() })
     }
 }
 
