@@ -136,6 +136,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
     Ok(())
 }
 
+/// Appends `bytes` to the regular file `path` (created if absent) and flushes them to disk.
+/// Used for files that grow as a run goes (a checkpoint directory's trace); a killed run may
+/// leave a partial last line, which readers of such files ignore.
+pub fn append(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
+    existing_target(path)?;
+    let mut file =
+        std::fs::OpenOptions::new().append(true).create(true).open(path).map_err(|error| io_error(path, &error))?;
+    file.write_all(bytes).and_then(|()| file.sync_data()).map_err(|error| io_error(path, &error))
+}
+
 /// Checks before a run that `path` can be written, so that a long run does not fail at its end.
 pub fn check_writable(path: &Path) -> Result<(), Diagnostic> {
     let (dir, name) = split(path)?;

@@ -77,11 +77,12 @@ fn check_outputs(spec: &Spec, options: &RunOptions) -> Result<(), Report> {
     Ok(())
 }
 
-/// Checkpoint every `every` epochs (and after the last) into `dir`.
+/// Checkpoint every `every` epochs (and after the last) into `dir`, keeping the newest `keep`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoints {
     pub every: usize,
     pub dir: PathBuf,
+    pub keep: usize,
 }
 
 /// A finished run.
@@ -136,8 +137,8 @@ pub fn train(spec: &Spec, options: &RunOptions, observer: &mut dyn Observer) -> 
     if let Some(path) = &options.resume {
         train_options.resume = Some(checkpoint::load(path).map_err(|d| spec.fail(d))?);
     }
-    if let Some(Checkpoints { every, dir }) = &options.checkpoints {
-        train_options.checkpoints = Some(checkpoint::Writer { every: *every, dir: dir.clone() });
+    if let Some(Checkpoints { every, dir, keep }) = &options.checkpoints {
+        train_options.checkpoints = Some(checkpoint::Writer::new(*every, dir.clone(), *keep));
     }
     let pool = thread_pool(options.threads)?;
     let threads = pool.current_num_threads();

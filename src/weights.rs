@@ -119,14 +119,11 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
 /// A stable hash of the plan's parameter names and shapes (FNV-1a, 64 bits, as hex): equal
 /// for specs whose saved weights are interchangeable.
 pub fn architecture_hash(plan: &Plan) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hash = crate::fingerprint::Fingerprint::default();
     for param in &plan.params {
-        let text = format!("{}{:?};", param.name, param.shape);
-        for byte in text.bytes() {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
+        hash.add(format!("{}{:?};", param.name, param.shape).as_bytes());
     }
-    format!("{hash:016x}")
+    hash.hex()
 }
 
 /// The tensors of `params` as the state_dict names them.

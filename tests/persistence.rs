@@ -242,3 +242,67 @@ fn resuming_with_a_changed_spec_is_refused_in_words() {
     std::fs::write(s.dir.join("longer.nn"), CLASSIFIER.replace("epochs: 10", "epochs: 12")).unwrap();
     assert_eq!(nnspec(&s.dir, &["run", "longer.nn", "--resume", "ck/epoch-000010.ckpt"]).code, 0);
 }
+
+#[test]
+fn checkpoints_keep_the_newest_few_and_the_trace_once() {
+    let s = scratch("keep", &CLASSIFIER.replace("epochs: 10", "epochs: 30"));
+    let run =
+        nnspec(&s.dir, &["run", "c.nn", "--checkpoint-every", "1", "--checkpoint-dir", "ck", "--trace", "t.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut names: Vec<String> =
+        std::fs::read_dir(s.dir.join("ck")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["epoch-000028.ckpt", "epoch-000029.ckpt", "epoch-000030.ckpt", "trace.jsonl"]);
+    // The trace is kept once, beside the checkpoints, and equals the run's.
+    assert_eq!(trace_without_time(&s.dir.join("ck/trace.jsonl")), trace_without_time(&s.dir.join("t.jsonl")));
+    // A checkpoint does not grow with the trace: the 30th is the size of an early one.
+    let again = nnspec(
+        &s.dir,
+        &["run", "c.nn", "--checkpoint-every", "1", "--checkpoint-dir", "ck2", "--keep-checkpoints", "40"],
+    );
+    assert_eq!(again.code, 0);
+    let size = |n: &str| std::fs::metadata(s.dir.join("ck2").join(n)).unwrap().len();
+    assert!(
+        size("epoch-000030.ckpt") <= size("epoch-000002.ckpt") + 64,
+        "{} vs {}",
+        size("epoch-000030.ckpt"),
+        size("epoch-000002.ckpt")
+    );
+    // Resuming from the pruned directory gives the uninterrupted run's trace.
+    let resumed = nnspec(
+        &s.dir,
+        &["run", "c.nn", "--set", "train.epochs=30", "--resume", "ck/epoch-000028.ckpt", "--trace", "r.jsonl"],
+    );
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(trace_without_time(&s.dir.join("r.jsonl")), trace_without_time(&s.dir.join("t.jsonl")));
+    // Without its trace beside it, a checkpoint says so.
+    std::fs::remove_file(s.dir.join("ck/trace.jsonl")).unwrap();
+    let orphan = nnspec(&s.dir, &["--color", "never", "run", "c.nn", "--resume", "ck/epoch-000028.ckpt"]);
+    assert_eq!(orphan.code, 1);
+    assert!(orphan.stderr.contains("trace.jsonl"), "{}", orphan.stderr);
+}
+
+#[test]
+fn a_crafted_checkpoint_step_count_is_refused() {
+    use nnspec::weights::{Values, decode, encode};
+    let s = scratch("crafted", CLASSIFIER);
+    assert_eq!(nnspec(&s.dir, &["run", "c.nn", "--checkpoint-every", "5", "--checkpoint-dir", "ck"]).code, 0);
+    let path = s.dir.join("ck/epoch-000005.ckpt");
+    let decoded = decode(&std::fs::read(&path).unwrap()).unwrap();
+    let mut metadata = decoded.metadata.clone();
+    let mut state: serde_json::Value = serde_json::from_str(&metadata["nnspec.state"]).unwrap();
+    state["step"] = serde_json::json!(u64::MAX - 3);
+    metadata.insert("nnspec.state".into(), state.to_string());
+    let mut tensors: Vec<(String, Vec<usize>, Values)> = decoded
+        .tensors
+        .iter()
+        .map(|(name, (shape, values))| (name.clone(), shape.clone(), Values::F32(values)))
+        .collect();
+    tensors.extend(
+        decoded.ints.iter().map(|(name, (shape, values))| (name.clone(), shape.clone(), Values::I64(values.clone()))),
+    );
+    std::fs::write(&path, encode(tensors, metadata)).unwrap();
+    let out = nnspec(&s.dir, &["--color", "never", "run", "c.nn", "--resume", "ck/epoch-000005.ckpt"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("are not those of whole epochs"), "{}", out.stderr);
+}

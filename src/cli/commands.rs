@@ -143,10 +143,11 @@ pub fn run(args: &RunArgs, ctx: &Context) -> Result<(), Report> {
         threads: args.threads.map(usize::from),
         init: args.init.clone(),
         resume: args.resume.clone(),
-        checkpoints: args
-            .checkpoint_every
-            .zip(args.checkpoint_dir.as_ref())
-            .map(|(every, dir)| Checkpoints { every: every as usize, dir: dir.clone() }),
+        checkpoints: args.checkpoint_every.zip(args.checkpoint_dir.as_ref()).map(|(every, dir)| Checkpoints {
+            every: every as usize,
+            dir: dir.clone(),
+            keep: args.keep_checkpoints as usize,
+        }),
         max_memory: ctx.max_memory,
         trace: args.trace.clone(),
         save: args.save.clone(),

@@ -192,9 +192,12 @@ pub struct RunArgs {
     /// Write a checkpoint every N epochs (and after the last) into `--checkpoint-dir`.
     #[arg(long, requires = "checkpoint_dir", value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: Option<u64>,
-    /// Where checkpoints go, as epoch-NNNNNN.ckpt.
+    /// Where checkpoints go, as epoch-NNNNNN.ckpt, with the run's trace.jsonl beside them.
     #[arg(long, requires = "checkpoint_every")]
     pub checkpoint_dir: Option<PathBuf>,
+    /// Keep the newest N checkpoints and remove older ones.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_checkpoints: u64,
     /// Continue from a checkpoint, or from the newest complete checkpoint in a directory.
     #[arg(long)]
     pub resume: Option<PathBuf>,

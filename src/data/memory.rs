@@ -113,7 +113,8 @@ fn cgroup_room() -> Option<f64> {
         let mut fields = line.splitn(3, ':');
         let (_, controllers, path) = (fields.next(), fields.next().unwrap_or(""), fields.next().unwrap_or(""));
         if controllers.is_empty() {
-            candidates.push((format!("/sys/fs/cgroup{path}/memory.max"), format!("/sys/fs/cgroup{path}/memory.current")));
+            candidates
+                .push((format!("/sys/fs/cgroup{path}/memory.max"), format!("/sys/fs/cgroup{path}/memory.current")));
         } else if controllers.split(',').any(|c| c == "memory") {
             let dir = format!("/sys/fs/cgroup/memory{path}");
             candidates.push((format!("{dir}/memory.limit_in_bytes"), format!("{dir}/memory.usage_in_bytes")));
@@ -128,7 +129,9 @@ fn cgroup_room() -> Option<f64> {
     candidates
         .iter()
         // "max", or v1's page-rounded i64::MAX, mean no limit.
-        .filter_map(|(limit, usage)| read(limit).filter(|&l| l < 1e18).map(|l| (l - read(usage).unwrap_or(0.0)).max(0.0)))
+        .filter_map(|(limit, usage)| {
+            read(limit).filter(|&l| l < 1e18).map(|l| (l - read(usage).unwrap_or(0.0)).max(0.0))
+        })
         .reduce(f64::min)
 }
 

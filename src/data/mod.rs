@@ -114,8 +114,11 @@ pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
             let targets = &dataset.targets[start * width..(start + rows) * width];
             start += rows;
             match csv {
-                Some(csv) => check_probabilities(targets, width, &csv.shown, 2).map_err(|d| d.at(csv.span, "this file"))?,
-                None => check_probabilities(targets, width, "generated", 1).map_err(|d| d.at(model.data.span, "this data"))?,
+                Some(csv) => {
+                    check_probabilities(targets, width, &csv.shown, 2).map_err(|d| d.at(csv.span, "this file"))?
+                }
+                None => check_probabilities(targets, width, "generated", 1)
+                    .map_err(|d| d.at(model.data.span, "this data"))?,
             }
         }
     }
@@ -132,7 +135,8 @@ pub fn check_probabilities(targets: &[f32], width: usize, shown: &str, first_lin
         None => Ok(()),
         Some(index) => {
             let row = index / width.max(1);
-            let at = if first_line == 2 { format!("`{shown}:{}`", row + 2) } else { format!("{shown} row {}", row + 1) };
+            let at =
+                if first_line == 2 { format!("`{shown}:{}`", row + 2) } else { format!("{shown} row {}", row + 1) };
             Err(Diagnostic::error(
                 Code::DataShape,
                 format!("`bce` targets must be in [0, 1], but {at} has {}", targets[index]),
@@ -148,5 +152,3 @@ fn csv_of(source: &DataSource) -> Option<&CsvSource> {
         _ => None,
     }
 }
-
-

@@ -3,8 +3,10 @@
 //! A checkpoint is a safetensors file: the weights (`params.` + state_dict name), the
 //! optimizer's moments (`first.`, `second.`), early stopping's best weights (`best.`) and the
 //! batch order (`order`, int64); its metadata holds the epoch, the step count, the positions of
-//! the shuffle and dropout streams, early stopping's memory and the trace so far. Files are
-//! written atomically, so the newest file in a directory is always complete.
+//! the shuffle and dropout streams, early stopping's memory, and how many lines of the trace
+//! file beside it (`trace.jsonl`, kept once for all checkpoints) are its own. Checkpoints are
+//! written atomically, so the newest file in a directory is always complete; only the newest
+//! few are kept.
 
 use std::path::{Path, PathBuf};
 
@@ -14,12 +16,13 @@ use super::early_stop::EarlyStopping;
 use super::{Session, TraceLine};
 use crate::data::Prepared;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::fingerprint::Fingerprint;
 use crate::output;
 use crate::plan::Plan;
 use crate::rng::{self, Stream};
 use crate::weights::{self, Decoded, Values};
 
-const FORMAT: &str = "nnspec-checkpoint-2";
+const FORMAT: &str = "nnspec-checkpoint-3";
 
 /// The training state a checkpoint's metadata holds (`nnspec.state`), beside the tensors.
 #[derive(Debug, Serialize, Deserialize)]
@@ -40,8 +43,10 @@ struct SavedState {
     /// The best epoch so far (without early stopping).
     best: Option<TraceLine>,
     early_stop: Option<SavedEarlyStop>,
-    /// The trace so far.
-    trace: Vec<TraceLine>,
+    /// The trace so far: its first `trace_lines` lines in the trace file beside the
+    /// checkpoint, whose text has this fingerprint.
+    trace_lines: usize,
+    trace_hash: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -125,25 +130,30 @@ impl Signature {
     }
 }
 
-/// FNV-1a (64 bits) of the prepared rows and of which rows each split holds.
+/// A fingerprint of the prepared rows and of which rows each split holds.
 fn data_hash(data: &Prepared) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut add = |bytes: &[u8]| {
-        for &byte in bytes {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut hash = Fingerprint::default();
     let dataset = &data.dataset;
     for value in dataset.inputs.iter().chain(&dataset.targets) {
-        add(&value.to_bits().to_le_bytes());
+        hash.add(&value.to_bits().to_le_bytes());
     }
     for rows in [&data.splits.train, &data.splits.validation, &data.splits.test] {
-        add(&(rows.len() as u64).to_le_bytes());
+        hash.add(&(rows.len() as u64).to_le_bytes());
         for &row in rows {
-            add(&(row as u64).to_le_bytes());
+            hash.add(&(row as u64).to_le_bytes());
         }
     }
-    format!("{hash:016x}")
+    hash.hex()
+}
+
+/// The trace of a checkpointed run, kept once for all its checkpoints: `trace.jsonl` beside
+/// them, one line per logged epoch, appended as the run goes. Each checkpoint records how many
+/// of its lines are its own, and their fingerprint.
+pub const TRACE_FILE: &str = "trace.jsonl";
+
+/// The text of trace lines as the trace file holds them, and its fingerprint.
+fn trace_text(lines: &[TraceLine]) -> String {
+    lines.iter().map(|line| line.to_json() + "\n").collect()
 }
 
 /// The file name of the checkpoint after `epoch` epochs.
@@ -151,8 +161,9 @@ pub fn file_name(epoch: usize) -> String {
     format!("epoch-{epoch:06}.ckpt")
 }
 
-/// Writes the session as a checkpoint at `path`, atomically.
-pub fn save(session: &Session, path: &Path) -> Result<(), Diagnostic> {
+/// Writes the session as a checkpoint at `path`, atomically. Its trace must already be in the
+/// trace file beside it (`Writer` sees to that).
+fn save(session: &Session, path: &Path) -> Result<(), Diagnostic> {
     let plan = session.plan;
     let mut tensors = weights::named_tensors(plan, &session.params, "params.");
     for (info, moments) in plan.params.iter().zip(session.state.moments()) {
@@ -178,7 +189,8 @@ pub fn save(session: &Session, path: &Path) -> Result<(), Diagnostic> {
             .early_stop
             .as_ref()
             .map(|tracker| SavedEarlyStop { best: tracker.best_line().cloned(), waited: tracker.waited() }),
-        trace: session.trace.clone(),
+        trace_lines: session.trace.len(),
+        trace_hash: Fingerprint::default().add(trace_text(&session.trace).as_bytes()).hex(),
     };
     let signature = Signature::of(plan, session.data);
     let mut metadata = weights::metadata(plan, &session.data.scaler);
@@ -194,29 +206,17 @@ pub struct Checkpoint {
     decoded: Decoded,
     state: SavedState,
     signature: Signature,
+    trace: Vec<TraceLine>,
 }
 
 /// Reads a checkpoint file, or the newest complete checkpoint in a directory.
 pub fn load(path: &Path) -> Result<Checkpoint, Diagnostic> {
     if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| Diagnostic::error(Code::DataFile, format!("cannot read `{}`: {e}", path.display())))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
-                    && p.extension().is_some_and(|e| e == "ckpt")
-            })
-            .collect();
-        // By epoch number, not by name: epoch-1000000 comes after epoch-999999.
-        let epoch_of = |p: &PathBuf| -> u64 {
-            p.file_stem()
-                .and_then(|s| s.to_string_lossy().strip_prefix("epoch-").and_then(|n| n.parse().ok()))
-                .unwrap_or(0)
-        };
-        files.sort_by_key(epoch_of);
+        let mut files = checkpoints_in(path)?;
+        files.sort_by_key(|(epoch, _)| *epoch);
         // Newest first; a file that does not load (it cannot be half-written, but it may be
         // damaged) is skipped for the one before it.
-        for file in files.iter().rev() {
+        for (_, file) in files.iter().rev() {
             if let Ok(checkpoint) = load_file(file) {
                 return Ok(checkpoint);
             }
@@ -244,7 +244,35 @@ fn load_file(path: &Path) -> Result<Checkpoint, Diagnostic> {
         serde_json::from_str(json("nnspec.state")?).map_err(|e| invalid(&format!("its training state: {e}")))?;
     let signature: Signature =
         serde_json::from_str(json("nnspec.run")?).map_err(|e| invalid(&format!("its run signature: {e}")))?;
-    Ok(Checkpoint { path: path.to_path_buf(), decoded, state, signature })
+    let trace = read_trace(path, &state)?;
+    Ok(Checkpoint { path: path.to_path_buf(), decoded, state, signature, trace })
+}
+
+/// The checkpoint's trace: the first lines of the trace file beside it, checked against the
+/// fingerprint it recorded.
+fn read_trace(path: &Path, state: &SavedState) -> Result<Vec<TraceLine>, Diagnostic> {
+    let file = path.with_file_name(TRACE_FILE);
+    let shown = file.display().to_string();
+    let missing = |why: String| {
+        Diagnostic::error(Code::DataFile, format!("cannot resume from `{}`: its trace {why}", path.display()))
+            .help(format!("a checkpoint's trace is kept in `{TRACE_FILE}` beside it; keep the two together"))
+    };
+    if state.trace_lines == 0 {
+        return Ok(Vec::new());
+    }
+    let bytes = crate::input::read(&file, "trace", &shown, 1 << 32)
+        .map_err(|e| missing(format!("cannot be read ({})", e.message)))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.split_inclusive('\n').take(state.trace_lines).collect();
+    let own: String = lines.concat();
+    if lines.len() < state.trace_lines || Fingerprint::default().add(own.as_bytes()).hex() != state.trace_hash {
+        return Err(missing(format!("in `{shown}` is not the one it was saved with")));
+    }
+    lines
+        .iter()
+        .map(|line| serde_json::from_str::<TraceLine>(line))
+        .collect::<Result<_, _>>()
+        .map_err(|e| missing(format!("in `{shown}` does not read back: {e}")))
 }
 
 impl Checkpoint {
@@ -274,7 +302,7 @@ impl Checkpoint {
         // A crafted file could claim any counts: they must be those of whole epochs of this data.
         let steps_per_epoch = data.splits.train.len().div_ceil(plan.batch_rows(data.splits.train.len())) as u64;
         if Some(state.step) != (state.epoch as u64).checked_mul(steps_per_epoch)
-            || state.trace.iter().any(|line| line.epoch > state.epoch)
+            || self.trace.iter().any(|line| line.epoch > state.epoch)
         {
             return Err(invalid(format!(
                 "its epoch ({}) and step ({}) counts are not those of whole epochs of {steps_per_epoch} step(s)",
@@ -318,7 +346,7 @@ impl Checkpoint {
         shuffle.set_word_pos(state.shuffle_word_pos);
         session.shuffle_rng = shuffle;
         session.stopped = state.stopped;
-        session.trace = state.trace.clone();
+        session.trace = self.trace.clone();
         session.best = state.best.clone();
         session.elapsed_offset = session.trace.last().map_or(0.0, |l| l.elapsed_s);
         if let Some(settings) = plan.train.early_stop {
@@ -330,20 +358,71 @@ impl Checkpoint {
     }
 }
 
-/// Checkpoints every `every` epochs into `dir`, and after the last epoch.
+/// Checkpoints every `every` epochs into `dir`, and after the last epoch; keeps the newest
+/// `keep` checkpoints and removes older ones, so a long run's disk use stays bounded.
 pub struct Writer {
-    pub every: usize,
-    pub dir: PathBuf,
+    every: usize,
+    dir: PathBuf,
+    keep: usize,
+    /// Lines of the trace file written so far (`None` until the first checkpoint, which writes
+    /// the file whole: a resumed run's trace may differ from what a killed run appended).
+    traced: Option<usize>,
 }
 
 impl Writer {
+    pub fn new(every: usize, dir: PathBuf, keep: usize) -> Writer {
+        Writer { every: every.max(1), dir, keep: keep.max(1), traced: None }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Writes the checkpoint of an epoch that is due (or the last, or the one a run was
-    /// `interrupted` after).
-    pub fn after_epoch(&self, session: &Session, interrupted: bool) -> Result<(), Diagnostic> {
+    /// `interrupted` after): first the trace's new lines, then the checkpoint, then removes
+    /// checkpoints beyond the newest `keep`.
+    pub fn after_epoch(&mut self, session: &Session, interrupted: bool) -> Result<(), Diagnostic> {
         let epoch = session.epochs_done();
-        if epoch.is_multiple_of(self.every) || session.finished() || interrupted {
-            save(session, &self.dir.join(file_name(epoch)))?;
+        if !(epoch.is_multiple_of(self.every) || session.finished() || interrupted) {
+            return Ok(());
+        }
+        let trace = self.dir.join(TRACE_FILE);
+        match self.traced {
+            Some(written) if written <= session.trace.len() => {
+                output::append(&trace, trace_text(&session.trace[written..]).as_bytes())?
+            }
+            _ => output::write_atomic(&trace, trace_text(&session.trace).as_bytes())?,
+        }
+        self.traced = Some(session.trace.len());
+        save(session, &self.dir.join(file_name(epoch)))?;
+        self.prune()
+    }
+
+    /// Removes all but the newest `keep` checkpoints of the directory.
+    fn prune(&self) -> Result<(), Diagnostic> {
+        let mut files = checkpoints_in(&self.dir)?;
+        files.sort_by_key(|(epoch, _)| *epoch);
+        let excess = files.len().saturating_sub(self.keep);
+        for (_, path) in &files[..excess] {
+            std::fs::remove_file(path).map_err(|e| {
+                Diagnostic::error(Code::Output, format!("cannot remove the old checkpoint `{}`: {e}", path.display()))
+            })?;
         }
         Ok(())
     }
+}
+
+/// The checkpoint files of a directory with their epochs (by number: epoch-1000000 comes after
+/// epoch-999999).
+fn checkpoints_in(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Diagnostic> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Diagnostic::error(Code::DataFile, format!("cannot read `{}`: {e}", dir.display())))?;
+    Ok(entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?;
+            let epoch = name.strip_prefix("epoch-")?.strip_suffix(".ckpt")?.parse().ok()?;
+            Some((epoch, path))
+        })
+        .collect())
 }

@@ -70,7 +70,7 @@ pub fn train(plan: &Plan, data: &Prepared, observer: &mut dyn Observer) -> Resul
 pub fn train_with(
     plan: &Plan,
     data: &Prepared,
-    options: Options,
+    mut options: Options,
     observer: &mut dyn Observer,
 ) -> Result<Outcome, Diagnostic> {
     let mut session = match &options.resume {
@@ -89,7 +89,7 @@ pub fn train_with(
             observer.epoch(&line);
         }
         let interrupted = !session.finished() && observer.stop_requested();
-        if let Some(writer) = &options.checkpoints {
+        if let Some(writer) = options.checkpoints.as_mut() {
             writer.after_epoch(&session, interrupted)?;
         }
         if interrupted {
@@ -99,7 +99,7 @@ pub fn train_with(
             )
             .help_opt(
                 options.checkpoints.as_ref().map(|writer| {
-                    format!("continue exactly where it stopped with `--resume {}`", writer.dir.display())
+                    format!("continue exactly where it stopped with `--resume {}`", writer.dir().display())
                 }),
             ));
         }
