@@ -12,6 +12,7 @@ pub mod cli;
 pub mod data;
 pub mod diagnostic;
 pub mod exec;
+pub mod export;
 pub mod ir;
 pub mod kernels;
 pub mod output;

@@ -1,42 +1,62 @@
-//! `nnspec export-torch`: the PyTorch module whose `state_dict` has exactly the names and
-//! shapes of the weights `nnspec run --save` writes.
+//! `nnspec export-torch` and `nnspec export-onnx`: argument mapping onto `crate::export`.
 
 use std::path::Path;
 
-use super::load;
-use crate::Failure;
+use super::{load_with, warn};
 use crate::diagnostic::ColorChoice;
-use crate::ir::Model;
+use crate::plan::{CompileOptions, compile};
 use crate::span::Source;
+use crate::{Failure, export, output, weights};
 
-pub fn export_torch(path: &Path, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
-    let model = load(path, source, color)?;
-    super::emit(&torch_module(&model, &path.display().to_string()).to_string())?;
-    Ok(())
+/// What `export-torch` was asked for.
+pub struct TorchArgs<'a> {
+    pub spec: &'a Path,
+    /// Write the training script here instead of printing the module.
+    pub script: Option<&'a Path>,
+    /// Take the module's input scaling from these weights instead of fitting it.
+    pub weights: Option<&'a Path>,
+    pub overrides: &'a [String],
 }
 
-/// Python source of the module, with each `nn.Sequential` entry's index in a comment.
-pub fn torch_module(model: &Model, spec: &str) -> String {
-    let class: String = model
-        .name
-        .split('_')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map_or(String::new(), |c| c.to_uppercase().collect::<String>() + chars.as_str())
-        })
-        .collect();
-    let mut out = String::from("import torch\nfrom torch import nn\n\n\n");
-    out += &format!("class {class}(nn.Module):\n");
-    out += &format!(
-        "    \"\"\"nnspec model `{}` ({spec}).\n\n    Load weights saved by `nnspec run --save FILE` with\n    \
-         `model.load_state_dict(safetensors.torch.load_file(FILE))`. Inputs are scaled as the\n    \
-         file's metadata `nnspec.input_scaling` says: x' = (x - offset) * factor.\n    \"\"\"\n\n",
-        model.name
-    );
-    out += "    def __init__(self):\n        super().__init__()\n        self.layers = nn.Sequential(\n";
-    for (index, layer) in model.layers.iter().enumerate() {
-        out += &format!("            {},  # layers.{index}\n", layer.kind.torch_module(layer.inputs, layer.outputs));
+pub fn export_torch(args: &TorchArgs, source: &mut Option<Source>, color: ColorChoice) -> Result<(), Failure> {
+    let model = load_with(args.spec, args.overrides, source, color)?;
+    let shown = args.spec.display().to_string();
+    if let Some(script) = args.script {
+        output::check_writable(script)?;
+        let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
+        let from = script.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let spec_dir = export::relative_dir(from, crate::spec_dir(args.spec));
+        output::write_atomic(script, export::torch_script(&model, &plan, &shown, &spec_dir).as_bytes())?;
+        return Ok(());
     }
-    out += "        )\n\n    def forward(self, x):\n        return self.layers(x)\n";
-    out
+    let preprocess = match args.weights {
+        Some(path) => {
+            let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
+            let decoded = weights::read(path)?;
+            warn(weights::architecture_warning(&plan, &decoded, path), source, color);
+            weights::params_from(&plan, &decoded, "", path)?;
+            export::preprocess_of(&decoded, &model, path)?
+        }
+        None => export::fitted_preprocess(&model)?,
+    };
+    super::emit(&export::torch_module(&model, &preprocess, &shown))
+}
+
+pub fn export_onnx(
+    spec: &Path,
+    weights_path: &Path,
+    out: &Path,
+    source: &mut Option<Source>,
+    color: ColorChoice,
+) -> Result<(), Failure> {
+    let model = super::load(spec, source, color)?;
+    output::check_writable(out)?;
+    let plan = compile(&model, source.as_ref().expect("loaded"), CompileOptions::default());
+    let decoded = weights::read(weights_path)?;
+    warn(weights::architecture_warning(&plan, &decoded, weights_path), source, color);
+    let params = weights::params_from(&plan, &decoded, "", weights_path)?;
+    let preprocess = export::preprocess_of(&decoded, &model, weights_path)?;
+    let bytes = export::onnx::onnx_model(&plan, &params, &preprocess, &spec.display().to_string());
+    output::write_atomic(out, &bytes)?;
+    Ok(())
 }
