@@ -614,6 +614,14 @@ def run(args, device, rank, world):
     epochs = args.epochs if args.epochs is not None else SPEC["epochs"]
     capacity = len(train_rows) if SPEC["batch"] is None else max(1, min(SPEC["batch"], len(train_rows)))
     order = list(train_rows)
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        # nnspec normalises a single row (its variance is 0); PyTorch refuses to.
+        for size in {capacity, len(order) % capacity or capacity}:
+            if 1 in [len(share(range(size), r, world)) for r in range(world)]:
+                raise DataError(
+                    f"a batch of {size} row(s) over {world} process(es) leaves a process one row, "
+                    "which PyTorch's batch norm cannot normalise: change the batch or the process count"
+                )
     shuffle_rng = ChaCha8(SPEC["seed"], 2)
     train_sst = sum_of_squares(data, train_rows)
     validation_sst = sum_of_squares(data, validation)
