@@ -8,7 +8,7 @@
 #   - nnspec's eval reads the weights the script saved.
 # Specs with dropout are trained by the script as one and two processes and compared by their
 # final metrics only (PyTorch draws its own dropout masks).
-# Usage: scripts/check-torch-export.sh [TOLERANCE]    (exit 1 when a check fails)
+# Usage: [NNSPEC=BINARY] scripts/check-torch-export.sh [TOLERANCE]    (exit 1 when a check fails)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tolerance="${1:-1e-5}"
@@ -16,8 +16,11 @@ if ! python3 -c "import torch" 2>/dev/null; then
     echo "check-torch-export: PyTorch is not installed (pip install torch); nothing checked"
     exit 0
 fi
-cargo build --release --quiet
-nnspec="${CARGO_TARGET_DIR:-target}/release/nnspec"
+# NNSPEC=path/to/nnspec checks that binary instead of building one.
+if [ -z "${NNSPEC:-}" ]; then
+    cargo build --release --quiet
+fi
+nnspec="${NNSPEC:-${CARGO_TARGET_DIR:-target}/release/nnspec}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # Small models: one thread per process avoids torch's thread pool spinning (torchrun sets it too).

@@ -26,7 +26,9 @@ pub enum Step {
 pub enum Fitted<T> {
     Values(T),
     /// Fitted at run time on `width` features.
-    AtRunTime { width: usize },
+    AtRunTime {
+        width: usize,
+    },
 }
 
 impl Preprocess {
@@ -43,10 +45,7 @@ impl Preprocess {
     pub fn from_scaler(scaler: &Scaler) -> Preprocess {
         let steps = match scaler.kind {
             Scaling::None => Vec::new(),
-            kind => vec![Step::Affine {
-                kind,
-                values: Fitted::Values((scaler.offset.clone(), scaler.factor.clone())),
-            }],
+            kind => vec![Step::Affine { kind, values: Fitted::Values((scaler.offset.clone(), scaler.factor.clone())) }],
         };
         Preprocess { steps }
     }

@@ -26,8 +26,10 @@ const RUNTIME: &str = include_str!("torch_runtime.py");
 pub fn torch_script(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> String {
     let class = python::class_name(&model.name);
     let mut out = header(model, spec);
-    out += "import argparse\nimport csv\nimport json\nimport math\nimport os\nimport struct\nimport sys\nimport time\n\n";
-    out += "import torch\nimport torch.distributed as dist\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n";
+    out +=
+        "import argparse\nimport csv\nimport json\nimport math\nimport os\nimport struct\nimport sys\nimport time\n\n";
+    out +=
+        "import torch\nimport torch.distributed as dist\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n";
     out += &module_class(model, &Preprocess::unfitted(model), spec);
     out += &format!("\n\nMODEL = {class}\n\n");
     out += "# The spec, as nnspec checked it (every default applied).\n";
