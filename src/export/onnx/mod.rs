@@ -66,9 +66,10 @@ pub fn onnx_model(plan: &Plan, params: &Params, preprocess: &Preprocess, spec: &
         outputs.push(tensor_info("class", INT64, &[None]));
     }
     let input_width = plan.buffers[0].width as i64;
-    let scaling = preprocess.steps.iter().find_map(|step| match step {
-        Step::Affine { kind, .. } => Some(scaling_keyword(*kind)),
+    let scaling = preprocess.steps.iter().map(|step| match step {
+        Step::Affine { kind, .. } => scaling_keyword(*kind),
     });
+    let scaling = scaling.last();
     let model = ModelProto {
         ir_version: Some(IR_VERSION),
         opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }],
