@@ -69,7 +69,7 @@ pub fn onnx_model(plan: &Plan, params: &Params, preprocess: &Preprocess, spec: &
     let scaling = preprocess.steps.iter().map(|step| match step {
         Step::Affine { kind, .. } => scaling_keyword(*kind),
     });
-    let scaling = scaling.last();
+    let scaling = scaling.next_back();
     let model = ModelProto {
         ir_version: Some(IR_VERSION),
         opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }],
