@@ -66,7 +66,7 @@ pub fn onnx_model(plan: &Plan, params: &Params, preprocess: &Preprocess, spec: &
         outputs.push(tensor_info("class", INT64, &[None]));
     }
     let input_width = plan.buffers[0].width as i64;
-    let scaling = preprocess.steps.iter().map(|step| match step {
+    let mut scaling = preprocess.steps.iter().map(|step| match step {
         Step::Affine { kind, .. } => scaling_keyword(*kind),
     });
     let scaling = scaling.next_back();
