@@ -28,6 +28,7 @@ pub mod cli;
 pub mod data;
 pub mod diagnostic;
 pub mod exec;
+pub mod export;
 pub mod fingerprint;
 pub mod golden;
 pub mod input;

@@ -81,6 +81,16 @@ impl Trained {
         &self.plan
     }
 
+    /// The trained parameters, in the plan's order.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The input scaling saved with the weights.
+    pub fn scaler(&self) -> &Scaler {
+        &self.scaler
+    }
+
     /// The feature columns the model reads, in order.
     pub fn features(&self) -> &[String] {
         &self.features

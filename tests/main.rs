@@ -8,6 +8,7 @@ mod support;
 mod cli;
 mod determinism;
 mod diagnostics;
+mod export;
 mod gradients;
 mod malformed;
 mod persistence;

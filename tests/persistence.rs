@@ -68,13 +68,18 @@ fn saved_names_are_the_state_dict_of_the_exported_module() {
     class C(nn.Module):
         """nnspec model `c` (c.nn).
 
+        `model(torch.tensor(raw_rows))` gives what `nnspec predict` prints: the input
+        scaling fitted on the training rows is built in (buffers outside the state_dict).
         Load weights saved by `nnspec run --save FILE` with
-        `model.load_state_dict(safetensors.torch.load_file(FILE))`. Inputs are scaled as the
-        file's metadata `nnspec.input_scaling` says: x' = (x - offset) * factor.
+        `model.load_state_dict(safetensors.torch.load_file(FILE))`.
         """
 
         def __init__(self):
             super().__init__()
+            # Input scaling (standardize): x' = (x - offset) * factor, fitted on the training rows.
+            # persistent=False keeps it out of the state_dict, so nnspec's weights files load as they are.
+            self.register_buffer("input_offset", torch.tensor([5.853333473205566, 3.059166669845581, 3.752500057220459, 1.1991666555404663]), persistent=False)
+            self.register_buffer("input_factor", torch.tensor([1.2078132629394531, 2.247809886932373, 0.5687733292579651, 1.313159465789795]), persistent=False)
             self.layers = nn.Sequential(
                 nn.Linear(4, 12),  # layers.0
                 nn.BatchNorm1d(12, eps=0.00001, momentum=0.1),  # layers.1
@@ -84,8 +89,19 @@ fn saved_names_are_the_state_dict_of_the_exported_module() {
                 nn.Softmax(dim=1),  # layers.5
             )
 
+        def preprocess(self, x):
+            """Raw rows to the first layer's inputs."""
+            x = (x - self.input_offset) * self.input_factor
+            return x
+
+        @torch.no_grad()
+        def set_preprocess(self, offset, factor):
+            """Sets the input scaling: x' = (x - offset) * factor."""
+            self.input_offset.copy_(torch.as_tensor(offset, dtype=torch.float32))
+            self.input_factor.copy_(torch.as_tensor(factor, dtype=torch.float32))
+
         def forward(self, x):
-            return self.layers(x)
+            return self.layers(self.preprocess(x))
     "#);
 }
 

@@ -1,39 +1,43 @@
-//! `nnspec export-torch`: the PyTorch module whose `state_dict` has exactly the names and
-//! shapes of the weights `nnspec run --save` writes.
+//! `nnspec export-torch` and `nnspec export-onnx`: argument mapping onto `crate::export`.
 
 use std::path::Path;
 
-use super::{Context, load};
-use crate::ir::Model;
+use super::{Context, load, warn};
+use crate::export;
+use crate::output;
+use crate::project;
 use crate::report::Report;
 
-pub fn export_torch(path: &Path, ctx: &Context) -> Result<(), Report> {
-    let spec = load(path, &[], ctx)?;
-    super::emit(&torch_module(spec.model(), &path.display().to_string()))
+/// What `export-torch` was asked for.
+pub struct TorchArgs<'a> {
+    pub spec: &'a Path,
+    /// Write the training script here instead of printing the module.
+    pub script: Option<&'a Path>,
+    /// Take the module's input scaling from these weights instead of fitting it.
+    pub weights: Option<&'a Path>,
+    pub overrides: &'a [String],
 }
 
-/// Python source of the module, with each `nn.Sequential` entry's index in a comment.
-pub fn torch_module(model: &Model, spec: &str) -> String {
-    let class: String = model
-        .name
-        .split('_')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map_or(String::new(), |c| c.to_uppercase().collect::<String>() + chars.as_str())
-        })
-        .collect();
-    let mut out = String::from("import torch\nfrom torch import nn\n\n\n");
-    out += &format!("class {class}(nn.Module):\n");
-    out += &format!(
-        "    \"\"\"nnspec model `{}` ({spec}).\n\n    Load weights saved by `nnspec run --save FILE` with\n    \
-         `model.load_state_dict(safetensors.torch.load_file(FILE))`. Inputs are scaled as the\n    \
-         file's metadata `nnspec.input_scaling` says: x' = (x - offset) * factor.\n    \"\"\"\n\n",
-        model.name
-    );
-    out += "    def __init__(self):\n        super().__init__()\n        self.layers = nn.Sequential(\n";
-    for (index, layer) in model.layers.iter().enumerate() {
-        out += &format!("            {},  # layers.{index}\n", layer.kind.torch_module(layer.inputs, layer.outputs));
+pub fn export_torch(args: &TorchArgs, ctx: &Context) -> Result<(), Report> {
+    let spec = load(args.spec, args.overrides, ctx)?;
+    if let Some(script) = args.script {
+        project::check_roles(&spec.inputs(), &[("the script output", script)])?;
+        output::check_writable(script)?;
+        output::write_atomic(script, export::script_for(&spec, script).as_bytes())?;
+        return Ok(());
     }
-    out += "        )\n\n    def forward(self, x):\n        return self.layers(x)\n";
-    out
+    let (module, warnings) = export::module_for(&spec, args.weights)?;
+    warnings.into_iter().for_each(|w| warn(Some(w), ctx.color));
+    super::emit(&module)
+}
+
+pub fn export_onnx(spec: &Path, weights: &Path, out: &Path, ctx: &Context) -> Result<(), Report> {
+    let spec = load(spec, &[], ctx)?;
+    let mut inputs = spec.inputs();
+    inputs.push(("the weights", weights.to_path_buf()));
+    project::check_roles(&inputs, &[("the ONNX output", out)])?;
+    output::check_writable(out)?;
+    let (bytes, warnings) = export::onnx_for(&spec, weights)?;
+    warnings.into_iter().for_each(|w| warn(Some(w), ctx.color));
+    Ok(output::write_atomic(out, &bytes)?)
 }

@@ -32,7 +32,8 @@ use crate::spec::{LoadOptions, Spec};
     nnspec plan specs/iris.nn\n  \
     nnspec predict specs/iris.nn --weights iris.safetensors --input new.csv\n  \
     nnspec eval specs/iris.nn --weights iris.safetensors --data test.csv --json\n  \
-    nnspec export-torch specs/iris.nn\n  \
+    nnspec export-torch specs/iris.nn --script iris_torch.py\n  \
+    nnspec export-onnx specs/iris.nn --weights iris.safetensors --output iris.onnx\n  \
     nnspec test --bless\n  \
     nnspec init my_model\n  \
     nnspec fmt --check specs/*.nn\n  \
@@ -138,10 +139,38 @@ pub enum Command {
     ///
     /// Example: nnspec explain E0002
     Explain { code: String },
-    /// Print the PyTorch module whose `load_state_dict` takes the weights `--save` writes.
+    /// Print the PyTorch module whose `load_state_dict` takes the weights `--save` writes (with
+    /// the input scaling built in), or write a PyTorch training script for the spec.
     ///
     /// Example: nnspec export-torch specs/iris.nn
-    ExportTorch { spec: PathBuf },
+    /// Example: nnspec export-torch specs/iris.nn --script iris_torch.py   (then python iris_torch.py,
+    /// or torchrun --nproc_per_node 2 iris_torch.py)
+    ExportTorch {
+        spec: PathBuf,
+        /// Write a self-contained PyTorch training script (one process or torchrun) to this file.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// Take the module's input scaling from these weights (default: fitted on the spec's
+        /// training rows, as a run would fit it).
+        #[arg(long, conflicts_with = "script")]
+        weights: Option<PathBuf>,
+        /// Change a setting without editing the spec (as `run --set`).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Write trained weights as an ONNX model (opset 17) that takes raw rows and gives what
+    /// `predict` prints (and, for classifiers, the class).
+    ///
+    /// Example: nnspec export-onnx specs/iris.nn --weights iris.safetensors --output iris.onnx
+    ExportOnnx {
+        spec: PathBuf,
+        /// Weights saved by `nnspec run --save` (their input scaling is built in).
+        #[arg(long)]
+        weights: PathBuf,
+        /// The ONNX file to write (atomically).
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Check a spec and its data header without training; print the inferred shapes.
     ///
     /// Example: nnspec check specs/iris_petal_width.nn
@@ -242,7 +271,16 @@ pub fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "nnspec", &mut text);
             emit(&String::from_utf8_lossy(&text))
         }
-        Command::ExportTorch { spec } => export::export_torch(&spec, ctx),
+        Command::ExportTorch { spec, script, weights, set } => {
+            let args = export::TorchArgs {
+                spec: &spec,
+                script: script.as_deref(),
+                weights: weights.as_deref(),
+                overrides: &set,
+            };
+            export::export_torch(&args, ctx)
+        }
+        Command::ExportOnnx { spec, weights, output } => export::export_onnx(&spec, &weights, &output, ctx),
         Command::Check { spec, json } => commands::check(&spec, json, ctx),
         Command::Bench { specs, threads, chunk_rows } => {
             let options = RunOptions {

@@ -149,10 +149,17 @@ impl<'a, 'd> Args<'a, 'd> {
         }
     }
 
-    /// A whole number at least `min`; `default` if absent.
+    /// A whole number from `min` to 10^15; `default` if absent.
     pub fn count(&mut self, param: &str, default: usize, min: usize) -> usize {
-        let rule = format!("a whole number of at least {min}");
-        let n = self.number_where(param, default as f64, &rule, |n| n.fract() == 0.0 && n >= min as f64 && n <= 1e15);
+        const MAX: f64 = 1e15;
+        // Peeked without reporting: `number_where` reports a value of the wrong type once.
+        let too_large = self.get(param).is_some_and(|arg| matches!(arg.value.kind, ValueKind::Number(n) if n > MAX));
+        let rule = if too_large {
+            "a whole number of at most 1e15".to_string()
+        } else {
+            format!("a whole number of at least {min}")
+        };
+        let n = self.number_where(param, default as f64, &rule, |n| n.fract() == 0.0 && n >= min as f64 && n <= MAX);
         n as usize
     }
 

@@ -237,12 +237,18 @@ impl Checker<'_> {
         self.reject_init(line);
         match line.items.as_slice() {
             [Value { kind: ValueKind::Number(p), span }] => {
-                if (0.0..1.0).contains(p) {
+                // Checked as the kernels hold it: 0.9999999999999 is 1.0 in f32.
+                if (0.0..1.0).contains(p) && (*p as f32) < 1.0 {
                     Some(LayerKind::Dropout { p: *p as f32 })
                 } else {
+                    let label = if (0.0..1.0).contains(p) {
+                        format!("{p} is 1 in f32, which drops everything")
+                    } else {
+                        format!("{p} is outside [0, 1)")
+                    };
                     self.error(
                         Diagnostic::error(Code::OutOfRange, "the dropout probability must be in [0, 1)")
-                            .at(*span, format!("{p} is outside [0, 1)"))
+                            .at(*span, label)
                             .help("it is the fraction of values dropped, e.g. `dropout 0.1`"),
                     );
                     None
