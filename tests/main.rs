@@ -13,4 +13,5 @@ mod malformed;
 mod persistence;
 mod robustness;
 mod specs;
+mod tables;
 mod training;
