@@ -155,8 +155,8 @@ pub fn confusion_matrix(confusion: &Confusion) -> String {
         out += &format!("{name:>cell$}");
     }
     out += "\n";
-    for actual in 0..k {
-        out += &format!("{:>first$}", names[actual]);
+    for (actual, name) in names.iter().enumerate() {
+        out += &format!("{name:>first$}");
         for predicted in 0..k {
             out += &format!("{:>cell$}", confusion.counts[actual * k + predicted]);
         }

@@ -192,6 +192,9 @@ impl CsvLayout {
     }
 }
 
+/// How each column of a header is read, decided once the header is known.
+pub type ReadsOf<'a> = &'a dyn Fn(&[String]) -> Result<Vec<ColumnRead>, Diagnostic>;
+
 /// Progress while loading: `(what, done, total)`, e.g. `("reading data/x.csv", bytes, bytes)`.
 pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
 
@@ -201,7 +204,7 @@ pub fn read_table(
     file: &FileRef,
     delimiter: Option<u8>,
     na: &NaValues,
-    reads: &dyn Fn(&[String]) -> Result<Vec<ColumnRead>, Diagnostic>,
+    reads: ReadsOf,
     progress: Progress,
 ) -> Result<Table, Diagnostic> {
     let reading = format!("reading {}", file.shown);
