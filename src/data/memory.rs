@@ -62,7 +62,22 @@ pub fn estimate_bytes(model: &Model) -> f64 {
     let classes = model.data.classes.unwrap_or(0) as f64;
     // Values, gradients and scratch per buffer; per parameter: itself, two moments, up to two
     // chunk gradients, a transposed copy and early stopping's best copy.
-    4.0 * (rows * row_values + 3.0 * batch * widths + 7.0 * params) + 8.0 * classes * classes
+    4.0 * (rows * row_values + 3.0 * batch * widths + 7.0 * params) + 8.0 * classes * classes + file_bytes(model)
+}
+
+/// The bytes of the CSV files, which are held in memory while they are parsed (a `.gz` file
+/// taken as four times its size).
+fn file_bytes(model: &Model) -> f64 {
+    let csv = match &model.data.source {
+        DataSource::Csv(csv) => Some(csv),
+        _ => None,
+    };
+    csv.into_iter()
+        .chain(&model.data.validation_file)
+        .chain(&model.data.test_file)
+        .filter_map(|csv| super::open_input(&csv.path).ok())
+        .map(|input| input.disk_bytes as f64 * if input.gzip { 4.0 } else { 1.0 })
+        .sum()
 }
 
 /// Bytes that inference on the rows of `input` needs: the rows read and scaled, the outputs,
