@@ -107,6 +107,12 @@ fn a_missing_cell_without_a_strategy_names_its_row_and_column() {
     let out = nnspec(&s.dir, &["check", "d.nn"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("weight                  number       1  missing: drop"), "{}", out.stdout);
+    let out = nnspec(&s.dir, &["run", "d.nn"]);
+    assert!(
+        out.stdout.contains("rows: 8 train (2 left out: a missing target or a missing `drop` cell)"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// The same table as `,`, `;`, tab and `|` separated and gzip-compressed files gives the same

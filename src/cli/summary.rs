@@ -83,6 +83,9 @@ pub fn splits(prepared: &Prepared) -> String {
     if !splits.test.is_empty() {
         text += &format!(", {} test", splits.test.len());
     }
+    if prepared.dropped > 0 {
+        text += &format!(" ({} left out: a missing target or a missing `drop` cell)", prepared.dropped);
+    }
     text
 }
 
