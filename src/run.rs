@@ -106,9 +106,25 @@ pub fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, Report> 
 /// The plan and data a spec runs on, after every check that can be made before training:
 /// the data header, then the memory estimate, then the rows themselves.
 pub fn prepare(spec: &Spec, options: &RunOptions) -> Result<(Plan, Prepared), Report> {
+    prepare_observed(spec, options, &mut ())
+}
+
+/// `prepare`, telling `observer` how the loading of the data goes. The plan follows the data:
+/// the columns may decide the input width.
+pub fn prepare_observed(
+    spec: &Spec,
+    options: &RunOptions,
+    observer: &mut dyn Observer,
+) -> Result<(Plan, Prepared), Report> {
     spec.validate(options.max_memory)?;
-    let plan = spec.compile(CompileOptions { chunk_rows: options.chunk_rows });
-    let data = spec.load_data()?;
+    let observer = std::sync::Mutex::new(observer);
+    let progress = |what: &str, done: u64, total: u64| {
+        if let Ok(mut observer) = observer.lock() {
+            observer.loading(what, done, total);
+        }
+    };
+    let data = spec.load_data_with(&progress)?;
+    let plan = spec.compile_for(&data, CompileOptions { chunk_rows: options.chunk_rows });
     Ok((plan, data))
 }
 
@@ -117,7 +133,7 @@ pub fn train(spec: &Spec, options: &RunOptions, observer: &mut dyn Observer) -> 
     // Outputs first: a run must not fail at its end for want of a writable path, nor write
     // over what it reads.
     check_outputs(spec, options)?;
-    let (plan, data) = prepare(spec, options)?;
+    let (plan, data) = prepare_observed(spec, options, &mut *observer)?;
     let mut train_options = train::Options { record_steps: options.record_steps, ..train::Options::default() };
     let mut warnings = Vec::new();
     if let Some(path) = &options.init {

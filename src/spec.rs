@@ -125,9 +125,37 @@ impl Spec {
         self.report(vec![diagnostic])
     }
 
-    /// Stage 3: the execution plan. Cannot fail: the model is valid.
+    /// Stage 3: the execution plan. Cannot fail: the model is valid. (A model whose `input`
+    /// has no width gets its width from the data: see `compile_for`.)
     pub fn compile(&self, options: CompileOptions) -> Plan {
         plan::compile(&self.model, &self.source, options)
+    }
+
+    /// The model with its input width taken from `data` (where the spec's `input` has none).
+    pub fn resolved_model(&self, data: &Prepared) -> Model {
+        data::resolve(&self.model, data)
+    }
+
+    /// The execution plan for the data the spec was loaded with.
+    pub fn compile_for(&self, data: &Prepared, options: CompileOptions) -> Plan {
+        plan::compile(&self.resolved_model(data), &self.source, options)
+    }
+
+    /// The execution plan for `width` input slots where the spec's `input` has no width (the
+    /// width a weights file's encoding records).
+    pub fn compile_for_width(&self, width: usize, options: CompileOptions) -> Plan {
+        if self.model.input.inferred {
+            plan::compile(&self.model.with_input_width(width), &self.source, options)
+        } else {
+            self.compile(options)
+        }
+    }
+
+    /// Whether the spec declares its columns or takes its input width from them: then `check`
+    /// and `plan` show the resolved columns.
+    pub fn declares_columns(&self) -> bool {
+        self.model.input.inferred
+            || matches!(&self.model.data.source, crate::ir::DataSource::Csv(csv) if !csv.table.columns.is_empty())
     }
 
     /// Checks the data without reading its rows: each file exists and its header has the
@@ -153,9 +181,14 @@ impl Spec {
         Ok(layout)
     }
 
-    /// Reads (or generates) every row, splits and scales them.
+    /// Reads (or generates) every row, splits, encodes and scales them.
     pub fn load_data(&self) -> Result<Prepared, Report> {
         data::load(&self.model).map_err(|d| self.fail(d))
+    }
+
+    /// `load_data`, telling `progress` `(what, done, total)` as files are read and parsed.
+    pub fn load_data_with(&self, progress: data::Progress) -> Result<Prepared, Report> {
+        data::load_with(&self.model, progress).map_err(|d| self.fail(d))
     }
 
     /// The names of the model's feature and target columns, as its data source has them.

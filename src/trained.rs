@@ -7,9 +7,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::data::Encoding;
 use crate::data::{self, Dataset, Scaler};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::exec::{Params, State};
+use crate::ir::ExtraMetric;
 use crate::plan::{CompileOptions, Plan};
 use crate::report::Report;
 use crate::spec::Spec;
@@ -19,14 +21,17 @@ use crate::weights;
 /// Rows per inference batch at most: memory stays bounded whatever the input's size.
 const MAX_BATCH_ROWS: usize = 4096;
 
-/// A model with its trained weights, input scaling and column names.
+/// A model with its trained weights and the column encoding they were trained with.
 pub struct Trained {
     plan: Plan,
     params: Params,
     scaler: Scaler,
+    encoding: Encoding,
+    /// The input slots, in order (the feature columns, for models of plain numbers).
     features: Vec<String>,
     targets: Vec<String>,
-    classes: Option<usize>,
+    /// The spec's delimiter for the files it reads, if it names one.
+    delimiter: Option<u8>,
     warnings: Vec<Report>,
 }
 
@@ -41,35 +46,55 @@ pub struct Predictions {
     pub width: usize,
     /// Per row, the most probable class (classifiers only).
     pub classes: Option<Vec<usize>>,
-    /// The column names of `values`: `prob_0`... or the target names.
+    /// The column names of `values`: `prob_<class>`... or the target names.
     pub names: Vec<String>,
+    /// The class names (labels, or `0`, `1`, ...), for the `class` column.
+    pub labels: Vec<String>,
+    /// Columns copied to the output before the predictions (`id(...)` columns), with their cells.
+    pub ids: Vec<(String, Vec<String>)>,
 }
 
 /// Loss, metrics and (for classifiers) the confusion matrix of labelled rows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evaluation {
     pub rows: usize,
+    /// Rows left out: a missing target, or a missing cell in a `drop` column.
+    pub dropped: usize,
     pub metrics: Metrics,
     pub confusion: Option<Confusion>,
 }
 
 impl Trained {
-    /// The spec's model with the weights and input scaling saved in `weights_path`.
+    /// The spec's model with the weights and column encoding saved in `weights_path`.
     pub fn load(spec: &Spec, weights_path: &Path) -> Result<Trained, Report> {
-        let plan = spec.compile(CompileOptions::default());
         let decoded = weights::read(weights_path).map_err(|d| spec.fail(d))?;
+        let model = spec.model();
+        let encoding = data::predict::trained_encoding(model, &decoded, weights_path).map_err(|d| spec.fail(d))?;
+        let plan = spec.compile_for_width(encoding.width(), CompileOptions::default());
         let warnings: Vec<Report> =
             weights::architecture_warning(&plan, &decoded, weights_path).map(|w| spec.fail(w)).into_iter().collect();
         let params = weights::params_from(&plan, &decoded, "", weights_path).map_err(|d| spec.fail(d))?;
-        let model = spec.model();
-        let scaler = weights::scaler_of(&decoded, model.input.width).map_err(|why| {
-            Report::from(Diagnostic::error(Code::DataFile, format!("`{}`: {why}", weights_path.display())))
-        })?;
-        let (features, targets) = match weights::columns_of(&decoded) {
-            Some(columns) if columns.0.len() == model.input.width => columns,
-            _ => spec.column_names()?,
+        let (offset, factor) = encoding.offsets_and_factors();
+        let scaler = Scaler { kind: model.input.scaling, offset, factor };
+        let delimiter = match &model.data.source {
+            crate::ir::DataSource::Csv(csv) => csv.table.delimiter,
+            _ => None,
         };
-        Ok(Trained { plan, params, scaler, features, targets, classes: model.data.classes, warnings })
+        Ok(Trained {
+            plan,
+            params,
+            scaler,
+            features: encoding.slot_names(),
+            targets: encoding.target.columns(),
+            encoding,
+            delimiter,
+            warnings,
+        })
+    }
+
+    /// The column encoding the weights were trained with.
+    pub fn encoding(&self) -> &Encoding {
+        &self.encoding
     }
 
     /// Warnings about the weights (saved from another architecture).
@@ -101,22 +126,37 @@ impl Trained {
         &self.targets
     }
 
-    /// The feature columns of a CSV file (other columns are ignored).
-    pub fn read_inputs(&self, path: &Path) -> Result<Dataset, Report> {
-        data::read_columns(path, &self.features, &[]).map_err(Report::from)
+    /// Every row of a CSV file, encoded (unscaled) as the model's inputs, with its id
+    /// columns; other columns are ignored.
+    pub fn read_rows(&self, path: &Path) -> Result<data::predict::Rows, Report> {
+        data::predict::read_rows(path, &self.encoding, self.delimiter, false).map_err(Report::from)
     }
 
-    /// The feature and target columns of a labelled CSV file, targets checked: class indices
-    /// for a classifier, labels in [0, 1] for binary cross-entropy.
-    pub fn read_labelled(&self, path: &Path) -> Result<Dataset, Report> {
-        let rows = data::read_columns(path, &self.features, &self.targets)?;
-        if let Some(classes) = self.classes {
-            data::check_classes(&rows, classes, path)?;
-        }
+    /// The encoded (unscaled) inputs of every row of a CSV file.
+    pub fn read_inputs(&self, path: &Path) -> Result<Dataset, Report> {
+        Ok(self.read_rows(path)?.dataset)
+    }
+
+    /// The rows of a labelled CSV file that have a target, encoded, targets checked: one of
+    /// the classes for a classifier, in [0, 1] for binary cross-entropy.
+    pub fn read_labelled_rows(&self, path: &Path) -> Result<data::predict::Rows, Report> {
+        let rows = data::predict::read_rows(path, &self.encoding, self.delimiter, true)?;
         if self.plan.loss == crate::kernels::loss::Loss::Bce {
-            data::check_probabilities(&rows.targets, rows.target_width, &path.display().to_string(), 2)?;
+            let targets = &rows.dataset;
+            data::check_probabilities(&targets.targets, targets.target_width, &path.display().to_string(), 2)?;
         }
         Ok(rows)
+    }
+
+    /// `read_labelled_rows`' dataset.
+    pub fn read_labelled(&self, path: &Path) -> Result<Dataset, Report> {
+        Ok(self.read_labelled_rows(path)?.dataset)
+    }
+
+    /// Loss, metrics and confusion matrix of the labelled rows of a CSV file.
+    pub fn evaluate_file(&self, path: &Path) -> Result<Evaluation, Report> {
+        let rows = self.read_labelled_rows(path)?;
+        Ok(Evaluation { dropped: rows.dropped, ..self.evaluate(&rows.dataset) })
     }
 
     /// Refuses to read `input` for inference if the rows and one batch's buffers would need
@@ -205,15 +245,29 @@ impl Trained {
                 let values: Vec<f32> =
                     if width == 1 { outputs.iter().flat_map(|&p| [1.0 - p, p]).collect() } else { outputs };
                 let predicted = values.chunks_exact(classes).map(crate::kernels::loss::argmax).collect();
+                let labels: Vec<String> = match self.encoding.target.labels() {
+                    Some(labels) if labels.len() == classes => labels.to_vec(),
+                    _ => (0..classes).map(|k| k.to_string()).collect(),
+                };
                 Predictions {
                     rows: rows.rows,
                     values,
                     width: classes,
                     classes: Some(predicted),
-                    names: (0..classes).map(|k| format!("prob_{k}")).collect(),
+                    names: labels.iter().map(|l| format!("prob_{l}")).collect(),
+                    labels,
+                    ids: Vec::new(),
                 }
             }
-            None => Predictions { rows: rows.rows, values: outputs, width, classes: None, names: self.targets.clone() },
+            None => Predictions {
+                rows: rows.rows,
+                values: outputs,
+                width,
+                classes: None,
+                names: self.targets.clone(),
+                labels: Vec::new(),
+                ids: Vec::new(),
+            },
         })
     }
 
@@ -226,37 +280,41 @@ impl Trained {
         let mut state = State::new(plan, capacity, plan.train.seed);
         let mut params = self.params.clone();
         let all: Vec<usize> = (0..rows.rows).collect();
-        let mut confusion = plan.class_count().map(|classes| Confusion {
-            split: "given".into(),
-            classes,
-            counts: vec![0; classes * classes],
-        });
+        let labels: &[String] = match &self.encoding.target {
+            data::Target::Classes { labels, indices: false, .. } => labels,
+            _ => &[],
+        };
+        let mut confusion = plan.class_count().map(|classes| Confusion::new("given", classes, labels));
         let sums = train::evaluate(plan, &mut params, &mut state, &rows, &all, capacity, confusion.as_mut());
         let sst = train::split_sst(plan, &rows, &all);
-        let metrics = Metrics::from_sums(plan, plan.mean_loss(sums.loss, rows.rows), &sums, rows.rows, sst);
-        Evaluation { rows: rows.rows, metrics, confusion }
+        let mut metrics = Metrics::from_sums(plan, plan.mean_loss(sums.loss, rows.rows), &sums, rows.rows, sst);
+        if let Some(confusion) = &confusion {
+            let all = [ExtraMetric::Precision, ExtraMetric::Recall, ExtraMetric::F1, ExtraMetric::Auc];
+            metrics = metrics.with_extras(confusion, &all);
+        }
+        Evaluation { rows: rows.rows, dropped: 0, metrics, confusion }
     }
 }
 
 impl Predictions {
-    /// A header and one line per row: `class,prob_0,...` for classifiers, the target names
-    /// for regression.
+    /// A header and one line per row: the id columns, then `class,prob_<class>,...` for
+    /// classifiers, the target names for regression. Cells holding a comma, quote or line
+    /// end are quoted.
     pub fn to_csv(&self) -> String {
-        let mut text = String::new();
-        let cells = |row: &[f32]| row.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
-        match &self.classes {
-            Some(classes) => {
-                text += &format!("class,{}\n", self.names.join(","));
-                for (row, class) in self.values.chunks_exact(self.width).zip(classes) {
-                    text += &format!("{class},{}\n", cells(row));
-                }
+        use data::predict::csv_cell;
+        let mut header: Vec<String> = self.ids.iter().map(|(name, _)| csv_cell(name)).collect();
+        if self.classes.is_some() {
+            header.push("class".into());
+        }
+        header.extend(self.names.iter().map(|n| csv_cell(n)));
+        let mut text = header.join(",") + "\n";
+        for (row, values) in self.values.chunks_exact(self.width.max(1)).enumerate() {
+            let mut cells: Vec<String> = self.ids.iter().map(|(_, cells)| csv_cell(&cells[row])).collect();
+            if let Some(classes) = &self.classes {
+                cells.push(csv_cell(&self.labels[classes[row]]));
             }
-            None => {
-                text += &(self.names.join(",") + "\n");
-                for row in self.values.chunks_exact(self.width) {
-                    text += &(cells(row) + "\n");
-                }
-            }
+            cells.extend(values.iter().map(f32::to_string));
+            text += &(cells.join(",") + "\n");
         }
         text
     }

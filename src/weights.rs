@@ -149,6 +149,7 @@ pub fn metadata(plan: &Plan, scaler: &Scaler) -> HashMap<String, String> {
             Scaling::None => "none",
             Scaling::Standardize => "standardize",
             Scaling::MinMax => "minmax",
+            Scaling::Range { .. } => "range",
         },
         "offset": scaler.offset,
         "factor": scaler.factor,
@@ -168,7 +169,45 @@ pub fn to_bytes(plan: &Plan, params: &Params, data: &crate::data::Prepared) -> V
     // The column names, so `predict` and `eval` need not read the training file to learn them.
     let names = serde_json::json!({ "features": data.dataset.input_names, "targets": data.dataset.target_names });
     metadata.insert(COLUMNS.to_string(), names.to_string());
+    let encoding = serde_json::to_string(&data.encoding).expect("an encoding always serialises");
+    metadata.insert(ENCODING.to_string(), encoding);
     encode(named_tensors(plan, params, ""), metadata)
+}
+
+/// The metadata key of the fitted column encoding (`data::Encoding` as JSON).
+pub const ENCODING: &str = "nnspec.encoding";
+
+/// The column encoding a weights file records: `nnspec.encoding`, or, for a file saved before
+/// encodings existed, numeric features rebuilt from its column names and input scaling.
+/// `None` when the file records neither.
+pub fn encoding_of(
+    decoded: &Decoded,
+    width: Option<usize>,
+    target: crate::data::Target,
+) -> Result<Option<crate::data::Encoding>, String> {
+    if let Some(text) = decoded.metadata.get(ENCODING) {
+        let encoding: crate::data::Encoding =
+            serde_json::from_str(text).map_err(|e| format!("its column encoding is unreadable: {e}"))?;
+        if encoding.format != crate::data::encoding::FORMAT {
+            return Err(format!(
+                "its column encoding has format `{}`; this nnspec reads `{}`",
+                encoding.format,
+                crate::data::encoding::FORMAT
+            ));
+        }
+        let slots = encoding.features.iter().flat_map(|f| &f.slots);
+        if slots.clone().any(|s| !s.offset.is_finite() || !s.factor.is_finite()) {
+            return Err("its column encoding holds a scaling that is not finite".to_string());
+        }
+        if let Some(width) = width.filter(|&w| w != encoding.width()) {
+            return Err(format!("its column encoding gives {} inputs, the model takes {width}", encoding.width()));
+        }
+        return Ok(Some(encoding));
+    }
+    let Some(width) = width else { return Ok(None) };
+    let Some((features, _)) = columns_of(decoded).filter(|(f, _)| f.len() == width) else { return Ok(None) };
+    let scaler = scaler_of(decoded, width)?;
+    Ok(Some(crate::data::Encoding::numeric(&features, target, &scaler.offset, &scaler.factor)))
 }
 
 /// The metadata key of the feature and target column names.

@@ -29,9 +29,22 @@ fn shown(path: &Path) -> String {
     path.strip_prefix(root()).unwrap().display().to_string()
 }
 
+/// Specs whose exports would need their column encoding: refused, with a message, for now.
+fn needs_encoding(path: &Path) -> bool {
+    let spec = nnspec::Spec::load(path, &[]).unwrap();
+    let refused = export::check_supported(&spec).is_err();
+    if refused {
+        assert!(export::module_for(&spec, None).unwrap_err().to_string().contains("column encodings"));
+    }
+    refused
+}
+
 #[test]
 fn torch_module_and_script_of_every_spec() {
     insta::glob!("../specs", "*.nn", |path| {
+        if needs_encoding(path) {
+            return;
+        }
         let model = model_of(path);
         let preprocess = export::fitted_preprocess(&model).unwrap();
         insta::assert_snapshot!("torch_module", export::torch_module(&model, &preprocess, &shown(path)));
@@ -62,7 +75,7 @@ fn generated_python_compiles() {
         return;
     }
     let s = Scratch::new("py-compile", &[]);
-    for path in all_specs() {
+    for path in all_specs().into_iter().filter(|p| !needs_encoding(p)) {
         let model = model_of(&path);
         let plan = plan_of(&path);
         let name = model.name.clone();
@@ -205,7 +218,7 @@ fn onnx_models_run_by_tract_give_nnspec_predictions() {
         dense 4 relu\n    dense 3 sigmoid\n    dense 2\n}\nloss huber\noptimizer adam(lr: 0.01)\n\
         data random(rows: 96, inputs: 5, targets: 2, seed: 3)\ntrain { epochs: 3, batch: 16, seed: 5 }\n";
     let s = Scratch::new("onnx-every-layer", &[("every.nn", every_layer)]);
-    for path in all_specs().into_iter().chain([s.dir.join("every.nn")]) {
+    for path in all_specs().into_iter().filter(|p| !needs_encoding(p)).chain([s.dir.join("every.nn")]) {
         check_onnx(&path);
     }
 }

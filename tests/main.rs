@@ -14,4 +14,5 @@ mod malformed;
 mod persistence;
 mod robustness;
 mod specs;
+mod tables;
 mod training;

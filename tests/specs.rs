@@ -151,3 +151,17 @@ fn layer_parameter_counts_add_up_to_the_plan() {
         assert_eq!(by_layer, plan.parameter_count(), "{}", path.display());
     }
 }
+
+#[test]
+fn penguins_reach_97_percent_on_an_unseen_test_split() {
+    let run = train_spec(&root().join("specs/penguins.nn"), 2, None);
+    let (data, outcome) = (&run.data, &run.outcome);
+    // 344 rows, none dropped: the NA cells are filled from the training rows.
+    assert_eq!((data.dataset.rows, data.dropped), (344, 0));
+    assert_eq!(data.dataset.input_width, 9, "3 islands, 2 sexes, 4 measurements");
+    let test = outcome.trace.last().unwrap().test.expect("the final line carries the test metrics");
+    assert!(test.accuracy.unwrap() >= 0.97, "penguins test accuracy {:?}", test.accuracy);
+    let confusion = outcome.confusion.as_ref().unwrap();
+    assert_eq!(confusion.labels, ["Adelie", "Chinstrap", "Gentoo"]);
+    assert_eq!(confusion.counts.iter().sum::<u64>() as usize, data.splits.test.len());
+}

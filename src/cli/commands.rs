@@ -30,9 +30,14 @@ pub fn check(path: &Path, json: bool, ctx: &Context) -> Result<(), Report> {
     }
     let spec = load(path, &[], ctx)?;
     let layout = spec.validate(ctx.max_memory)?;
-    let plan = spec.compile(CompileOptions::default());
-    emit(&summary::model(spec.model(), &plan))?;
+    // The rows too: a check reads them as a run would, and fits the columns.
+    let data = load_data(&spec, false)?;
+    let plan = spec.compile_for(&data, CompileOptions::default());
+    emit(&summary::model(&spec.resolved_model(&data), &plan))?;
     emit(&format!("{}\n", summary::data(spec.model(), layout.as_ref())))?;
+    if spec.declares_columns() {
+        emit(&data.encoding.describe())?;
+    }
     emit(&format!("ok: {} is valid\n", path.display()))
 }
 
@@ -60,7 +65,59 @@ fn check_json(path: &Path, ctx: &Context) -> Result<(), Report> {
 
 pub fn plan(path: &Path, ctx: &Context) -> Result<(), Report> {
     let spec = load(path, &[], ctx)?;
+    // Where the data's columns decide the input width, the plan needs the data; the resolved
+    // columns are shown first.
+    if spec.declares_columns() {
+        spec.validate(ctx.max_memory)?;
+        let data = load_data(&spec, false)?;
+        emit(&data.encoding.describe())?;
+        return emit(&spec.compile_for(&data, CompileOptions::default()).to_string());
+    }
     emit(&spec.compile(CompileOptions::default()).to_string())
+}
+
+/// A spec's data, with a progress line on a terminal (unless `quiet`).
+fn load_data(spec: &Spec, quiet: bool) -> Result<data::Prepared, Report> {
+    let bar = Loading::new(quiet);
+    let progress = |what: &str, done: u64, total: u64| bar.show(what, done, total);
+    let data = spec.load_data_with(&progress);
+    bar.clear();
+    data
+}
+
+/// The progress line while data loads: on a terminal's stderr only.
+struct Loading {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Loading {
+    fn new(quiet: bool) -> Loading {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+            let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}")
+                .expect("a valid template")
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar
+        });
+        Loading { bar }
+    }
+
+    fn show(&self, what: &str, done: u64, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_position(done);
+            if bar.message() != what {
+                bar.set_message(what.to_string());
+            }
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// What `nnspec run` shows while training: the summary, then a progress bar on a terminal and
@@ -68,8 +125,10 @@ pub fn plan(path: &Path, ctx: &Context) -> Result<(), Report> {
 struct Terminal {
     quiet: bool,
     color: ColorChoice,
-    /// The model summary, printed when the run starts.
-    model: String,
+    /// The spec's model, summarised when the run starts (with its input width resolved).
+    model: crate::ir::Model,
+    /// The progress line while the data loads.
+    loading: Loading,
     bar: Option<indicatif::ProgressBar>,
     /// A failure to print the start (stdout closed): reported when training ends.
     failed: Option<Report>,
@@ -94,7 +153,8 @@ impl Observer for Terminal {
         if let Some(path) = start.resumed_from {
             self.say(&format!("resuming from {}\n", path.display()));
         }
-        let model = std::mem::take(&mut self.model);
+        self.loading.clear();
+        let model = summary::model(&data::resolve(&self.model, start.data), start.plan);
         self.say(&model);
         let (plan, data) = (start.plan, start.data);
         let rows = data.splits.train.len();
@@ -109,6 +169,10 @@ impl Observer for Terminal {
         if !self.quiet && std::io::stdout().is_terminal() {
             self.bar = Some(progress_bar(plan, data));
         }
+    }
+
+    fn loading(&mut self, what: &str, done: u64, total: u64) {
+        self.loading.show(what, done, total);
     }
 
     fn step(&mut self, progress: &StepProgress) {
@@ -155,8 +219,14 @@ pub fn run(args: &RunArgs, ctx: &Context) -> Result<(), Report> {
         other_outputs: args.plot.iter().map(|path| ("the plot output".to_string(), path.clone())).collect(),
         ..RunOptions::default()
     };
-    let model = summary::model(spec.model(), &spec.compile(CompileOptions::default()));
-    let mut terminal = Terminal { quiet: args.quiet, color: ctx.color, model, bar: None, failed: None };
+    let mut terminal = Terminal {
+        quiet: args.quiet,
+        color: ctx.color,
+        model: spec.model().clone(),
+        loading: Loading::new(args.quiet),
+        bar: None,
+        failed: None,
+    };
     let result = run::train(&spec, &options, &mut terminal);
     if let Some(bar) = &terminal.bar {
         bar.finish_and_clear();

@@ -23,7 +23,7 @@ pub fn export_torch(args: &TorchArgs, ctx: &Context) -> Result<(), Report> {
     if let Some(script) = args.script {
         project::check_roles(&spec.inputs(), &[("the script output", script)])?;
         output::check_writable(script)?;
-        output::write_atomic(script, export::script_for(&spec, script).as_bytes())?;
+        output::write_atomic(script, export::script_for(&spec, script)?.as_bytes())?;
         return Ok(());
     }
     let (module, warnings) = export::module_for(&spec, args.weights)?;

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{Context, emit, load, summary, warn};
 use crate::report::Report;
 use crate::spec::Spec;
+use crate::train::ClassReport;
 use crate::trained::Trained;
 use crate::{output, project};
 
@@ -35,7 +36,10 @@ pub fn predict(
         output::check_writable(path)?;
     }
     trained.check_memory(input, ctx.max_memory)?;
-    let text = trained.predict(&trained.read_inputs(input)?)?.to_csv();
+    let rows = trained.read_rows(input)?;
+    let mut predictions = trained.predict(&rows.dataset)?;
+    predictions.ids = rows.ids;
+    let text = predictions.to_csv();
     match output_path {
         Some(path) => Ok(output::write_atomic(path, text.as_bytes())?),
         None => emit(&text),
@@ -45,23 +49,32 @@ pub fn predict(
 pub fn eval(spec: &Path, weights: &Path, data: &Path, json_output: bool, ctx: &Context) -> Result<(), Report> {
     let (_, trained) = load_trained(spec, weights, ctx)?;
     trained.check_memory(data, ctx.max_memory)?;
-    let evaluation = trained.evaluate(&trained.read_labelled(data)?);
+    let evaluation = trained.evaluate_file(data)?;
+    let report = evaluation.confusion.as_ref().map(ClassReport::of);
     if json_output {
-        let value =
-            json!({ "rows": evaluation.rows, "metrics": evaluation.metrics, "confusion": evaluation.confusion });
+        let value = json!({
+            "rows": evaluation.rows,
+            "dropped": evaluation.dropped,
+            "metrics": evaluation.metrics,
+            "confusion": evaluation.confusion,
+            "classes": report,
+        });
         return emit(&format!("{value}\n"));
     }
     let metrics = &evaluation.metrics;
-    let mut text = format!("rows: {}\nloss: {:.6}\n", evaluation.rows, metrics.loss);
-    for (name, value) in
-        [("accuracy", metrics.accuracy), ("mae", metrics.mae), ("rmse", metrics.rmse), ("r2", metrics.r2)]
-    {
+    let mut text = format!("rows: {}\n", evaluation.rows);
+    if evaluation.dropped > 0 {
+        text += &format!("dropped: {} (a missing target or a missing `drop` cell)\n", evaluation.dropped);
+    }
+    text += &format!("loss: {:.6}\n", metrics.loss);
+    for (name, value) in metrics.named() {
         if let Some(value) = value {
             text += &format!("{name}: {value:.6}\n");
         }
     }
-    if let Some(confusion) = &evaluation.confusion {
+    if let (Some(confusion), Some(report)) = (&evaluation.confusion, &report) {
         text += &summary::confusion_matrix(confusion);
+        text += &report.to_text(confusion);
     }
     emit(&text)
 }

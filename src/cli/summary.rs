@@ -4,7 +4,7 @@
 use crate::data::{CsvLayout, Prepared};
 use crate::ir::{DataSource, LayerKind, Model, Scaling};
 use crate::plan::Plan;
-use crate::train::{Confusion, Metrics, Outcome, StopReason, TraceLine};
+use crate::train::{ClassReport, Confusion, Metrics, Outcome, StopReason, TraceLine};
 
 fn layer_name(kind: &LayerKind) -> String {
     match kind {
@@ -20,10 +20,15 @@ fn layer_name(kind: &LayerKind) -> String {
 pub fn model(model: &Model, plan: &Plan) -> String {
     let mut out = format!("model {}\n", model.name);
     out.push_str(&format!("  {:<34}{:>8}{:>12}\n", "layer", "output", "parameters"));
+    let range;
     let scaling = match model.input.scaling {
         Scaling::None => "input",
         Scaling::Standardize => "input (standardized)",
         Scaling::MinMax => "input (min-max scaled)",
+        Scaling::Range { low, high } => {
+            range = format!("input (scaled from [{low}, {high}])");
+            &range
+        }
     };
     out.push_str(&format!("  {scaling:<34}{:>8}{:>12}\n", model.input.width, ""));
     for layer in &model.layers {
@@ -78,13 +83,15 @@ pub fn splits(prepared: &Prepared) -> String {
     if !splits.test.is_empty() {
         text += &format!(", {} test", splits.test.len());
     }
+    if prepared.dropped > 0 {
+        text += &format!(" ({} left out: a missing target or a missing `drop` cell)", prepared.dropped);
+    }
     text
 }
 
 fn metrics(prefix: &str, m: &Metrics) -> String {
     let mut text = format!("{prefix}loss {:.6}", m.loss);
-    let optional = [("accuracy", m.accuracy), ("mae", m.mae), ("rmse", m.rmse), ("r2", m.r2)];
-    for (name, value) in optional {
+    for (name, value) in m.named() {
         if let Some(value) = value {
             text += &format!("  {prefix}{name} {value:.4}");
         }
@@ -134,6 +141,7 @@ pub fn outcome(outcome: &Outcome) -> String {
     }
     if let Some(confusion) = &outcome.confusion {
         out += &confusion_matrix(confusion);
+        out += &ClassReport::of(confusion).to_text(confusion);
     }
     out
 }
@@ -142,13 +150,16 @@ pub fn confusion_matrix(confusion: &Confusion) -> String {
     let k = confusion.classes;
     let cell = confusion.counts.iter().max().map_or(1, |m| m.to_string().len()).max(k.to_string().len()) + 2;
     let mut out = format!("confusion matrix on the {} rows (rows: true class, columns: predicted)\n", confusion.split);
-    out += &format!("{:>6}", "");
-    for predicted in 0..k {
-        out += &format!("{predicted:>cell$}");
+    let names: Vec<String> = (0..k).map(|c| confusion.name(c)).collect();
+    let cell = cell.max(names.iter().map(|n| n.len() + 2).max().unwrap_or(0));
+    let first = names.iter().map(String::len).max().unwrap_or(0).max(4) + 2;
+    out += &format!("{:>first$}", "");
+    for name in &names {
+        out += &format!("{name:>cell$}");
     }
     out += "\n";
-    for actual in 0..k {
-        out += &format!("{actual:>6}");
+    for (actual, name) in names.iter().enumerate() {
+        out += &format!("{name:>first$}");
         for predicted in 0..k {
             out += &format!("{:>cell$}", confusion.counts[actual * k + predicted]);
         }

@@ -1,290 +1,303 @@
-//! CSV data: a header row, then one numeric row per sample. Every error names the file, the
-//! row (as a line number of the file) and the column, and points at the spec's data clause.
+//! CSV data: a header row, then one row per sample. The header is matched against the spec
+//! before any row is read; then the whole file is read (through `input::open_input`) and
+//! parsed in parallel. Every error names the file, the line and the column, and points at the
+//! spec's data clause when there is one.
 
-use std::fs::File;
+use std::path::Path;
 
-use super::Dataset;
+use super::input::{self, MAX_HEADER_BYTES};
+use super::parse::{self, Layout, ParseErrorKind};
+use super::table::{ColumnRead, NaValues, Table, delimiter_name, sniff_delimiter};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
-use crate::input::{self, LineLimit};
-use crate::ir::{CsvSource, Model};
+use crate::ir::{ColumnKind, CsvSource, Model};
+use crate::span::Span;
 
-/// Which header columns are features and which are targets, in spec order.
+/// Which header columns are features (with their declared kinds), targets and ids.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CsvLayout {
     pub header: Vec<String>,
     pub features: Vec<usize>,
+    /// The kind of each feature column, declared or the default `number`.
+    pub kinds: Vec<ColumnKind>,
     pub targets: Vec<usize>,
+    pub ids: Vec<usize>,
+    pub delimiter: u8,
 }
 
-/// A CSV reader over a data file, whose lines may not exceed `input::MAX_LINE_BYTES`.
-type Reader = csv::Reader<LineLimit<File>>;
-
-fn reader(file: File) -> Reader {
-    csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(LineLimit::new(file, input::MAX_LINE_BYTES))
+/// A data file and where a message about it points.
+pub struct FileRef<'a> {
+    pub path: &'a Path,
+    /// The file as the spec or the command line names it.
+    pub shown: &'a str,
+    /// The file's span in the spec and the data clause's, when a spec names it.
+    pub spans: Option<(Span, Span)>,
 }
 
-fn open(csv: &CsvSource, model: &Model) -> Result<Reader, Diagnostic> {
-    let file = input::open(&csv.path, "data file", &csv.shown).map_err(|error| {
-        error
-            .at(csv.span, "this file")
-            .with_context(model.data.span, "in this data clause")
-            .help("paths are relative to the spec file's directory")
+impl FileRef<'_> {
+    pub fn of<'c>(csv: &'c CsvSource, model: &Model) -> FileRef<'c> {
+        FileRef { path: &csv.path, shown: &csv.shown, spans: Some((csv.span, model.data.span)) }
+    }
+
+    /// Points `diagnostic` at the file in the spec, when there is a spec.
+    fn locate(&self, diagnostic: Diagnostic) -> Diagnostic {
+        match self.spans {
+            Some((file, _)) => diagnostic.at(file, "in this file"),
+            None => diagnostic,
+        }
+    }
+
+    fn cannot_open(&self, reason: &str) -> Diagnostic {
+        match self.spans {
+            Some((file, clause)) => {
+                Diagnostic::error(Code::DataFile, format!("cannot read data file `{}`: {reason}", self.shown))
+                    .at(file, "this file")
+                    .with_context(clause, "in this data clause")
+                    .help("paths are relative to the spec file's directory")
+            }
+            None => Diagnostic::error(Code::DataFile, format!("cannot read `{}`: {reason}", self.shown)),
+        }
+    }
+}
+
+/// The header's names and the delimiter, from the file's first line.
+fn split_header(file: &FileRef, line: &[u8], delimiter: Option<u8>) -> Result<(Vec<String>, u8), Diagnostic> {
+    let line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
+    let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(line));
+    let fields = parse::split_line(line, delimiter).map_err(|_| {
+        file.locate(Diagnostic::error(
+            Code::DataFile,
+            format!("`{}:1`: a quote in the header never closes", file.shown),
+        ))
     })?;
-    Ok(reader(file))
+    let header: Result<Vec<String>, _> = fields.into_iter().map(String::from_utf8).collect();
+    let header = header.map_err(|_| {
+        file.locate(Diagnostic::error(
+            Code::DataFile,
+            format!("cannot read `{}:1`: the file is not valid UTF-8", file.shown),
+        ))
+    })?;
+    if header.is_empty() || header.len() == 1 && header[0].is_empty() {
+        let error = Diagnostic::error(Code::DataFile, format!("data file `{}` is empty", file.shown));
+        return Err(match file.spans {
+            Some((span, _)) => error.at(span, "this file has no header row"),
+            None => error,
+        }
+        .help("the first line of a CSV file names its columns"));
+    }
+    Ok((header, delimiter))
+}
+
+/// Reads and splits the header line of `file`.
+pub fn read_header(file: &FileRef, delimiter: Option<u8>) -> Result<(Vec<String>, u8), Diagnostic> {
+    let line = input::read_header(file.path).map_err(|e| file.cannot_open(&e.0))?;
+    split_header(file, &line, delimiter)
 }
 
 /// Reads the header and matches it against the spec.
 pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic> {
-    let mut reader = open(csv, model)?;
-    let header: Vec<String> = match reader.headers() {
-        Ok(record) if !(record.is_empty() || record.len() == 1 && record[0].is_empty()) => {
-            record.iter().map(str::to_string).collect()
-        }
-        Ok(_) => {
-            return Err(Diagnostic::error(Code::DataFile, format!("data file `{}` is empty", csv.shown))
-                .at(csv.span, "this file has no header row")
-                .help("the first line of a CSV file names its columns"));
-        }
-        Err(error) => return Err(csv_error(csv, &error)),
-    };
+    let file = FileRef::of(csv, model);
+    let (header, delimiter) = read_header(&file, csv.table.delimiter)?;
     let find = |name: &str, role: &str| -> Result<usize, Diagnostic> {
         header.iter().position(|column| column == name).ok_or_else(|| {
-            Diagnostic::error(
+            let mut error = Diagnostic::error(
                 Code::DataShape,
                 format!("{role} column `{name}` is not in the header of `{}`", csv.shown),
             )
             .at(model.data.span, format!("names {role} column `{name}`"))
-            .note(format!("the header is: {}", header.join(", ")))
-            .help_opt(did_you_mean(name, header.iter().map(String::as_str)))
+            .note(format!("the header is: {}", header.join(", ")));
+            // One long name holding another delimiter: the file is separated by that one.
+            let other = super::table::DELIMITERS.iter().find(|&&d| d != delimiter && header[0].contains(d as char));
+            if let (1, Some(&other)) = (header.len(), other) {
+                let shown = if other == b'\t' { "\\t".to_string() } else { (other as char).to_string() };
+                error = error
+                    .note(format!("the header was read as one column, split at {}", delimiter_name(delimiter)))
+                    .help(format!(
+                        "the file seems separated by {}: write `delimiter: \"{shown}\"`",
+                        delimiter_name(other)
+                    ));
+            } else {
+                error = error.help_opt(did_you_mean(name, header.iter().map(String::as_str)));
+            }
+            error
         })
     };
     let targets = csv.targets.iter().map(|name| find(name, "target")).collect::<Result<Vec<_>, _>>()?;
     for name in &csv.ignore {
         find(name, "ignored")?;
     }
+    let mut ids = Vec::new();
+    for decl in &csv.table.columns {
+        let column = find(&decl.name, decl.kind.keyword())?;
+        if decl.kind == ColumnKind::Id {
+            ids.push(column);
+        }
+    }
+    let not_feature = |i: &usize| {
+        let name = &header[*i];
+        targets.contains(i)
+            || csv.ignore.contains(name)
+            || csv.table.declared(name).is_some_and(|d| matches!(d.kind, ColumnKind::Id | ColumnKind::Ignore))
+    };
     let features = match &csv.features {
         Some(names) => names.iter().map(|name| find(name, "feature")).collect::<Result<Vec<_>, _>>()?,
-        None => (0..header.len()).filter(|i| !targets.contains(i) && !csv.ignore.contains(&header[*i])).collect(),
+        None => (0..header.len()).filter(|i| !not_feature(i)).collect(),
     };
-    if features.len() != model.input.width {
+    let kinds: Vec<ColumnKind> = features
+        .iter()
+        .map(|&i| csv.table.declared(&header[i]).map_or_else(ColumnKind::default_number, |d| d.kind.clone()))
+        .collect();
+    // The input width is known from the header unless a category's vocabulary decides it.
+    let has_categories = kinds.iter().any(|k| matches!(k, ColumnKind::Category { .. }));
+    let slots: usize = kinds
+        .iter()
+        .map(|k| match k {
+            ColumnKind::Number { indicator, .. } | ColumnKind::Binary { indicator, .. } => 1 + usize::from(*indicator),
+            _ => 0,
+        })
+        .sum();
+    if !model.input.inferred && !has_categories && slots != model.input.width {
         let names: Vec<&str> = features.iter().map(|&i| header[i].as_str()).collect();
+        let (count, what) =
+            if slots == features.len() { (features.len(), "feature column(s)") } else { (slots, "input slot(s)") };
         return Err(Diagnostic::error(
             Code::DataShape,
-            format!(
-                "`{}` has {} feature column(s) but the model's input is {}",
-                csv.shown,
-                features.len(),
-                model.input.width
-            ),
+            format!("`{}` has {count} {what} but the model's input is {}", csv.shown, model.input.width),
         )
-        .at(model.data.span, format!("{} feature column(s)", features.len()))
+        .at(model.data.span, format!("{count} {what}"))
         .with_context(model.input.span, format!("input width {}", model.input.width))
         .note(format!("feature columns: {}", if names.is_empty() { "none".to_string() } else { names.join(", ") }))
-        .help(format!(
-            "set `input {}`, or choose the columns with `features: [...]` or `ignore: [...]`",
-            features.len()
-        )));
+        .help(format!("set `input {count}`, or choose the columns with `features: [...]` or `ignore: [...]`")));
     }
-    Ok(CsvLayout { header, features, targets })
+    Ok(CsvLayout { header, features, kinds, targets, ids, delimiter })
 }
 
-fn csv_error(csv: &CsvSource, error: &csv::Error) -> Diagnostic {
-    let line = error.position().map(|p| format!(":{}", p.line())).unwrap_or_default();
-    let reason = match error.kind() {
-        csv::ErrorKind::Utf8 { .. } => "the file is not valid UTF-8".to_string(),
-        _ => error.to_string(),
-    };
-    Diagnostic::error(Code::DataFile, format!("cannot read `{}{line}`: {reason}", csv.shown)).at(csv.span, "this file")
+impl CsvLayout {
+    /// How each header column is read: features by kind, targets as text labels or numbers,
+    /// ids as text, the rest skipped.
+    pub fn reads(&self, target_text: bool) -> Vec<ColumnRead> {
+        let mut reads = vec![ColumnRead::Skip; self.header.len()];
+        for (&column, kind) in self.features.iter().zip(&self.kinds) {
+            reads[column] = match kind {
+                ColumnKind::Number { .. } => ColumnRead::Number,
+                _ => ColumnRead::Text,
+            };
+        }
+        for &column in &self.targets {
+            reads[column] = if target_text { ColumnRead::Text } else { ColumnRead::Number };
+        }
+        for &column in &self.ids {
+            reads[column] = ColumnRead::Text;
+        }
+        reads
+    }
 }
 
-/// Reads every row into memory as f32.
-pub fn load_csv(csv: &CsvSource, layout: &CsvLayout, model: &Model) -> Result<Dataset, Diagnostic> {
-    let mut reader = open(csv, model)?;
-    let (mut inputs, mut targets) = (Vec::new(), Vec::new());
-    let mut rows = 0;
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(error) => return Err(csv_error(csv, &error)),
-        }
-        let line = record.position().map_or(rows + 2, |p| p.line() as usize);
-        if record.len() == 1 && record[0].is_empty() {
-            continue; // a blank line
-        }
-        if record.len() != layout.header.len() {
-            return Err(Diagnostic::error(
-                Code::DataFile,
+/// How each column of a header is read, decided once the header is known.
+pub type ReadsOf<'a> = &'a dyn Fn(&[String]) -> Result<Vec<ColumnRead>, Diagnostic>;
+
+/// Progress while loading: `(what, done, total)`, e.g. `("reading data/x.csv", bytes, bytes)`.
+pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
+
+/// Reads a whole file into a table: `reads` says how each column of its header is read
+/// (it is given the header and the delimiter); a file with a header but no rows is an error.
+pub fn read_table(
+    file: &FileRef,
+    delimiter: Option<u8>,
+    na: &NaValues,
+    reads: ReadsOf,
+    progress: Progress,
+) -> Result<Table, Diagnostic> {
+    let reading = format!("reading {}", file.shown);
+    let bytes = input::read_all(file.path, &|done: u64, total: u64| progress(&reading, done, total))
+        .map_err(|e| file.cannot_open(&e.0))?;
+    let header_end = memchr::memchr(b'\n', &bytes).unwrap_or(bytes.len());
+    if header_end > MAX_HEADER_BYTES {
+        return Err(
+            file.cannot_open(&format!("its first line is longer than {} MiB: not a header", MAX_HEADER_BYTES >> 20))
+        );
+    }
+    let (header, delimiter) = split_header(file, &bytes[..header_end], delimiter)?;
+    let column_reads = reads(&header)?;
+    let layout = Layout { width: header.len(), reads: &column_reads, na, delimiter };
+    let parsing = format!("parsing {}", file.shown);
+    let body = (header_end + 1).min(bytes.len());
+    let table = parse::parse_body(&bytes, body, header, &layout, &|done, total| progress(&parsing, done, total))
+        .map_err(|error| {
+            let line = parse::line_of(&bytes, error.byte);
+            let at = |column: usize| {
                 format!(
-                    "`{}:{line}` has {} field(s), but the header has {}",
-                    csv.shown,
-                    record.len(),
-                    layout.header.len()
+                    "`{}:{line}`, column {} (`{}`)",
+                    file.shown,
+                    column + 1,
+                    layout_name(&bytes, header_end, delimiter, column)
+                )
+            };
+            file.locate(match error.kind {
+                ParseErrorKind::FieldCount { found, expected } => Diagnostic::error(
+                    Code::DataFile,
+                    format!("`{}:{line}` has {found} field(s), but the header has {expected}", file.shown),
+                )
+                .help("every row needs one value per header column"),
+                ParseErrorKind::NotANumber { column, cell } => {
+                    Diagnostic::error(Code::DataFile, format!("{}: `{cell}` is not a number", at(column)))
+                        .help("every feature and target cell must be numeric")
+                }
+                ParseErrorKind::NotFinite { column, cell } => {
+                    Diagnostic::error(Code::DataFile, format!("{}: `{cell}` is not a finite number", at(column)))
+                        .help("remove or impute rows with NaN or infinite values")
+                }
+                ParseErrorKind::UnclosedQuote => {
+                    Diagnostic::error(Code::DataFile, format!("`{}:{line}`: a quoted field never closes", file.shown))
+                        .help("close the quote, or write a quote inside a quoted field as `\"\"`")
+                }
+                ParseErrorKind::NotUtf8 { column } => Diagnostic::error(
+                    Code::DataFile,
+                    format!("cannot read {}: the file is not valid UTF-8", at(column)),
                 ),
-            )
-            .at(csv.span, "in this file")
-            .help("every row needs one value per header column"));
-        }
-        for &column in &layout.features {
-            inputs.push(number(csv, &record[column], line, column, layout)?);
-        }
-        for &column in &layout.targets {
-            let value = number(csv, &record[column], line, column, layout)?;
-            if let Some(classes) = model.data.classes {
-                check_class(csv, value, classes, line, column, layout)?;
-            }
-            targets.push(value);
-        }
-        rows += 1;
+            })
+        })?;
+    if table.rows == 0 {
+        let error = Diagnostic::error(Code::DataFile, format!("`{}` has a header but no rows", file.shown));
+        return Err(match file.spans {
+            Some((span, _)) => error.at(span, "this file has no data"),
+            None => error,
+        });
     }
-    if rows == 0 {
-        return Err(Diagnostic::error(Code::DataFile, format!("`{}` has a header but no rows", csv.shown))
-            .at(csv.span, "this file has no data"));
-    }
-    let names = |columns: &[usize]| columns.iter().map(|&c| layout.header[c].clone()).collect();
-    Ok(Dataset {
-        rows,
-        input_width: layout.features.len(),
-        target_width: layout.targets.len(),
-        inputs,
-        targets,
-        input_names: names(&layout.features),
-        target_names: names(&layout.targets),
-    })
+    Ok(table)
 }
 
-fn number(csv: &CsvSource, cell: &str, line: usize, column: usize, layout: &CsvLayout) -> Result<f32, Diagnostic> {
-    let at = format!("`{}:{line}`, column {} (`{}`)", csv.shown, column + 1, layout.header[column]);
-    match cell.parse::<f32>() {
-        Ok(value) if value.is_finite() => Ok(value),
-        Ok(_) => Err(Diagnostic::error(Code::DataFile, format!("{at}: `{cell}` is not a finite number"))
-            .at(csv.span, "in this file")
-            .help("remove or impute rows with NaN or infinite values")),
-        Err(_) => Err(Diagnostic::error(Code::DataFile, format!("{at}: `{cell}` is not a number"))
-            .at(csv.span, "in this file")
-            .help("every feature and target cell must be numeric")),
-    }
+/// The header name of `column` (for messages, re-split from the header line).
+fn layout_name(bytes: &[u8], header_end: usize, delimiter: u8, column: usize) -> String {
+    let line = bytes[..header_end].strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes[..header_end]);
+    parse::split_line(line, delimiter)
+        .ok()
+        .and_then(|fields| fields.get(column).map(|f| String::from_utf8_lossy(f).into_owned()))
+        .unwrap_or_default()
 }
 
-fn check_class(
-    csv: &CsvSource,
-    value: f32,
-    classes: usize,
-    line: usize,
+/// The error for a target cell that is not one of the classes.
+pub fn not_a_class(
+    file: &FileRef,
+    line: u64,
     column: usize,
-    layout: &CsvLayout,
-) -> Result<(), Diagnostic> {
-    if value.fract() == 0.0 && value >= 0.0 && (value as usize) < classes {
-        return Ok(());
-    }
-    Err(Diagnostic::error(
-        Code::DataShape,
-        format!(
-            "`{}:{line}`, column {} (`{}`): `{value}` is not a class index in 0..{}",
-            csv.shown,
-            column + 1,
-            layout.header[column],
-            classes - 1
-        ),
-    )
-    .at(csv.span, "in this file")
-    .help(format!("class targets are whole numbers from 0 to {} (`classes: {classes}`)", classes - 1)))
-}
-
-/// Reads the named feature and target columns of any CSV file (for `predict` and `eval`);
-/// other columns are ignored. Errors name the file, row and column.
-pub fn read_columns(path: &std::path::Path, features: &[String], targets: &[String]) -> Result<Dataset, Diagnostic> {
-    let shown = path.display().to_string();
-    let mut reader = reader(input::open(path, "data file", &shown)?);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|error| Diagnostic::error(Code::DataFile, format!("cannot read `{shown}`: {error}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let find = |name: &String, role: &str| {
-        header.iter().position(|h| h == name).ok_or_else(|| {
-            Diagnostic::error(Code::DataShape, format!("{role} column `{name}` is not in the header of `{shown}`"))
-                .note(format!("the header is: {}", header.join(", ")))
-                .help_opt(did_you_mean(name, header.iter().map(String::as_str)))
-        })
+    name: &str,
+    cell: &str,
+    labels: &[String],
+    indices: bool,
+) -> Diagnostic {
+    let at = format!("`{}:{line}`, column {} (`{name}`)", file.shown, column + 1);
+    let classes = labels.len();
+    let error = if indices {
+        Diagnostic::error(Code::DataShape, format!("{at}: `{cell}` is not a class index in 0..{}", classes - 1))
+            .help(format!("class targets are whole numbers from 0 to {} (`classes: {classes}`)", classes - 1))
+    } else {
+        let shown: Vec<String> = labels.iter().take(8).map(|l| format!("`{l}`")).collect();
+        Diagnostic::error(Code::DataShape, format!("{at}: `{cell}` is not one of the classes"))
+            .note(format!("the classes are {}", shown.join(", ")))
+            .help("list every class in `classes: [...]`, or use `classes: auto`")
     };
-    let feature_columns = features.iter().map(|n| find(n, "feature")).collect::<Result<Vec<_>, _>>()?;
-    let target_columns = targets.iter().map(|n| find(n, "target")).collect::<Result<Vec<_>, _>>()?;
-    let layout = CsvLayout { header: header.clone(), features: feature_columns, targets: target_columns };
-    let (mut inputs, mut target_values, mut rows) = (Vec::new(), Vec::new(), 0);
-    let mut record = csv::StringRecord::new();
-    let source = CsvSource {
-        shown: shown.clone(),
-        path: path.to_path_buf(),
-        targets: targets.to_vec(),
-        features: None,
-        ignore: Vec::new(),
-        span: crate::span::Span::default(),
-    };
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(error) => return Err(Diagnostic::error(Code::DataFile, format!("cannot read `{shown}`: {error}"))),
-        }
-        let line = record.position().map_or(rows + 2, |p| p.line() as usize);
-        if record.len() == 1 && record[0].is_empty() {
-            continue;
-        }
-        if record.len() != header.len() {
-            return Err(Diagnostic::error(
-                Code::DataFile,
-                format!("`{shown}:{line}` has {} field(s), but the header has {}", record.len(), header.len()),
-            ));
-        }
-        for &column in &layout.features {
-            inputs.push(number(&source, &record[column], line, column, &layout).map_err(without_span)?);
-        }
-        for &column in &layout.targets {
-            target_values.push(number(&source, &record[column], line, column, &layout).map_err(without_span)?);
-        }
-        rows += 1;
+    match file.spans {
+        Some((span, _)) => error.at(span, "in this file"),
+        None => error,
     }
-    if rows == 0 {
-        return Err(Diagnostic::error(Code::DataFile, format!("`{shown}` has a header but no rows")));
-    }
-    Ok(Dataset {
-        rows,
-        input_width: features.len(),
-        target_width: targets.len(),
-        inputs,
-        targets: target_values,
-        input_names: features.to_vec(),
-        target_names: targets.to_vec(),
-    })
-}
-
-/// A data error about a file given on the command line points at no spec text.
-fn without_span(mut diagnostic: Diagnostic) -> Diagnostic {
-    diagnostic.span = None;
-    diagnostic
-}
-
-/// Checks that every target of `data` is a class index below `classes`.
-pub fn check_classes(data: &Dataset, classes: usize, path: &std::path::Path) -> Result<(), Diagnostic> {
-    for (row, &value) in data.targets.iter().enumerate() {
-        if value.fract() != 0.0 || value < 0.0 || value as usize >= classes {
-            return Err(Diagnostic::error(
-                Code::DataShape,
-                format!(
-                    "`{}:{}`: target `{value}` is not a class index in 0..{}",
-                    path.display(),
-                    row + 2,
-                    classes - 1
-                ),
-            ));
-        }
-    }
-    Ok(())
 }

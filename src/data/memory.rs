@@ -7,22 +7,31 @@ use std::path::Path;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::{Batch, CsvSource, DataSource, Model};
 
-/// Rows of a CSV file, counted as its lines after the header (without parsing them).
+/// Rows of a CSV file (see `count_lines`).
 fn count_rows(csv: &CsvSource) -> f64 {
     count_lines(&csv.path)
 }
 
-/// Lines of a file after the first (0 for a file that cannot be read: reading it will say why).
+/// Lines of a file after the first, estimated without reading it all: its size over the mean
+/// length of its first lines (up to 1 MiB of them, counted exactly when that is the whole
+/// file); a `.gz` file is taken to hold four times its size. 0 for a file that cannot be read
+/// (reading it will say why).
 pub fn count_lines(path: &Path) -> f64 {
-    let Ok(mut file) = crate::input::open(path, "data file", "") else { return 0.0 };
-    let (mut buffer, mut lines) = (vec![0u8; 1 << 16], 0u64);
-    while let Ok(read) = file.read(&mut buffer) {
-        if read == 0 {
-            break;
+    let Ok(mut input) = super::open_input(path) else { return 0.0 };
+    let mut sample = vec![0u8; 1 << 20];
+    let mut filled = 0;
+    while filled < sample.len() {
+        match input.reader.read(&mut sample[filled..]) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => filled += read,
         }
-        lines += buffer[..read].iter().filter(|&&b| b == b'\n').count() as u64;
     }
-    lines.saturating_sub(1) as f64
+    let lines = memchr::memchr_iter(b'\n', &sample[..filled]).count();
+    if filled < sample.len() {
+        return lines.saturating_sub(1) as f64;
+    }
+    let size = input.disk_bytes as f64 * if input.gzip { 4.0 } else { 1.0 };
+    (size * lines.max(1) as f64 / filled as f64 - 1.0).max(0.0)
 }
 
 /// Bytes the run needs, roughly: the data, the batch buffers (values, gradients, scratch) and
@@ -53,7 +62,22 @@ pub fn estimate_bytes(model: &Model) -> f64 {
     let classes = model.data.classes.unwrap_or(0) as f64;
     // Values, gradients and scratch per buffer; per parameter: itself, two moments, up to two
     // chunk gradients, a transposed copy and early stopping's best copy.
-    4.0 * (rows * row_values + 3.0 * batch * widths + 7.0 * params) + 8.0 * classes * classes
+    4.0 * (rows * row_values + 3.0 * batch * widths + 7.0 * params) + 8.0 * classes * classes + file_bytes(model)
+}
+
+/// The bytes of the CSV files, which are held in memory while they are parsed (a `.gz` file
+/// taken as four times its size).
+fn file_bytes(model: &Model) -> f64 {
+    let csv = match &model.data.source {
+        DataSource::Csv(csv) => Some(csv),
+        _ => None,
+    };
+    csv.into_iter()
+        .chain(&model.data.validation_file)
+        .chain(&model.data.test_file)
+        .filter_map(|csv| super::open_input(&csv.path).ok())
+        .map(|input| input.disk_bytes as f64 * if input.gzip { 4.0 } else { 1.0 })
+        .sum()
 }
 
 /// Bytes that inference on the rows of `input` needs: the rows read and scaled, the outputs,

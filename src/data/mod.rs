@@ -1,19 +1,29 @@
 //! Training data: where rows come from (CSV files or a built-in generator), checked against
 //! the model before any row is read, split into training, validation and test rows, and
-//! scaled with statistics of the training rows only.
+//! encoded and scaled with statistics of the training rows only.
 
 mod csv_file;
+pub mod encoding;
+pub mod input;
+pub mod labels;
 pub mod memory;
+pub mod parse;
+pub mod predict;
 mod random;
 mod scaling;
 mod split;
+pub mod table;
+mod tabular;
 
-pub use csv_file::{CsvLayout, check_classes, probe_csv, read_columns};
+pub use csv_file::{CsvLayout, FileRef, Progress, probe_csv, read_header, read_table};
+pub use encoding::Encoding;
+pub use input::open_input;
+pub use labels::Target;
 pub use scaling::Scaler;
 pub use split::Splits;
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::ir::{CsvSource, DataSource, Model};
+use crate::ir::{DataSource, Model};
 
 /// Rows of inputs and targets, each row contiguous (row-major), which is also the
 /// column-major `width x rows` layout the kernels take.
@@ -36,20 +46,18 @@ impl Dataset {
     pub fn target_row(&self, row: usize) -> &[f32] {
         &self.targets[row * self.target_width..(row + 1) * self.target_width]
     }
-
-    fn append(&mut self, other: Dataset) {
-        self.rows += other.rows;
-        self.inputs.extend(other.inputs);
-        self.targets.extend(other.targets);
-    }
 }
 
-/// The data a run trains on: every row, which rows go where, and the fitted input scaling.
+/// The data a run trains on: every row, which rows go where, and the fitted encoding and
+/// input scaling (the scaling is also in the encoding's slots).
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub dataset: Dataset,
     pub splits: Splits,
     pub scaler: Scaler,
+    pub encoding: Encoding,
+    /// Rows left out: a missing target, or a missing cell in a `drop` column.
+    pub dropped: usize,
 }
 
 /// Checks what can be checked without reading the rows: each file exists and its header has
@@ -65,32 +73,48 @@ pub fn probe(model: &Model) -> Result<Option<CsvLayout>, Diagnostic> {
     }
 }
 
-fn load_file(csv: &CsvSource, model: &Model) -> Result<Dataset, Diagnostic> {
-    let layout = probe_csv(csv, model)?;
-    csv_file::load_csv(csv, &layout, model)
+/// Reads (or generates) every row, splits, encodes and scales them.
+pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
+    load_with(model, &|_, _, _| {})
 }
 
-/// Reads (or generates) every row, splits and scales them.
-pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
+/// `load`, telling `progress` how the reading and parsing of each file goes.
+pub fn load_with(model: &Model, progress: Progress) -> Result<Prepared, Diagnostic> {
     let mut dataset = match &model.data.source {
-        DataSource::Csv(csv) => load_file(csv, model)?,
+        DataSource::Csv(csv) => return tabular::load(model, csv, progress),
         DataSource::Random { rows, inputs, targets, seed } => {
             random::generate(*rows, *inputs, *targets, model.data.classes, *seed)
         }
         DataSource::Xor { rows, seed } => random::xor(*rows, *seed),
     };
     let own_rows = dataset.rows;
-    // Separate validation and test files follow the main rows; their counts locate them.
-    let mut append = |file: &Option<CsvSource>| -> Result<usize, Diagnostic> {
-        let Some(file) = file else { return Ok(0) };
-        let rows = load_file(file, model)?;
-        let count = rows.rows;
-        dataset.append(rows);
-        Ok(count)
+    let splits = Splits::new(model, &dataset, own_rows, 0, 0);
+    check_rows(model, &splits, own_rows)?;
+    if model.loss.loss == crate::kernels::loss::Loss::Bce {
+        check_probabilities(&dataset.targets, dataset.target_width, "generated", 1)
+            .map_err(|d| d.at(model.data.span, "this data"))?;
+    }
+    let scaler = Scaler::fit(model.input.scaling, &dataset, &splits.train);
+    scaler.apply(&mut dataset);
+    let target = match model.data.classes {
+        Some(classes) => Target::Classes {
+            column: dataset.target_names[0].clone(),
+            labels: (0..classes).map(|k| k.to_string()).collect(),
+            indices: true,
+        },
+        None => Target::Values { columns: dataset.target_names.clone() },
     };
-    let validation_rows = append(&model.data.validation_file)?;
-    let test_rows = append(&model.data.test_file)?;
-    let splits = Splits::new(model, &dataset, own_rows, validation_rows, test_rows);
+    let encoding = Encoding::numeric(&dataset.input_names, target, &scaler.offset, &scaler.factor);
+    Ok(Prepared { dataset, splits, scaler, encoding, dropped: 0 })
+}
+
+/// The model with its input width taken from the data when the spec wrote `input` alone.
+pub fn resolve(model: &Model, prepared: &Prepared) -> Model {
+    if model.input.inferred { model.with_input_width(prepared.dataset.input_width) } else { model.clone() }
+}
+
+/// Training rows are left after the split, and validation rows when early stopping needs them.
+fn check_rows(model: &Model, splits: &Splits, own_rows: usize) -> Result<(), Diagnostic> {
     if splits.train.is_empty() {
         return Err(Diagnostic::error(Code::DataShape, format!("no training rows are left out of {own_rows}"))
             .at(model.data.span, "after the split")
@@ -101,30 +125,7 @@ pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
             .at(model.data.span, format!("{own_rows} rows"))
             .help("use a larger validation fraction or more data"));
     }
-    if model.loss.loss == crate::kernels::loss::Loss::Bce {
-        // Each file's rows, named by that file and its own line numbers.
-        let width = dataset.target_width;
-        let parts = [
-            (csv_of(&model.data.source), own_rows),
-            (model.data.validation_file.as_ref(), validation_rows),
-            (model.data.test_file.as_ref(), test_rows),
-        ];
-        let mut start = 0;
-        for (csv, rows) in parts {
-            let targets = &dataset.targets[start * width..(start + rows) * width];
-            start += rows;
-            match csv {
-                Some(csv) => {
-                    check_probabilities(targets, width, &csv.shown, 2).map_err(|d| d.at(csv.span, "this file"))?
-                }
-                None => check_probabilities(targets, width, "generated", 1)
-                    .map_err(|d| d.at(model.data.span, "this data"))?,
-            }
-        }
-    }
-    let scaler = Scaler::fit(model.input.scaling, &dataset, &splits.train);
-    scaler.apply(&mut dataset);
-    Ok(Prepared { dataset, splits, scaler })
+    Ok(())
 }
 
 /// Binary cross-entropy needs targets in [0, 1] (labels 0 and 1, or probabilities). `shown`
@@ -143,12 +144,5 @@ pub fn check_probabilities(targets: &[f32], width: usize, shown: &str, first_lin
             )
             .help("binary cross-entropy takes labels 0 and 1; for more classes use `cross_entropy` with `classes: K`"))
         }
-    }
-}
-
-fn csv_of(source: &DataSource) -> Option<&CsvSource> {
-    match source {
-        DataSource::Csv(csv) => Some(csv),
-        _ => None,
     }
 }

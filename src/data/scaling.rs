@@ -16,11 +16,16 @@ impl Scaler {
     /// Statistics of `rows` (computed in f64): mean and population std for `standardize`,
     /// min and range for `minmax`. A constant feature keeps a factor of 1.
     pub fn fit(kind: Scaling, data: &Dataset, rows: &[usize]) -> Scaler {
+        Scaler::fit_slots(kind, &vec![kind; data.input_width], data, rows)
+    }
+
+    /// `fit` with a scaling per input slot (`kinds`); `kind` is the input line's, for the record.
+    pub fn fit_slots(kind: Scaling, kinds: &[Scaling], data: &Dataset, rows: &[usize]) -> Scaler {
         let width = data.input_width;
         let (mut offset, mut factor) = (vec![0.0f32; width], vec![1.0f32; width]);
         let column = |f: usize| rows.iter().map(move |&r| f64::from(data.input_row(r)[f]));
         for f in 0..width {
-            match kind {
+            match kinds[f] {
                 Scaling::None => {}
                 Scaling::Standardize => {
                     let n = rows.len() as f64;
@@ -39,20 +44,34 @@ impl Scaler {
                         factor[f] = (1.0 / (max - min)) as f32;
                     }
                 }
+                Scaling::Range { low, high } => {
+                    offset[f] = low;
+                    factor[f] = (1.0 / (f64::from(high) - f64::from(low))) as f32;
+                }
             }
         }
         Scaler { kind, offset, factor }
     }
 
+    /// Whether applying this scaler changes nothing.
+    pub fn is_identity(&self) -> bool {
+        self.offset.iter().all(|&o| o == 0.0) && self.factor.iter().all(|&f| f == 1.0)
+    }
+
     pub fn apply(&self, data: &mut Dataset) {
-        if self.kind == Scaling::None {
+        if self.is_identity() {
             return;
         }
-        for row in data.inputs.chunks_exact_mut(data.input_width) {
-            for ((x, offset), factor) in row.iter_mut().zip(&self.offset).zip(&self.factor) {
-                *x = (*x - offset) * factor;
+        // Element by element, so rows may be scaled in parallel with the same result.
+        use rayon::prelude::*;
+        let width = data.input_width.max(1);
+        data.inputs.par_chunks_mut(width * 1024).for_each(|rows| {
+            for row in rows.chunks_exact_mut(width) {
+                for ((x, offset), factor) in row.iter_mut().zip(&self.offset).zip(&self.factor) {
+                    *x = (*x - offset) * factor;
+                }
             }
-        }
+        });
     }
 }
 
@@ -85,5 +104,10 @@ mod tests {
         let mut d = data();
         Scaler::fit(Scaling::MinMax, &d, &[0, 1, 2]).apply(&mut d);
         assert_eq!([d.inputs[0], d.inputs[2], d.inputs[4]], [0.0, 0.5, 1.0]);
+        // Fixed bounds fit nothing: row 3's 100 scales as the bounds say, not to 1.
+        let mut d = data();
+        let range = Scaling::Range { low: 0.0, high: 256.0 };
+        Scaler::fit(range, &d, &[0, 1, 2]).apply(&mut d);
+        assert_eq!([d.inputs[0], d.inputs[6]], [1.0 / 256.0, 100.0 / 256.0]);
     }
 }

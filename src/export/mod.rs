@@ -25,9 +25,29 @@ use crate::spec::Spec;
 use crate::trained::Trained;
 use crate::weights::Decoded;
 
+/// Refuses, for now, a spec whose rows need more than numbers and scaling to reach the model
+/// (declared columns, a width the data decides, class labels): its exports would be wrong.
+pub fn check_supported(spec: &Spec) -> Result<(), Report> {
+    let model = spec.model();
+    let declared = match &model.data.source {
+        crate::ir::DataSource::Csv(csv) => !csv.table.columns.is_empty(),
+        _ => false,
+    };
+    let labelled = matches!(model.data.labels, crate::ir::ClassLabels::Listed(_) | crate::ir::ClassLabels::Inferred);
+    if declared || model.input.inferred || labelled {
+        return Err(spec.fail(
+            Diagnostic::error(Code::DataShape, "exports do not yet carry column encodings or class labels")
+                .at(model.data.span, "declares columns or labels")
+                .help("export a spec whose features are numeric columns and whose classes are indices"),
+        ));
+    }
+    Ok(())
+}
+
 /// The PyTorch module of a spec, with the input scaling of `weights` (or, without weights, the
 /// scaling a run would fit on the training rows), and warnings about the weights.
 pub fn module_for(spec: &Spec, weights: Option<&Path>) -> Result<(String, Vec<Report>), Report> {
+    check_supported(spec)?;
     let (preprocess, warnings) = match weights {
         Some(path) => {
             let trained = Trained::load(spec, path)?;
@@ -40,15 +60,17 @@ pub fn module_for(spec: &Spec, weights: Option<&Path>) -> Result<(String, Vec<Re
 
 /// The PyTorch training script of a spec, to be written at `script` (it finds the spec's data
 /// relative to its own directory).
-pub fn script_for(spec: &Spec, script: &Path) -> String {
+pub fn script_for(spec: &Spec, script: &Path) -> Result<String, Report> {
+    check_supported(spec)?;
     let plan = spec.compile(CompileOptions::default());
     let from = script.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let spec_dir = spec.path().map_or(Path::new("."), crate::spec::spec_dir);
-    torch_script(spec.model(), &plan, spec.name(), &relative_dir(from, spec_dir))
+    Ok(torch_script(spec.model(), &plan, spec.name(), &relative_dir(from, spec_dir)))
 }
 
 /// The ONNX model of a spec with trained weights, and warnings about the weights.
 pub fn onnx_for(spec: &Spec, weights: &Path) -> Result<(Vec<u8>, Vec<Report>), Report> {
+    check_supported(spec)?;
     let trained = Trained::load(spec, weights)?;
     let preprocess = Preprocess::from_scaler(trained.scaler());
     let bytes = onnx::onnx_model(trained.plan(), trained.params(), &preprocess, spec.name());

@@ -34,9 +34,15 @@ pub enum Fitted<T> {
 impl Preprocess {
     /// The steps a model's spec asks for, to be fitted later (the training script's view).
     pub fn unfitted(model: &Model) -> Preprocess {
+        let width = model.input.width;
         let steps = match model.input.scaling {
             Scaling::None => Vec::new(),
-            kind => vec![Step::Affine { kind, values: Fitted::AtRunTime { width: model.input.width } }],
+            // Fixed bounds: nothing to fit, the values are known now (as `Scaler::fit` sets them).
+            kind @ Scaling::Range { low, high } => {
+                let factor = (1.0 / (f64::from(high) - f64::from(low))) as f32;
+                vec![Step::Affine { kind, values: Fitted::Values((vec![low; width], vec![factor; width])) }]
+            }
+            kind => vec![Step::Affine { kind, values: Fitted::AtRunTime { width } }],
         };
         Preprocess { steps }
     }
@@ -61,5 +67,6 @@ pub fn scaling_keyword(kind: Scaling) -> &'static str {
         Scaling::None => "none",
         Scaling::Standardize => "standardize",
         Scaling::MinMax => "minmax",
+        Scaling::Range { .. } => "range",
     }
 }

@@ -91,7 +91,22 @@ impl Checker<'_> {
             }
         }
         let (name, input, layers) = network??;
-        let model = Model { name, input, layers, loss: loss??, optimizer: optimizer??, data: data??, train: train?? };
+        let mut model =
+            Model { name, input, layers, loss: loss??, optimizer: optimizer??, data: data??, train: train?? };
+        // `classes: auto` has as many classes as the model has outputs (two for one sigmoid);
+        // the data must then hold that many labels.
+        if model.data.labels == ClassLabels::Inferred {
+            let output = model.output_width();
+            model.data.classes = Some(if model.loss.loss == Loss::Bce && output == 1 { 2 } else { output });
+        }
+        // A generated source knows its width now; a CSV file's columns give it with the data.
+        if model.input.inferred {
+            match model.data.source {
+                DataSource::Random { inputs, .. } => model = model.with_input_width(inputs),
+                DataSource::Xor { .. } => model = model.with_input_width(2),
+                DataSource::Csv(_) => {}
+            }
+        }
         self.cross_check(&model);
         Some(model)
     }
@@ -340,14 +355,63 @@ impl Checker<'_> {
                         .help("add `split(validation: 0.2)` after the data source"),
                 );
             }
-            if early_stop.monitor == Monitor::ValAccuracy && !model.loss.loss.is_classifier() {
+            self.check_monitor(model, early_stop.monitor);
+        }
+        if let Some(reduce_lr) = model.train.reduce_lr {
+            let has_validation = model.data.split.validation > 0.0 || model.data.validation_file.is_some();
+            if !has_validation {
                 self.error(
-                    Diagnostic::error(Code::LossMismatch, "`val_accuracy` needs a classifier")
-                        .at(model.train.span, "monitors `val_accuracy`")
-                        .with_context(loss_span, "a regression loss")
-                        .help("monitor `val_loss` instead"),
+                    Diagnostic::error(Code::Missing, "`reduce_lr` needs validation data")
+                        .at(model.train.span, format!("monitors `{}`", reduce_lr.monitor.key()))
+                        .with_context(model.data.span, "no validation split here")
+                        .help("add `split(validation: 0.2)` after the data source"),
                 );
             }
+            self.check_monitor(model, reduce_lr.monitor);
+        }
+        for metric in &model.train.metrics {
+            if !model.loss.loss.is_classifier() {
+                self.error(
+                    Diagnostic::error(Code::LossMismatch, "`metrics` are classification metrics and need a classifier")
+                        .at(model.train.span, format!("asks for `{}`", metric.keyword()))
+                        .with_context(loss_span, "a regression loss")
+                        .help("regression reports MAE, RMSE and R² already; remove `metrics`"),
+                );
+                break;
+            }
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// A monitored metric must exist for the model: classification metrics for classifiers
+    /// (AUC for two classes), regression metrics for regression.
+    pub(super) fn check_monitor(&mut self, model: &Model, monitor: Monitor) {
+        let key = monitor.key();
+        let classifier = model.loss.loss.is_classifier();
+        let classification = matches!(
+            monitor,
+            Monitor::ValAccuracy | Monitor::ValPrecision | Monitor::ValRecall | Monitor::ValF1 | Monitor::ValAuc
+        );
+        let regression = matches!(monitor, Monitor::ValMae | Monitor::ValRmse | Monitor::ValR2);
+        let binary = model.loss.loss == Loss::Bce && model.output_width() == 1
+            || model.loss.loss == Loss::CrossEntropy && model.output_width() == 2;
+        let problem = if classification && !classifier {
+            Some(("needs a classifier", "a regression loss"))
+        } else if regression && classifier {
+            Some(("needs a regression loss", "a classifier"))
+        } else if monitor == Monitor::ValAuc && !binary {
+            Some(("needs a binary classifier", "not two classes"))
+        } else {
+            None
+        };
+        if let Some((need, found)) = problem {
+            self.error(
+                Diagnostic::error(Code::LossMismatch, format!("`{key}` {need}"))
+                    .at(model.train.span, format!("monitors `{key}`"))
+                    .with_context(model.loss.span, found)
+                    .help("monitor `val_loss` instead"),
+            );
         }
     }
 }

@@ -20,7 +20,9 @@ impl Checker<'_> {
     pub(super) fn data(&mut self, calls: &[ast::Call], span: Span) -> Option<Data> {
         let (source_call, modifiers) = calls.split_first()?;
         let (source, classes) = self.source(source_call)?;
-        let mut data = Data { source, classes, split: Split::default(), validation_file: None, test_file: None, span };
+        let (classes, labels) = classes;
+        let mut data =
+            Data { source, classes, labels, split: Split::default(), validation_file: None, test_file: None, span };
         let mut seen: Vec<(&str, Span)> = Vec::new();
         for modifier in modifiers {
             let name = modifier.name.name.as_str();
@@ -89,11 +91,11 @@ impl Checker<'_> {
         Some(data)
     }
 
-    fn source(&mut self, call: &ast::Call) -> Option<(DataSource, Option<usize>)> {
+    fn source(&mut self, call: &ast::Call) -> Option<(DataSource, (Option<usize>, ClassLabels))> {
         let name = call.name.name.as_str();
         match name {
             "csv" => {
-                let params = ["path", "target", "features", "ignore", "classes"];
+                let params = ["path", "target", "features", "ignore", "classes", "columns", "na_values", "delimiter"];
                 let mut args = Args::bind("csv", call.span, &call.args, &params, 1, &mut self.diags);
                 args.require("path", "\"data/train.csv\"");
                 args.require("target", "\"y\"");
@@ -101,7 +103,9 @@ impl Checker<'_> {
                 let targets = args.strings("target");
                 let features = args.strings("features");
                 let ignore = args.strings("ignore").unwrap_or_default();
-                let classes = args.has("classes").then(|| args.count("classes", 2, 2));
+                let classes_value = args.value("classes");
+                let columns_value = args.value("columns");
+                let mut table = super::columns::table_options(&mut args, Vec::new());
                 if targets.as_ref().is_some_and(Vec::is_empty) {
                     let value = args.value("target").expect("present");
                     args.error(
@@ -110,13 +114,35 @@ impl Checker<'_> {
                             .help("name at least one target column"),
                     );
                 }
+                drop(args);
+                let classes = match classes_value {
+                    Some(value) => self.classes(value)?,
+                    None => (None, ClassLabels::None),
+                };
+                if let Some(value) = columns_value {
+                    table.columns = self.columns(value);
+                }
+                let targets = targets?;
+                for decl in &table.columns {
+                    if targets.contains(&decl.name) {
+                        self.error(
+                            Diagnostic::error(
+                                Code::Duplicate,
+                                format!("`{}` is the target, not a feature column", decl.name),
+                            )
+                            .at(decl.span, format!("declared as `{}`", decl.kind.keyword()))
+                            .help("a target's classes are given by `classes: [...]` or `classes: auto`"),
+                        );
+                    }
+                }
                 let (shown, path_span) = path?;
                 let source = CsvSource {
                     path: self.spec_dir.join(&shown),
                     shown,
-                    targets: targets?,
+                    targets,
                     features,
                     ignore,
+                    table,
                     span: path_span,
                 };
                 Some((DataSource::Csv(source), classes))
@@ -129,6 +155,7 @@ impl Checker<'_> {
                 let rows = args.count("rows", 1, 1);
                 let inputs = args.count("inputs", 1, 1);
                 let classes = args.has("classes").then(|| args.count("classes", 2, 2));
+                let labels = if classes.is_some() { ClassLabels::Indices } else { ClassLabels::None };
                 if classes.is_some() && args.has("targets") {
                     let value = args.value("targets").expect("present");
                     args.error(
@@ -139,14 +166,14 @@ impl Checker<'_> {
                 }
                 let targets = if classes.is_some() { 1 } else { args.count("targets", 1, 1) };
                 let seed = args.count("seed", 0, 0) as u64;
-                Some((DataSource::Random { rows, inputs, targets, seed }, classes))
+                Some((DataSource::Random { rows, inputs, targets, seed }, (classes, labels)))
             }
             "xor" => {
                 let mut args = Args::bind("xor", call.span, &call.args, &["rows", "seed"], 0, &mut self.diags);
                 args.require("rows", "1000");
                 let rows = args.count("rows", 1, 1);
                 let seed = args.count("seed", 0, 0) as u64;
-                Some((DataSource::Xor { rows, seed }, None))
+                Some((DataSource::Xor { rows, seed }, (None, ClassLabels::None)))
             }
             other => {
                 self.unknown("data source", other, call.name.span, &SOURCES);

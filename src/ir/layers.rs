@@ -79,6 +79,12 @@ impl Checker<'_> {
                 {
                     scaling = if word == "standardize" { Scaling::Standardize } else { Scaling::MinMax };
                 }
+                ValueKind::Call(call) if scaling == Scaling::None && call.name.name == "minmax" => {
+                    match super::columns::range_of(call, &mut |d| self.diags.push(d)) {
+                        Some(range) => scaling = range,
+                        None => ok = false,
+                    }
+                }
                 ValueKind::Ident(word) => {
                     ok = false;
                     self.unknown("input scaling", word, item.span, &["standardize", "minmax"]);
@@ -93,14 +99,11 @@ impl Checker<'_> {
                 }
             }
         }
-        if width.is_none() && ok {
-            self.error(
-                Diagnostic::error(Code::Missing, "`input` needs its width")
-                    .at(line.span, "width missing")
-                    .help("write for example `input 4`"),
-            );
+        // Without a width, the data's columns give it (`data::resolve`).
+        if !ok {
+            return None;
         }
-        Some(Input { width: width?, scaling, span: line.span })
+        Some(Input { width: width.unwrap_or(0), inferred: width.is_none(), scaling, span: line.span })
     }
 
     fn reject_init(&mut self, line: &ast::Layer) {

@@ -3,6 +3,7 @@
 
 mod args;
 mod check;
+mod columns;
 mod data;
 mod layers;
 mod model;

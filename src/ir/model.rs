@@ -10,6 +10,8 @@ use crate::kernels::optim::Optimizer;
 use crate::kernels::schedule::Schedule;
 use crate::span::Span;
 
+pub use super::columns::*;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     pub name: String,
@@ -23,7 +25,7 @@ pub struct Model {
 }
 
 /// How input features are scaled, fitted on the training rows only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Scaling {
     None,
     /// `(x - mean) / std` with the population std (as scikit-learn's StandardScaler); a
@@ -31,11 +33,32 @@ pub enum Scaling {
     Standardize,
     /// `(x - min) / (max - min)` into [0, 1]; a constant feature becomes 0.
     MinMax,
+    /// `(x - low) / (high - low)` with fixed bounds (`minmax(0, 255)` for pixels): nothing is
+    /// fitted, so unseen rows scale exactly as the bounds say.
+    Range {
+        low: f32,
+        high: f32,
+    },
+}
+
+impl Scaling {
+    /// The keyword as the spec writes it.
+    pub fn describe(self) -> String {
+        match self {
+            Scaling::None => "none".into(),
+            Scaling::Standardize => "standardize".into(),
+            Scaling::MinMax => "minmax".into(),
+            Scaling::Range { low, high } => format!("minmax({low}, {high})"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Input {
+    /// The number of input slots. When the spec writes `input` without a width it is
+    /// `inferred`: 0 after `check`, then the width the data's columns give (`data::resolve`).
     pub width: usize,
+    pub inferred: bool,
     pub scaling: Scaling,
     pub span: Span,
 }
@@ -124,8 +147,10 @@ pub struct OptimizerSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Data {
     pub source: DataSource,
-    /// For classifiers with integer class targets: the number of classes.
+    /// For classifiers with class targets: the number of classes.
     pub classes: Option<usize>,
+    /// How target cells become class indices.
+    pub labels: ClassLabels,
     /// Fractions of the rows held out, when no separate files are given.
     pub split: Split,
     pub validation_file: Option<CsvSource>,
@@ -168,6 +193,8 @@ pub struct CsvSource {
     /// Feature columns; `None` means every column that is neither a target nor ignored.
     pub features: Option<Vec<String>>,
     pub ignore: Vec<String>,
+    /// Column declarations, missing-value markers and the delimiter.
+    pub table: TableOptions,
     /// The span of the path in the spec.
     pub span: Span,
 }
@@ -178,17 +205,84 @@ pub enum Batch {
     Rows(usize),
 }
 
+/// A validation metric that early stopping (or a plateau schedule) watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Monitor {
     ValLoss,
     ValAccuracy,
+    ValPrecision,
+    ValRecall,
+    ValF1,
+    ValAuc,
+    ValMae,
+    ValRmse,
+    ValR2,
 }
 
 impl Monitor {
+    pub const ALL: [Monitor; 9] = [
+        Monitor::ValLoss,
+        Monitor::ValAccuracy,
+        Monitor::ValPrecision,
+        Monitor::ValRecall,
+        Monitor::ValF1,
+        Monitor::ValAuc,
+        Monitor::ValMae,
+        Monitor::ValRmse,
+        Monitor::ValR2,
+    ];
+
     pub fn key(self) -> &'static str {
         match self {
             Monitor::ValLoss => "val_loss",
             Monitor::ValAccuracy => "val_accuracy",
+            Monitor::ValPrecision => "val_precision",
+            Monitor::ValRecall => "val_recall",
+            Monitor::ValF1 => "val_f1",
+            Monitor::ValAuc => "val_auc",
+            Monitor::ValMae => "val_mae",
+            Monitor::ValRmse => "val_rmse",
+            Monitor::ValR2 => "val_r2",
+        }
+    }
+
+    /// Whether a larger value is an improvement.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Monitor::ValLoss | Monitor::ValMae | Monitor::ValRmse)
+    }
+
+    /// The extra classification metric this monitor needs computed, if any.
+    pub fn extra(self) -> Option<ExtraMetric> {
+        match self {
+            Monitor::ValPrecision => Some(ExtraMetric::Precision),
+            Monitor::ValRecall => Some(ExtraMetric::Recall),
+            Monitor::ValF1 => Some(ExtraMetric::F1),
+            Monitor::ValAuc => Some(ExtraMetric::Auc),
+            _ => None,
+        }
+    }
+}
+
+/// Classification metrics beyond accuracy, computed on the validation and test rows when
+/// `train { metrics: [...] }` lists them: macro-averaged precision, recall and F1, and ROC AUC
+/// (binary classifiers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraMetric {
+    Precision,
+    Recall,
+    F1,
+    Auc,
+}
+
+impl ExtraMetric {
+    pub const KEYWORDS: [&'static str; 4] = ["precision", "recall", "f1", "auc"];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ExtraMetric::Precision => "precision",
+            ExtraMetric::Recall => "recall",
+            ExtraMetric::F1 => "f1",
+            ExtraMetric::Auc => "auc",
         }
     }
 }
@@ -203,6 +297,16 @@ pub struct EarlyStop {
     pub restore_best: bool,
 }
 
+/// `reduce_lr(monitor: val_loss, factor: 0.1, patience: 10, min_delta: 0, min_lr: 0)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReduceLr {
+    pub monitor: Monitor,
+    pub factor: f64,
+    pub patience: usize,
+    pub min_delta: f64,
+    pub min_lr: f64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Train {
     pub epochs: usize,
@@ -212,7 +316,19 @@ pub struct Train {
     /// Log every this many epochs; the last epoch is always logged.
     pub log_every: usize,
     pub early_stop: Option<EarlyStop>,
+    pub reduce_lr: Option<ReduceLr>,
+    /// Extra metrics of the validation and test rows, in the trace.
+    pub metrics: Vec<ExtraMetric>,
     pub span: Span,
+}
+
+impl Train {
+    /// Whether the validation and test rows need the confusion-based metrics.
+    pub fn wants_extra_metrics(&self) -> bool {
+        !self.metrics.is_empty()
+            || self.early_stop.is_some_and(|e| e.monitor.extra().is_some())
+            || self.reduce_lr.is_some_and(|r| r.monitor.extra().is_some())
+    }
 }
 
 impl Model {
@@ -227,6 +343,22 @@ impl Model {
             LayerKind::Activation(activation) => Some(activation),
             _ => None,
         }
+    }
+
+    /// The model with its input `width` set and the widths of the layers up to the first
+    /// dense layer (which take the input's width) following it: how an `input` without a
+    /// width is resolved once the data's columns are known.
+    pub fn with_input_width(&self, width: usize) -> Model {
+        let mut model = self.clone();
+        model.input.width = width;
+        for layer in &mut model.layers {
+            layer.inputs = width;
+            if matches!(layer.kind, LayerKind::Dense { .. }) {
+                break;
+            }
+            layer.outputs = width;
+        }
+        model
     }
 
     /// Target values per row: one class index with `classes`, else one per output.

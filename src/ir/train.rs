@@ -12,6 +12,10 @@ impl Checker<'_> {
         // `early_stop(...)` is the block's one positional item; the rest are named.
         let (calls, named): (Vec<&ast::Arg>, Vec<&ast::Arg>) =
             args.iter().partition(|arg| arg.name.is_none() && matches!(arg.value.kind, ValueKind::Call(_)));
+        // `metrics` is bound on its own, so that the unknown-argument note keeps listing the
+        // block's settings (and its snapshots stay as they were).
+        let (metrics_args, named): (Vec<&ast::Arg>, Vec<&ast::Arg>) =
+            named.into_iter().partition(|arg| arg.name.as_ref().is_some_and(|n| n.name == "metrics"));
         let named: Vec<ast::Arg> = named.into_iter().cloned().collect();
         let params = ["epochs", "batch", "seed", "shuffle", "log_every"];
         let mut args = Args::bind("train", span, &named, &params, 0, &mut self.diags);
@@ -31,41 +35,99 @@ impl Checker<'_> {
         let shuffle = args.boolean("shuffle", true);
         let log_every = args.count("log_every", 1, 1);
         drop(args);
-        let mut early_stop = None;
+        if let [_, again, ..] = metrics_args.as_slice() {
+            self.error(
+                Diagnostic::error(Code::Duplicate, "argument `metrics` of `train` is given twice")
+                    .at(again.span, "given again here")
+                    .with_context(metrics_args[0].span, "first given here")
+                    .help("remove one of them"),
+            );
+        }
+        let metrics = metrics_args.first().map(|arg| self.extra_metrics(&arg.value)).unwrap_or_default();
+        let (mut early_stop, mut reduce_lr, mut seen) = (None, None, Vec::new());
         for arg in calls {
             let ValueKind::Call(call) = &arg.value.kind else {
                 continue;
             };
-            if call.name.name != "early_stop" {
-                self.unknown("train option", &call.name.name, call.name.span, &["early_stop"]);
+            let name = call.name.name.as_str();
+            if !matches!(name, "early_stop" | "reduce_lr") {
+                self.unknown("train option", name, call.name.span, &["early_stop", "reduce_lr"]);
                 continue;
             }
-            if early_stop.is_some() {
+            if seen.contains(&name) {
                 self.error(
-                    Diagnostic::error(Code::Duplicate, "`early_stop` is given twice").at(call.span, "given again here"),
+                    Diagnostic::error(Code::Duplicate, format!("`{name}` is given twice"))
+                        .at(call.span, "given again here"),
                 );
                 continue;
             }
-            early_stop = self.early_stop(call);
+            seen.push(name);
+            if name == "early_stop" {
+                early_stop = self.early_stop(call);
+            } else {
+                reduce_lr = self.reduce_lr(call);
+            }
         }
-        Some(Train { epochs, batch, seed, shuffle, log_every, early_stop, span })
+        Some(Train { epochs, batch, seed, shuffle, log_every, early_stop, reduce_lr, metrics, span })
+    }
+
+    /// `metrics: [precision, recall, f1, auc]`.
+    fn extra_metrics(&mut self, value: &ast::Value) -> Vec<ExtraMetric> {
+        let items = match &value.kind {
+            ValueKind::List(items) => items.as_slice(),
+            _ => std::slice::from_ref(value),
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let metric = match &item.kind {
+                ValueKind::Ident(word) => match word.as_str() {
+                    "precision" => Some(ExtraMetric::Precision),
+                    "recall" => Some(ExtraMetric::Recall),
+                    "f1" => Some(ExtraMetric::F1),
+                    "auc" => Some(ExtraMetric::Auc),
+                    other => {
+                        self.unknown("metric", other, item.span, &ExtraMetric::KEYWORDS);
+                        None
+                    }
+                },
+                other => {
+                    self.error(
+                        Diagnostic::error(Code::WrongType, format!("a metric is a name, found {}", other.describe()))
+                            .at(item.span, "expected e.g. `f1`"),
+                    );
+                    None
+                }
+            };
+            if let Some(metric) = metric.filter(|m| !out.contains(m)) {
+                out.push(metric);
+            }
+        }
+        out
+    }
+
+    /// `reduce_lr(monitor: val_loss, factor: 0.1, patience: 10, min_delta: 0, min_lr: 0)`.
+    fn reduce_lr(&mut self, call: &ast::Call) -> Option<ReduceLr> {
+        let params = ["monitor", "factor", "patience", "min_delta", "min_lr"];
+        let mut args = Args::bind("reduce_lr", call.span, &call.args, &params, 0, &mut self.diags);
+        let monitor = match args.value("monitor") {
+            None => Monitor::ValLoss,
+            Some(value) => monitor_of(&mut args, value)?,
+        };
+        Some(ReduceLr {
+            monitor,
+            factor: args.number_where("factor", 0.1, "in (0, 1)", |f| f > 0.0 && f < 1.0),
+            patience: args.count("patience", 10, 0),
+            min_delta: args.number_where("min_delta", 0.0, "at least 0", |d| d >= 0.0),
+            min_lr: args.number_where("min_lr", 0.0, "at least 0", |d| d >= 0.0),
+        })
     }
 
     fn early_stop(&mut self, call: &ast::Call) -> Option<EarlyStop> {
         let params = ["monitor", "patience", "min_delta", "restore_best"];
         let mut args = Args::bind("early_stop", call.span, &call.args, &params, 0, &mut self.diags);
-        let monitor = match args.value("monitor").map(|v| (&v.kind, v.span)) {
+        let monitor = match args.value("monitor") {
             None => Monitor::ValLoss,
-            Some((ValueKind::Ident(word), _)) if word == "val_loss" => Monitor::ValLoss,
-            Some((ValueKind::Ident(word), _)) if word == "val_accuracy" => Monitor::ValAccuracy,
-            Some((_, span)) => {
-                args.error(
-                    Diagnostic::error(Code::WrongType, "`monitor` is `val_loss` or `val_accuracy`")
-                        .at(span, "not a monitored metric")
-                        .help("write `monitor: val_loss`"),
-                );
-                return None;
-            }
+            Some(value) => monitor_of(&mut args, value)?,
         };
         Some(EarlyStop {
             monitor,
@@ -74,4 +136,24 @@ impl Checker<'_> {
             restore_best: args.boolean("restore_best", true),
         })
     }
+}
+
+/// A monitored metric's name: `val_loss`, `val_f1`, ...
+pub(super) fn monitor_of(args: &mut Args, value: &ast::Value) -> Option<Monitor> {
+    let keys: Vec<&str> = Monitor::ALL.iter().map(|m| m.key()).collect();
+    if let ValueKind::Ident(word) = &value.kind
+        && let Some(monitor) = Monitor::ALL.iter().find(|m| m.key() == word)
+    {
+        return Some(*monitor);
+    }
+    let word = if let ValueKind::Ident(word) = &value.kind { word.as_str() } else { "" };
+    args.error(
+        Diagnostic::error(Code::WrongType, format!("`monitor` is one of {}", keys.join(", ")))
+            .at(value.span, "not a monitored metric")
+            .help(
+                crate::diagnostic::did_you_mean(word, keys.iter().copied())
+                    .unwrap_or_else(|| "write `monitor: val_loss`".into()),
+            ),
+    );
+    None
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::early_stop::EarlyStopping;
+use super::plateau::Plateau;
 use super::{Session, TraceLine};
 use crate::data::Prepared;
 use crate::diagnostic::{Code, Diagnostic};
@@ -43,6 +44,9 @@ struct SavedState {
     /// The best epoch so far (without early stopping).
     best: Option<TraceLine>,
     early_stop: Option<SavedEarlyStop>,
+    /// `reduce_lr`'s scale, best score and wait (see `plateau::Plateau::to_json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reduce_lr: Option<serde_json::Value>,
     /// The trace so far: its first `trace_lines` lines in the trace file beside the
     /// checkpoint, whose text has this fingerprint.
     trace_lines: usize,
@@ -99,7 +103,10 @@ impl Signature {
             batch: header,
             seed: plan.train.seed,
             shuffle: plan.train.shuffle,
-            early_stop: format!("{:?}", plan.train.early_stop),
+            early_stop: match plan.train.reduce_lr {
+                None => format!("{:?}", plan.train.early_stop),
+                Some(reduce_lr) => format!("{:?}; {reduce_lr:?}", plan.train.early_stop),
+            },
             data: data_hash(data),
         }
     }
@@ -112,7 +119,7 @@ impl Signature {
             ("the model or batch", self.batch.clone(), now.batch.clone()),
             ("the seed", self.seed.to_string(), now.seed.to_string()),
             ("shuffling", self.shuffle.to_string(), now.shuffle.to_string()),
-            ("early stopping", self.early_stop.clone(), now.early_stop.clone()),
+            ("early stopping or reduce_lr", self.early_stop.clone(), now.early_stop.clone()),
             ("the training data", format!("rows hashing to {}", self.data), format!("rows hashing to {}", now.data)),
         ];
         if let Some(found) = fields.into_iter().find(|(_, was, now)| was != now) {
@@ -189,6 +196,7 @@ fn save(session: &Session, path: &Path) -> Result<(), Diagnostic> {
             .early_stop
             .as_ref()
             .map(|tracker| SavedEarlyStop { best: tracker.best_line().cloned(), waited: tracker.waited() }),
+        reduce_lr: session.plateau.as_ref().map(Plateau::to_json),
         trace_lines: session.trace.len(),
         trace_hash: Fingerprint::default().add(trace_text(&session.trace).as_bytes()).hex(),
     };
@@ -349,6 +357,10 @@ impl Checkpoint {
         session.trace = self.trace.clone();
         session.best = state.best.clone();
         session.elapsed_offset = session.trace.last().map_or(0.0, |l| l.elapsed_s);
+        if let Some(settings) = plan.train.reduce_lr {
+            let saved = state.reduce_lr.as_ref().and_then(|value| Plateau::from_json(settings, value));
+            session.plateau = Some(saved.ok_or_else(|| invalid("reduce_lr's state is missing".into()))?);
+        }
         if let Some(settings) = plan.train.early_stop {
             let best_params = weights::params_from(plan, &self.decoded, "best.", &self.path)?;
             let early = state.early_stop.as_ref().ok_or_else(|| invalid("early stopping's state is missing".into()))?;

@@ -1,10 +1,11 @@
-//! Early stopping: watch `val_loss` (lower is better) or `val_accuracy` (higher is better);
-//! an epoch improves when it beats the best by more than `min_delta`; stop after `patience`
-//! epochs without improvement, keeping a copy of the best epoch's weights.
+//! Early stopping: watch a validation metric (`val_loss`, `val_mae` and `val_rmse`: lower is
+//! better; `val_accuracy`, `val_f1`, `val_r2`, ...: higher is better); an epoch improves when
+//! it beats the best by more than `min_delta`; stop after `patience` epochs without
+//! improvement, keeping a copy of the best epoch's weights.
 
 use super::TraceLine;
 use crate::exec::Params;
-use crate::ir::{EarlyStop, Monitor};
+use crate::ir::EarlyStop;
 
 pub struct EarlyStopping {
     settings: EarlyStop,
@@ -21,10 +22,11 @@ impl EarlyStopping {
 
     fn score(&self, line: &TraceLine) -> f64 {
         let validation = line.validation.expect("early stopping runs with validation rows");
-        match self.settings.monitor {
-            Monitor::ValLoss => -validation.loss,
-            Monitor::ValAccuracy => validation.accuracy.unwrap_or(0.0),
-        }
+        let monitor = self.settings.monitor;
+        // A metric that is undefined this epoch (AUC without both classes) never improves.
+        let value = validation.monitored(monitor).unwrap_or(f64::NAN);
+        let score = if monitor.higher_is_better() { value } else { -value };
+        if score.is_nan() { f64::NEG_INFINITY } else { score }
     }
 
     /// Records an epoch; returns whether training should stop after it.
@@ -66,10 +68,11 @@ impl EarlyStopping {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::Monitor;
     use crate::train::Metrics;
 
     fn line(epoch: usize, val_loss: f64) -> TraceLine {
-        let metrics = Metrics { loss: val_loss, accuracy: None, mae: None, rmse: None, r2: None };
+        let metrics = Metrics { loss: val_loss, ..Metrics::default() };
         TraceLine { epoch, step: 0, train: metrics, validation: Some(metrics), test: None, lr: 0.1, elapsed_s: 0.0 }
     }
 
@@ -91,5 +94,25 @@ mod tests {
         assert_eq!(stopped_at, Some(4));
         assert_eq!(tracker.best_line().unwrap().epoch, 2);
         assert_eq!(tracker.best_params().tensors[0][0], 1.0);
+    }
+
+    /// F1 improves upward, MAE downward; an undefined AUC never counts as an improvement.
+    #[test]
+    fn any_validation_metric_can_be_monitored() {
+        let params = Params { tensors: vec![vec![0.0]] };
+        let with = |epoch, metrics: Metrics| TraceLine { validation: Some(metrics), ..line(epoch, 0.0) };
+        let settings = |monitor| EarlyStop { monitor, patience: 1, min_delta: 0.0, restore_best: true };
+        let mut f1 = EarlyStopping::new(settings(Monitor::ValF1), &params);
+        assert!(!f1.observe(&with(1, Metrics { f1: Some(0.5), ..Metrics::default() }), &params));
+        assert!(!f1.observe(&with(2, Metrics { f1: Some(0.7), ..Metrics::default() }), &params));
+        assert!(f1.observe(&with(3, Metrics { f1: Some(0.6), ..Metrics::default() }), &params));
+        assert_eq!(f1.best_line().unwrap().epoch, 2);
+        let mut mae = EarlyStopping::new(settings(Monitor::ValMae), &params);
+        assert!(!mae.observe(&with(1, Metrics { mae: Some(0.5), ..Metrics::default() }), &params));
+        assert!(!mae.observe(&with(2, Metrics { mae: Some(0.4), ..Metrics::default() }), &params));
+        assert!(mae.observe(&with(3, Metrics { mae: Some(0.45), ..Metrics::default() }), &params));
+        let mut auc = EarlyStopping::new(settings(Monitor::ValAuc), &params);
+        assert!(!auc.observe(&with(1, Metrics { auc: Some(0.6), ..Metrics::default() }), &params));
+        assert!(auc.observe(&with(2, Metrics::default()), &params), "no AUC is no improvement");
     }
 }

@@ -8,10 +8,11 @@ pub mod checkpoint;
 mod early_stop;
 mod metrics;
 mod observer;
+mod plateau;
 mod session;
 mod trace;
 
-pub use metrics::{Confusion, Metrics, evaluate, split_sst};
+pub use metrics::{ClassReport, Confusion, Metrics, evaluate, split_sst};
 pub use observer::{Observer, RunStart, StepProgress};
 pub use session::Session;
 pub use trace::TraceLine;

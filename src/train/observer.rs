@@ -38,6 +38,10 @@ pub trait Observer: Send {
     /// Before the first epoch (told by `run::train`, which knows the whole run).
     fn start(&mut self, _start: &RunStart<'_>) {}
 
+    /// While the data loads: `what` is being done (`reading data/x.csv`, `parsing ...`), `done`
+    /// of `total` bytes. Called from the loading threads, in turn.
+    fn loading(&mut self, _what: &str, _done: u64, _total: u64) {}
+
     /// After every optimizer step (progress bars).
     fn step(&mut self, _progress: &StepProgress) {}
 

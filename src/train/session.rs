@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::early_stop::EarlyStopping;
 use super::metrics::{Confusion, Metrics, evaluate, split_sst};
+use super::plateau::Plateau;
 use super::{Observer, Outcome, StepProgress, StopReason, TraceLine};
 use crate::data::Prepared;
 use crate::diagnostic::{Code, Diagnostic};
@@ -30,6 +31,8 @@ pub struct Session<'a> {
     /// The best epoch so far without early stopping (early stopping keeps its own).
     pub(super) best: Option<TraceLine>,
     pub(super) early_stop: Option<EarlyStopping>,
+    /// `reduce_lr`'s memory.
+    pub(super) plateau: Option<Plateau>,
     /// Early stopping has asked to stop.
     pub(super) stopped: bool,
     /// `elapsed_s` of the last epoch before a resume, so the trace's clock keeps running.
@@ -57,6 +60,7 @@ impl<'a> Session<'a> {
             trace: Vec::new(),
             best: None,
             early_stop: settings.early_stop.map(|early| EarlyStopping::new(early, &params)),
+            plateau: settings.reduce_lr.map(Plateau::new),
             params,
             stopped: false,
             elapsed_offset: 0.0,
@@ -91,7 +95,8 @@ impl<'a> Session<'a> {
         let (plan, data) = (self.plan, self.data);
         let settings = &plan.train;
         let epoch = self.epoch + 1;
-        let lr = plan.schedule.lr(plan.optimizer.lr(), epoch - 1);
+        let scheduled = plan.schedule.lr(plan.optimizer.lr(), epoch - 1);
+        let lr = self.plateau.as_ref().map_or(scheduled, |plateau| plateau.lr(scheduled));
         if settings.shuffle {
             rng::shuffle(&mut self.shuffle_rng, &mut self.order);
         }
@@ -117,8 +122,19 @@ impl<'a> Session<'a> {
         let train = Metrics::from_sums(plan, loss_sum / batches as f64, &epoch_sums, self.order.len(), self.train_sst);
         let validation = (!splits.validation.is_empty()).then(|| {
             let rows = &splits.validation;
-            let sums = evaluate(plan, &mut self.params, &mut self.state, &data.dataset, rows, self.capacity, None);
-            Metrics::from_sums(plan, plan.mean_loss(sums.loss, rows.len()), &sums, rows.len(), self.validation_sst)
+            let mut confusion = self.extra_confusion("validation");
+            let sums = evaluate(
+                plan,
+                &mut self.params,
+                &mut self.state,
+                &data.dataset,
+                rows,
+                self.capacity,
+                confusion.as_mut(),
+            );
+            let metrics =
+                Metrics::from_sums(plan, plan.mean_loss(sums.loss, rows.len()), &sums, rows.len(), self.validation_sst);
+            self.with_extras(metrics, confusion.as_ref())
         });
         // Finite batch losses can still leave weights that overflow on other rows: a diverged
         // run is an error, never a trace of NaN or a saved file of huge weights.
@@ -138,6 +154,9 @@ impl<'a> Session<'a> {
             elapsed_s: self.elapsed_offset + start.elapsed().as_secs_f64(),
         };
         self.epoch = epoch;
+        if let Some(plateau) = self.plateau.as_mut() {
+            plateau.observe(&line);
+        }
         match self.early_stop.as_mut() {
             Some(tracker) => self.stopped = tracker.observe(&line, &self.params),
             None if is_better(&line, self.best.as_ref()) => self.best = Some(line.clone()),
@@ -177,11 +196,9 @@ impl<'a> Session<'a> {
         let confusion_rows = [(&splits.test, "test"), (&splits.validation, "validation"), (&splits.train, "train")]
             .into_iter()
             .find(|(rows, _)| !rows.is_empty());
-        let mut confusion = plan.class_count().zip(confusion_rows).map(|(classes, (_, split))| Confusion {
-            split: split.to_string(),
-            classes,
-            counts: vec![0; classes * classes],
-        });
+        let labels = named_labels(data);
+        let mut confusion =
+            plan.class_count().zip(confusion_rows).map(|(classes, (_, split))| Confusion::new(split, classes, &labels));
         let rows = confusion_rows.map(|(rows, _)| rows.as_slice()).unwrap_or(&[]);
         let sums =
             evaluate(plan, &mut self.params, &mut self.state, &data.dataset, rows, self.capacity, confusion.as_mut());
@@ -193,11 +210,37 @@ impl<'a> Session<'a> {
             let sst = split_sst(plan, &data.dataset, &splits.test);
             let test =
                 Metrics::from_sums(plan, plan.mean_loss(sums.loss, splits.test.len()), &sums, splits.test.len(), sst);
+            let test = self.with_extras(test, confusion.as_ref());
             if let Some(last) = self.trace.last_mut() {
                 last.test = Some(test);
             }
         }
         Ok(Outcome { trace: self.trace, params: self.params, stop, best: self.best, confusion, step_ends: Vec::new() })
+    }
+}
+
+impl Session<'_> {
+    /// An empty confusion matrix for a split whose extra metrics the spec asks for.
+    fn extra_confusion(&self, split: &str) -> Option<Confusion> {
+        let classes = self.plan.class_count().filter(|_| self.plan.train.wants_extra_metrics())?;
+        Some(Confusion::new(split, classes, &[]))
+    }
+
+    /// `metrics` with the extra metrics the spec asks for (listed or monitored).
+    fn with_extras(&self, metrics: Metrics, confusion: Option<&Confusion>) -> Metrics {
+        let Some(confusion) = confusion.filter(|_| self.plan.train.wants_extra_metrics()) else { return metrics };
+        let mut wanted = self.plan.train.metrics.clone();
+        wanted.extend(self.plan.train.early_stop.and_then(|e| e.monitor.extra()));
+        wanted.extend(self.plan.train.reduce_lr.and_then(|r| r.monitor.extra()));
+        metrics.with_extras(confusion, &wanted)
+    }
+}
+
+/// The class names of labelled targets (empty for class indices and regression).
+fn named_labels(data: &Prepared) -> Vec<String> {
+    match &data.encoding.target {
+        crate::data::Target::Classes { labels, indices: false, .. } => labels.clone(),
+        _ => Vec::new(),
     }
 }
 

@@ -27,8 +27,7 @@ pub struct TraceLine {
 
 fn put_metrics<M: SerializeMap>(map: &mut M, prefix: &str, metrics: &Metrics) -> Result<(), M::Error> {
     map.serialize_entry(&format!("{prefix}loss"), &metrics.loss)?;
-    let optional = [("accuracy", metrics.accuracy), ("mae", metrics.mae), ("rmse", metrics.rmse), ("r2", metrics.r2)];
-    for (key, value) in optional {
+    for (key, value) in metrics.named() {
         if let Some(value) = value {
             map.serialize_entry(&format!("{prefix}{key}"), &value)?;
         }
@@ -78,6 +77,10 @@ impl TraceLine {
                 mae: number(&format!("{prefix}mae")),
                 rmse: number(&format!("{prefix}rmse")),
                 r2: number(&format!("{prefix}r2")),
+                precision: number(&format!("{prefix}precision")),
+                recall: number(&format!("{prefix}recall")),
+                f1: number(&format!("{prefix}f1")),
+                auc: number(&format!("{prefix}auc")),
             })
         };
         Some(TraceLine {
