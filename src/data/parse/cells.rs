@@ -79,6 +79,28 @@ impl<'l> Builder<'l> {
         }
     }
 
+    /// A number cell given as a value, not as text (`None`: missing).
+    pub fn number(&mut self, column: usize, value: Option<f64>, out: &mut [f32]) -> Result<(), ParseErrorKind> {
+        let value = match value {
+            None => {
+                self.chunk.missing_numbers = true;
+                f32::NAN
+            }
+            Some(value) if (value as f32).is_finite() => value as f32,
+            Some(value) => return Err(ParseErrorKind::NotFinite { column, cell: value.to_string() }),
+        };
+        if let Some(slot) = out.get_mut(self.written) {
+            *slot = value;
+        }
+        self.written += 1;
+        Ok(())
+    }
+
+    /// A text cell that is missing whatever the markers say.
+    pub fn missing_text(&mut self, column: usize) {
+        self.chunk.texts[self.text_index[column]].0.push(MISSING);
+    }
+
     /// Parses `cell` of `column`; a number goes to `out` at `written`.
     #[inline]
     pub fn cell(&mut self, column: usize, cell: &[u8], out: &mut [f32]) -> Result<(), ParseErrorKind> {

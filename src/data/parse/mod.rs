@@ -12,6 +12,7 @@
 
 mod cells;
 mod chunks;
+mod frame;
 mod plain;
 mod quoted;
 mod swar;
@@ -25,6 +26,7 @@ use rayon::prelude::*;
 use super::table::{ColumnRead, MISSING, NaValues, Table, TextColumn};
 use chunks::Piece;
 
+pub use frame::{Cells, Frame, read_frame};
 pub use quoted::split_line;
 
 /// Bytes per parallel chunk: fixed, so that chunking never depends on the thread count.
