@@ -138,4 +138,42 @@ mod tests {
         Scaler::fit(range, &d, &[0, 1, 2]).apply(&mut d);
         assert_eq!([d.inputs[0], d.inputs[6]], [1.0 / 256.0, 100.0 / 256.0]);
     }
+
+    /// Gathered row by row, the statistics have the bits of each column summed on its own in
+    /// row order (as `Iterator::sum` and `fold` give them), on awkward values.
+    #[test]
+    fn row_by_row_statistics_equal_column_by_column() {
+        let (rows, width) = (97, 5);
+        let inputs: Vec<f32> = (0..rows * width).map(|i| ((i * 7919) % 1013) as f32 * 0.37 - 151.3).collect();
+        let d = Dataset {
+            rows,
+            input_width: width,
+            inputs,
+            target_width: 0,
+            targets: vec![],
+            input_names: vec![],
+            target_names: vec![],
+        };
+        let picked: Vec<usize> = (0..rows).filter(|r| r % 3 != 1).collect();
+        let kinds = [Scaling::Standardize, Scaling::MinMax, Scaling::None, Scaling::Standardize, Scaling::MinMax];
+        let scaler = Scaler::fit_slots(Scaling::Standardize, &kinds, &d, &picked);
+        for (f, kind) in kinds.iter().enumerate() {
+            let column = || picked.iter().map(|&r| f64::from(d.input_row(r)[f]));
+            let n = picked.len() as f64;
+            let (offset, factor) = match kind {
+                Scaling::Standardize => {
+                    let mean = column().sum::<f64>() / n;
+                    let std = (column().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+                    (mean as f32, (1.0 / std) as f32)
+                }
+                Scaling::MinMax => {
+                    let min = column().fold(f64::INFINITY, f64::min);
+                    let max = column().fold(f64::NEG_INFINITY, f64::max);
+                    (min as f32, (1.0 / (max - min)) as f32)
+                }
+                _ => (0.0, 1.0),
+            };
+            assert_eq!((scaler.offset[f].to_bits(), scaler.factor[f].to_bits()), (offset.to_bits(), factor.to_bits()));
+        }
+    }
 }
