@@ -7,50 +7,59 @@ use std::path::Path;
 use std::process::Command;
 
 use nnspec::exec::{Params, State};
-use nnspec::export::{self, Preprocess};
+use nnspec::export;
 use tract_onnx::prelude::*;
 
-use nnspec::plan::{CompileOptions, Plan};
-
 use crate::support::{Scratch, all_specs, nnspec, root};
-
-/// The spec's model, as `export-torch` loads it.
-fn model_of(path: &Path) -> nnspec::ir::Model {
-    nnspec::Spec::load(path, &[]).unwrap().model().clone()
-}
-
-/// The spec's plan.
-fn plan_of(path: &Path) -> Plan {
-    nnspec::Spec::load(path, &[]).unwrap().compile(CompileOptions::default())
-}
 
 /// The spec's path as the snapshots show it: relative to the repository.
 fn shown(path: &Path) -> String {
     path.strip_prefix(root()).unwrap().display().to_string()
 }
 
-/// Specs whose exports would need their column encoding: refused, with a message, for now.
-fn needs_encoding(path: &Path) -> bool {
+/// The spec's PyTorch module, its preprocessing fitted on the training rows (`export-torch`).
+fn module_of(path: &Path) -> String {
     let spec = nnspec::Spec::load(path, &[]).unwrap();
-    let refused = export::check_supported(&spec).is_err();
-    if refused {
-        assert!(export::module_for(&spec, None).unwrap_err().to_string().contains("column encodings"));
-    }
-    refused
+    let parts = export::module_parts(&spec, None).unwrap_or_else(|report| panic!("{report}"));
+    export::torch_module(&parts.model, &parts.preprocess, &shown(path))
+}
+
+/// The spec's training script (`export-torch --script`), finding the data in `spec_dir`.
+fn script_of(path: &Path, spec_dir: &str) -> String {
+    let spec = nnspec::Spec::load(path, &[]).unwrap();
+    let (model, plan, preprocess) = export::script_parts(&spec).unwrap_or_else(|report| panic!("{report}"));
+    export::torch_script(&model, &plan, &preprocess, &shown(path), spec_dir)
+}
+
+/// The fixture with every column kind (tests/data/export-mixed/README.md).
+fn mixed() -> std::path::PathBuf {
+    root().join("tests/data/export-mixed/mixed.nn")
 }
 
 #[test]
 fn torch_module_and_script_of_every_spec() {
     insta::glob!("../specs", "*.nn", |path| {
-        if needs_encoding(path) {
-            return;
-        }
-        let model = model_of(path);
-        let preprocess = export::fitted_preprocess(&model).unwrap();
-        insta::assert_snapshot!("torch_module", export::torch_module(&model, &preprocess, &shown(path)));
-        let plan = plan_of(path);
-        insta::assert_snapshot!("torch_script", export::torch_script(&model, &plan, &shown(path), "specs"));
+        insta::assert_snapshot!("torch_module", module_of(path));
+        insta::assert_snapshot!("torch_script", script_of(path, "specs"));
     });
+}
+
+/// The modules take the width the data's columns give (penguins writes `input` alone) and
+/// build the fitted encoding in: penguins' 6 raw columns become 9 slots.
+#[test]
+fn modules_resolve_the_width_and_carry_the_encoding() {
+    let penguins = module_of(&root().join("specs/penguins.nn"));
+    assert!(penguins.contains("nn.Linear(9, 16),  # layers.0"), "{penguins}");
+    assert!(penguins.contains(r#"{"name": "island", "kind": "category", "vocabulary": ["Biscoe", "Dream", "Torgersen"]}"#));
+    assert!(penguins.contains(r#"labels = ["Adelie", "Chinstrap", "Gentoo"]"#));
+    assert!(penguins.contains("def encode_rows(self, rows):") && penguins.contains("def float32_of(text):"));
+    let script = script_of(&root().join("specs/penguins.nn"), "specs");
+    assert!(script.contains("nn.Linear(9, 16),  # layers.0") && script.contains("\"input_width\": 9,"));
+    assert!(script.contains("torch.zeros(9, dtype=torch.bool)"), "placeholders the script fills");
+    let mixed = module_of(&mixed());
+    assert!(mixed.contains(r#"{"name": "smoker", "kind": "binary", "values": ["no", "yes"]}"#), "{mixed}");
+    // color: green, red, <other>, <missing>; the <other> slot's code is -1.
+    assert!(mixed.contains("torch.tensor([0.0, 1.0, -1.0, float(\"nan\"),"), "{mixed}");
 }
 
 /// Whether python3 runs here; CI without Python skips the checks that need it, saying so.
@@ -75,14 +84,10 @@ fn generated_python_compiles() {
         return;
     }
     let s = Scratch::new("py-compile", &[]);
-    for path in all_specs().into_iter().filter(|p| !needs_encoding(p)) {
-        let model = model_of(&path);
-        let plan = plan_of(&path);
-        let name = model.name.clone();
-        let module = export::torch_module(&model, &export::fitted_preprocess(&model).unwrap(), &shown(&path));
-        std::fs::write(s.dir.join(format!("{name}_module.py")), module).unwrap();
-        std::fs::write(s.dir.join(format!("{name}_script.py")), export::torch_script(&model, &plan, "s.nn", "."))
-            .unwrap();
+    for path in all_specs().into_iter().chain([mixed()]) {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        std::fs::write(s.dir.join(format!("{name}_module.py")), module_of(&path)).unwrap();
+        std::fs::write(s.dir.join(format!("{name}_script.py")), script_of(&path, ".")).unwrap();
         python3(&s.dir, &["-m", "py_compile", &format!("{name}_module.py"), &format!("{name}_script.py")]);
     }
 }
@@ -208,57 +213,141 @@ fn nnspec_predictions(
     outputs
 }
 
-/// Every bundled spec, and one with every other layer and activation, trained for a few epochs
-/// (so batch norm's running statistics move), exported as ONNX and run by tract on the raw
-/// rows: the outputs are nnspec's predictions within 1e-5, and `class` is nnspec's class.
+/// Every bundled spec, the fixture with every column kind, and a spec with every other layer
+/// and activation, trained for a few epochs (so batch norm's running statistics move), saved,
+/// exported as ONNX through the façade and run by tract on raw rows (each CSV file's rows as
+/// their codes, one number per raw column; generated rows as they are): the outputs are
+/// nnspec's own predictions within 1e-5, and `class` is nnspec's class. The CSV files include
+/// missing cells, categories the training rows never had and a binary column's third value.
 #[test]
 fn onnx_models_run_by_tract_give_nnspec_predictions() {
     let every_layer = "model every {\n    input 5 minmax\n    dense 8 gelu\n    layer_norm elu(0.5)\n    \
         dense 8 leaky_relu(0.2) init he_normal\n    batch_norm softplus\n    dropout 0.3\n    dense 6 tanh\n    \
         dense 4 relu\n    dense 3 sigmoid\n    dense 2\n}\nloss huber\noptimizer adam(lr: 0.01)\n\
         data random(rows: 96, inputs: 5, targets: 2, seed: 3)\ntrain { epochs: 3, batch: 16, seed: 5 }\n";
-    let s = Scratch::new("onnx-every-layer", &[("every.nn", every_layer)]);
-    for path in all_specs().into_iter().filter(|p| !needs_encoding(p)).chain([s.dir.join("every.nn")]) {
-        check_onnx(&path);
+    let unseen = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n\
+        Adelie,Atlantis,39.1,18.7,181,3750,male,2007\n\
+        Gentoo,Biscoe,NA,NA,NA,NA,unknown,2009\n\
+        Chinstrap,Dream,46.5,17.9,192,3500,?,2007\n";
+    let s = Scratch::new("onnx-every-layer", &[("every.nn", every_layer), ("unseen.csv", unseen)]);
+    for path in all_specs() {
+        let data = csv_path(&path).into_iter();
+        let extra = path.ends_with("penguins.nn").then(|| s.dir.join("unseen.csv"));
+        check_onnx(&path, &data.chain(extra).collect::<Vec<_>>(), &s.dir);
+    }
+    // The fixture's training file has rows nnspec refuses to predict (a missing `w`, which
+    // drops the row): its new rows hold unseen values but no such cell.
+    check_onnx(&mixed(), &[root().join("tests/data/export-mixed/new.csv")], &s.dir);
+    check_onnx(&s.dir.join("every.nn"), &[], &s.dir);
+}
+
+/// The spec's main CSV file, if its data is one.
+fn csv_path(path: &Path) -> Option<std::path::PathBuf> {
+    match &nnspec::Spec::load(path, &[]).unwrap().model().data.source {
+        nnspec::ir::DataSource::Csv(csv) => Some(csv.path.clone()),
+        _ => None,
     }
 }
 
-fn check_onnx(path: &Path) {
+/// Runs an ONNX model's bytes with tract on `rows` rows of `codes`; returns its outputs.
+fn run_onnx(bytes: &[u8], rows: usize, codes: &[f32]) -> TVec<TValue> {
+    let columns = codes.len() / rows;
+    let model = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(bytes))
+        .and_then(|m| m.with_input_fact(0, f32::fact([rows, columns]).into()))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .unwrap_or_else(|e| panic!("tract cannot load the model: {e:?}"));
+    model.run(tvec!(Tensor::from_shape(&[rows, columns], codes).unwrap().into())).unwrap()
+}
+
+/// Trains `path` for 3 epochs, saves and exports it, and compares tract's outputs on the rows
+/// of `files` (or, for generated data, on the generated rows) with nnspec's predictions.
+fn check_onnx(path: &Path, files: &[std::path::PathBuf], scratch: &Path) {
     let spec = nnspec::Spec::load(path, &["train.epochs=3".to_string()]).unwrap();
     let options = nnspec::RunOptions { threads: Some(2), ..nnspec::RunOptions::default() };
     let run = nnspec::run::train(&spec, &options, &mut ()).unwrap_or_else(|report| panic!("{report}"));
-    let (plan, data, outcome) = (&run.plan, &run.data, &run.outcome);
-    let mut unscaled = model_of(path);
-    unscaled.input.scaling = nnspec::ir::Scaling::None;
-    let raw = nnspec::data::load(&unscaled).unwrap().dataset;
-    let preprocess = Preprocess::from_scaler(&data.scaler);
-    let bytes = export::onnx::onnx_model(plan, &outcome.params, &preprocess, "spec.nn");
-    let expected = nnspec_predictions(plan, &outcome.params, &raw, &data.scaler);
-    let (rows, width) = (raw.rows, raw.input_width);
-    let model = tract_onnx::onnx()
-        .model_for_read(&mut std::io::Cursor::new(&bytes))
-        .and_then(|m| m.with_input_fact(0, f32::fact([rows, width]).into()))
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
-        .unwrap_or_else(|e| panic!("{}: tract cannot load the model: {e:?}", path.display()));
-    let input = Tensor::from_shape(&[rows, width], &raw.inputs).unwrap();
-    let result = model.run(tvec!(input.into())).unwrap();
-    let output = result[0].to_plain_array_view::<f32>().unwrap();
-    assert_eq!(output.len(), expected.len(), "{}", path.display());
-    let worst = output.iter().zip(&expected).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);
-    assert!(worst <= 1e-5, "{}: ONNX and nnspec differ by {worst}", path.display());
-    let first = output.iter().next().copied();
-    assert!(output.iter().any(|&v| Some(v) != first), "{}: a constant output tests nothing", path.display());
-    if let Some(classes) = plan.class_count() {
-        // tract may hold ArgMax's indices as its own integer type: cast them.
-        let predicted = result[1].cast_to::<i64>().unwrap();
-        let predicted = predicted.to_plain_array_view::<i64>().unwrap();
-        let out_width = plan.output_width;
-        for (row, &class) in predicted.iter().enumerate() {
-            let p = &expected[row * out_width..(row + 1) * out_width];
-            let probabilities = if out_width == 1 { vec![1.0 - p[0], p[0]] } else { p.to_vec() };
-            assert_eq!(class as usize, nnspec::kernels::loss::argmax(&probabilities), "{} row {row}", path.display());
-            assert!((class as usize) < classes);
+    let weights = scratch.join(format!("{}.safetensors", spec.model().name));
+    run.save_weights(&weights).unwrap();
+    let trained = nnspec::Trained::load(&spec, &weights).unwrap();
+    let (bytes, warnings) = export::onnx_for(&spec, &weights).unwrap_or_else(|report| panic!("{report}"));
+    assert!(warnings.is_empty());
+    let mut cases = Vec::new();
+    for file in files {
+        let (rows, codes) = export::input_codes(&spec, &trained, file).unwrap_or_else(|report| panic!("{report}"));
+        cases.push((file.display().to_string(), rows, codes, trained.read_inputs(file).unwrap()));
+    }
+    if files.is_empty() {
+        let mut unscaled = spec.model().clone();
+        unscaled.input.scaling = nnspec::ir::Scaling::None;
+        let raw = nnspec::data::load(&unscaled).unwrap().dataset;
+        cases.push(("generated rows".to_string(), raw.rows, raw.inputs.clone(), raw));
+    }
+    let plan = trained.plan();
+    for (shown, rows, codes, slots) in cases {
+        let at = format!("{} on {shown}", path.display());
+        let expected = nnspec_predictions(plan, trained.params(), &slots, trained.scaler());
+        let result = run_onnx(&bytes, rows, &codes);
+        let output = result[0].to_plain_array_view::<f32>().unwrap();
+        assert_eq!(output.len(), expected.len(), "{at}");
+        let worst = output.iter().zip(&expected).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);
+        assert!(worst <= 1e-5, "{at}: ONNX and nnspec differ by {worst}");
+        let first = output.iter().next().copied();
+        assert!(output.iter().any(|&v| Some(v) != first), "{at}: a constant output tests nothing");
+        if let Some(classes) = plan.class_count() {
+            // tract may hold ArgMax's indices as its own integer type: cast them.
+            let predicted = result[1].cast_to::<i64>().unwrap();
+            let predicted = predicted.to_plain_array_view::<i64>().unwrap();
+            let out_width = plan.output_width;
+            for (row, &class) in predicted.iter().enumerate() {
+                let p = &expected[row * out_width..(row + 1) * out_width];
+                let probabilities = if out_width == 1 { vec![1.0 - p[0], p[0]] } else { p.to_vec() };
+                assert_eq!(class as usize, nnspec::kernels::loss::argmax(&probabilities), "{at} row {row}");
+                assert!((class as usize) < classes);
+            }
         }
+    }
+}
+
+/// What an exported model tells its caller: the raw columns and codes, the class names and
+/// the whole encoding in the ONNX metadata; a row nnspec refuses (a missing cell in a `drop`
+/// column) gives NaN outputs rather than a guess.
+#[test]
+fn onnx_metadata_and_refused_rows() {
+    use prost::Message;
+    let s = Scratch::new("onnx-metadata", &[]);
+    for (path, input_width) in [(root().join("specs/penguins.nn"), 6), (mixed(), 6)] {
+        let spec = nnspec::Spec::load(&path, &["train.epochs=2".to_string()]).unwrap();
+        let run = nnspec::run::train(&spec, &nnspec::RunOptions::default(), &mut ()).unwrap();
+        let weights = s.dir.join("w.safetensors");
+        run.save_weights(&weights).unwrap();
+        let (bytes, _) = export::onnx_for(&spec, &weights).unwrap();
+        let model = export::onnx::proto::ModelProto::decode(bytes.as_slice()).unwrap();
+        let meta = |key: &str| -> serde_json::Value {
+            let entry = model.metadata_props.iter().find(|e| e.key.as_deref() == Some(key)).unwrap();
+            serde_json::from_str(entry.value.as_deref().unwrap()).unwrap()
+        };
+        let inputs = meta("nnspec.inputs");
+        assert_eq!(inputs["columns"].as_array().unwrap().len(), input_width);
+        assert_eq!(inputs["unseen"], -1.0);
+        let encoding = meta("nnspec.encoding");
+        assert_eq!(encoding["format"], "nnspec-encoding-1");
+        let graph = model.graph.unwrap();
+        let dims = format!("{:?}", graph.input[0].r#type);
+        assert!(dims.contains(&format!("DimValue({input_width})")), "{dims}");
+        if path.ends_with("penguins.nn") {
+            assert_eq!(meta("nnspec.labels"), serde_json::json!(["Adelie", "Chinstrap", "Gentoo"]));
+            assert_eq!(inputs["columns"][0]["vocabulary"], serde_json::json!(["Biscoe", "Dream", "Torgersen"]));
+            continue;
+        }
+        let trained = nnspec::Trained::load(&spec, &weights).unwrap();
+        let new = root().join("tests/data/export-mixed/new.csv");
+        let (_, codes) = export::input_codes(&spec, &trained, &new).unwrap();
+        let mut row = codes[..input_width].to_vec();
+        let result = run_onnx(&bytes, 1, &row);
+        assert!(result[0].to_plain_array_view::<f32>().unwrap().iter().all(|v| v.is_finite()));
+        row[input_width - 1] = f32::NAN; // `w`, whose missing cells drop the row
+        let result = run_onnx(&bytes, 1, &row);
+        assert!(result[0].to_plain_array_view::<f32>().unwrap().iter().all(|v| v.is_nan()));
     }
 }

@@ -1,6 +1,6 @@
 # ---------------------------------------------------------------------------------------------
-# What follows is the same for every spec: nnspec's random streams, data, split, scaling, batch
-# order and trace, mirrored so that this script trains the same model on the same rows.
+# Then training: nnspec's random streams, initial weights, batch order, metrics and trace,
+# mirrored so that this script trains the same model on the same rows.
 # ---------------------------------------------------------------------------------------------
 
 MASK32 = 0xFFFFFFFF
@@ -134,193 +134,6 @@ def sequential_sum(values):
     return total
 
 
-class Dataset:
-    """Every row, raw: inputs [rows, width] and targets [rows, targets] as float32, with the
-    column names; validation and test files follow the main source's rows."""
-
-    def __init__(self, inputs, targets, input_names, target_names):
-        self.inputs = inputs
-        self.targets = targets
-        self.input_names = input_names
-        self.target_names = target_names
-
-
-class DataError(Exception):
-    """A data file that cannot be read as the spec says."""
-
-
-def read_csv(path, source):
-    """A CSV file: the header, then one numeric row per sample (blank lines skipped, cells
-    trimmed), features and targets chosen by name as nnspec chooses them."""
-    try:
-        handle = open(path, newline="", encoding="utf-8")
-    except OSError as error:
-        raise DataError(f"cannot read data file {path!r}: {error.strerror or error}") from None
-    with handle:
-        reader = csv.reader(handle)
-        header = [cell.strip() for cell in next(reader, [])]
-        if not header or header == [""]:
-            raise DataError(f"data file {path!r} is empty")
-
-        def column(name, role):
-            if name not in header:
-                raise DataError(f"{role} column {name!r} is not in the header of {path!r}")
-            return header.index(name)
-
-        targets = [column(name, "target") for name in source["targets"]]
-        for name in source["ignore"]:
-            column(name, "ignored")
-        if source["features"] is not None:
-            features = [column(name, "feature") for name in source["features"]]
-        else:
-            features = [
-                i for i, name in enumerate(header) if i not in targets and name not in source["ignore"]
-            ]
-        if len(features) != SPEC["input_width"]:
-            raise DataError(
-                f"{path!r} has {len(features)} feature column(s) but the model's input is {SPEC['input_width']}"
-            )
-        inputs, outputs = [], []
-        for record in reader:
-            where = f"{path}:{reader.line_num}"
-            record = [cell.strip() for cell in record]
-            if record in ([], [""]):
-                continue
-            if len(record) != len(header):
-                raise DataError(f"{where} has {len(record)} field(s), but the header has {len(header)}")
-            inputs.append([number(record[c], where, header[c]) for c in features])
-            row = [number(record[c], where, header[c]) for c in targets]
-            if SPEC["classes"] is not None:
-                for value in row:
-                    if not (value == int(value) and 0 <= value < SPEC["classes"]):
-                        raise DataError(f"{where}: {value} is not a class index in 0..{SPEC['classes'] - 1}")
-            outputs.append(row)
-        if not inputs:
-            raise DataError(f"{path!r} has a header but no rows")
-    return Dataset(
-        torch.tensor(inputs, dtype=torch.float32).reshape(len(inputs), len(features)),
-        torch.tensor(outputs, dtype=torch.float32).reshape(len(outputs), len(targets)),
-        [header[c] for c in features],
-        [header[c] for c in targets],
-    )
-
-
-def number(cell, where, name):
-    try:
-        value = float(cell)
-    except ValueError:
-        raise DataError(f"{where}, column {name!r}: {cell!r} is not a number") from None
-    if not math.isfinite(value):
-        raise DataError(f"{where}, column {name!r}: {cell!r} is not a finite number")
-    return value
-
-
-def generate(source):
-    """nnspec's built-in generators, from the `data` stream (5) of the source's seed."""
-    rng = ChaCha8(source["seed"], 5)
-    if source["kind"] == "xor":
-        rows = source["rows"]
-        inputs = [rng.uniform01() * 2.0 - 1.0 for _ in range(rows * 2)]
-        targets = [[1.0 if inputs[2 * r] * inputs[2 * r + 1] > 0.0 else 0.0] for r in range(rows)]
-        return Dataset(
-            torch.tensor(inputs, dtype=torch.float32).reshape(rows, 2),
-            torch.tensor(targets, dtype=torch.float32),
-            ["x0", "x1"],
-            ["y"],
-        )
-    rows, width, outputs = source["rows"], source["inputs"], source["targets"]
-    inputs = [rng.uniform01() for _ in range(rows * width)]
-    classes = SPEC["classes"]
-    if classes is not None:
-        targets = [min(math.floor(f32(rng.uniform01() * classes)), classes - 1) for _ in range(rows)]
-    else:
-        targets = [rng.uniform01() for _ in range(rows * outputs)]
-    return Dataset(
-        torch.tensor(inputs, dtype=torch.float32).reshape(rows, width),
-        torch.tensor(targets, dtype=torch.float32).reshape(rows, outputs),
-        [f"x{i}" for i in range(width)],
-        [f"y{i}" for i in range(outputs)],
-    )
-
-
-def load_data(spec_dir):
-    """Every row (main source, then the validation and test files) and the row counts."""
-    source = SPEC["data"]
-    if source["kind"] == "csv":
-        data = read_csv(os.path.join(spec_dir, source["path"]), source)
-    else:
-        data = generate(source)
-    own = data.inputs.shape[0]
-    counts = []
-    for key in ("validation_file", "test_file"):
-        extra = SPEC[key]
-        if extra is None:
-            counts.append(0)
-            continue
-        more = read_csv(os.path.join(spec_dir, extra["path"]), extra)
-        data.inputs = torch.cat([data.inputs, more.inputs])
-        data.targets = torch.cat([data.targets, more.targets])
-        counts.append(more.inputs.shape[0])
-    if SPEC["loss"] == "bce" and bool(((data.targets < 0) | (data.targets > 1)).any()):
-        raise DataError("`bce` targets must be in [0, 1]")
-    return data, own, counts[0], counts[1]
-
-
-def split_rows(data, own, validation_rows, test_rows):
-    """nnspec's split: per class (with `classes`) or all rows at once, each group shuffled by
-    the `split` stream (4); the first round(t n) rows test, the next round(v n) validate, the
-    rest train; each list sorted. Separate files give their own rows."""
-    fractions = SPEC["split"]
-    if SPEC["classes"] is not None:
-        groups = [[] for _ in range(SPEC["classes"])]
-        labels = data.targets[:own, 0].tolist()
-        for row in range(own):
-            groups[int(labels[row])].append(row)
-    else:
-        groups = [list(range(own))]
-    rng = ChaCha8(SPEC["seed"], 4)
-    train, validation, test = [], [], []
-    for group in groups:
-        if fractions["validation"] == 0.0 and fractions["test"] == 0.0:
-            train.extend(group)
-            continue
-        rng.shuffle(group)
-        n = float(len(group))
-        tests = int(round_half_away(fractions["test"] * n))
-        validations = min(int(round_half_away(fractions["validation"] * n)), len(group) - tests)
-        test.extend(group[:tests])
-        validation.extend(group[tests:tests + validations])
-        train.extend(group[tests + validations:])
-    validation.extend(range(own, own + validation_rows))
-    test.extend(range(own + validation_rows, own + validation_rows + test_rows))
-    return sorted(train), sorted(validation), sorted(test)
-
-
-def fit_scaling(data, rows):
-    """Input scaling fitted on `rows` in float64 (nnspec's Scaler::fit): mean and population
-    std for `standardize`, min and range for `minmax`; a constant feature keeps factor 1."""
-    width = SPEC["input_width"]
-    offset, factor = [0.0] * width, [1.0] * width
-    kind = SPEC["scaling"]
-    if kind == "none":
-        return offset, factor
-    columns = data.inputs[rows].t().tolist() if rows else [[] for _ in range(width)]
-    for f, values in enumerate(columns):
-        if kind == "standardize":
-            n = float(len(values))
-            mean = sequential_sum(values) / n
-            std = math.sqrt(sequential_sum((x - mean) * (x - mean) for x in values) / n)
-            offset[f] = f32(mean)
-            if std > 0.0 and math.isfinite(f32(1.0 / std)):
-                factor[f] = f32(1.0 / std)
-        else:
-            low, high = min(values), max(values)
-            offset[f] = f32(low)
-            if high > low and math.isfinite(f32(1.0 / (high - low))):
-                factor[f] = f32(1.0 / (high - low))
-    return offset, factor
-
-
 def sum_of_squares(data, rows):
     """The targets' total sum of squares about their means (R²'s denominator), in float64."""
     if not rows or SPEC["classifier"]:
@@ -404,19 +217,28 @@ def write_atomic(path, data):
         raise
 
 
-def save_weights(path, model, offset, factor, data):
-    """safetensors in nnspec's layout and with its metadata, so that nnspec's predict, eval
-    and `run --init` take the file: the state_dict in the spec's parameter order."""
+def save_weights(path, model, data):
+    """safetensors in nnspec's layout and with its metadata (the column encoding this script
+    fitted, with its input scaling), so that nnspec's predict, eval and `run --init` take the
+    file: the state_dict in the spec's parameter order."""
     state = model.state_dict()
+    slots = [s for feature in data.encoding["features"] for s in feature["slots"]]
+    targets = data.encoding["target"].get("columns") or [data.encoding["target"]["column"]]
     header = {
         "__metadata__": {
             "format": "pt",
             "nnspec.architecture": SPEC["architecture"],
             "nnspec.columns": json.dumps(
-                {"features": data.input_names, "targets": data.target_names}, separators=(",", ":")
+                {"features": [s["name"] for s in slots], "targets": targets}, separators=(",", ":")
             ),
+            "nnspec.encoding": json.dumps(data.encoding, separators=(",", ":")),
             "nnspec.input_scaling": json.dumps(
-                {"kind": SPEC["scaling"], "offset": offset, "factor": factor}, separators=(",", ":")
+                {
+                    "kind": SPEC["scaling"]["kind"],
+                    "offset": [s["offset"] for s in slots],
+                    "factor": [s["factor"] for s in slots],
+                },
+                separators=(",", ":"),
             ),
             "nnspec.model": SPEC["name"],
             "nnspec.version": SPEC["nnspec_version"],
@@ -581,19 +403,42 @@ def main(argv=None):
             dist.destroy_process_group()
 
 
+@torch.no_grad()
+def fit_preprocess(model, data):
+    """The column encoding and input scaling fitted on this script's training rows, set in the
+    model and recorded in the encoding's slots (what --save writes)."""
+    if hasattr(model, "set_encoding"):
+        model.set_encoding(encoding_tables(data.encoding))
+        raw = model.encode(data.inputs)
+    else:
+        raw = data.inputs
+    if raw.shape[1] != SPEC["input_width"]:
+        raise DataError(
+            f"the data's columns now give {raw.shape[1]} input slot(s), but this script was written for "
+            f"{SPEC['input_width']}: export it again (nnspec export-torch SPEC --script FILE)"
+        )
+    offset, factor = fit_scaling(raw, data.train, data.scalings)
+    if hasattr(model, "set_preprocess"):
+        model.set_preprocess(offset, factor)
+    slots = [s for feature in data.encoding["features"] for s in feature["slots"]]
+    for s, o, f in zip(slots, offset, factor):
+        s["offset"], s["factor"] = o, f
+    target = data.encoding["target"]
+    if target["kind"] == "classes" and not target["indices"]:
+        model.labels = target["labels"]
+
+
 def run(args, device, rank, world):
     here = os.path.dirname(os.path.abspath(__file__))
     spec_dir = args.data_dir if args.data_dir is not None else os.path.join(here, SPEC["spec_dir"])
-    data, own, validation_rows, test_rows = load_data(spec_dir)
-    train_rows, validation, test = split_rows(data, own, validation_rows, test_rows)
+    data = prepare(spec_dir)
+    train_rows, validation, test = data.train, data.validation, data.test
     if not train_rows:
-        raise DataError(f"no training rows are left out of {own}")
+        raise DataError(f"no training rows are left out of {data.own}")
     if SPEC["early_stop"] is not None and not validation:
         raise DataError("early stopping has no validation rows: the split left none")
-    offset, factor = fit_scaling(data, train_rows)
     model = MODEL()
-    if hasattr(model, "set_preprocess"):
-        model.set_preprocess(offset, factor)
+    fit_preprocess(model, data)
     if args.init is not None:
         load_weights(args.init, model)
     else:
@@ -701,7 +546,7 @@ def run(args, device, rank, world):
         if args.trace is not None:
             write_atomic(args.trace, "".join(json.dumps(line) + "\n" for line in trace).encode("utf-8"))
         if args.save is not None:
-            save_weights(args.save, model, offset, factor, data)
+            save_weights(args.save, model, data)
 
 
 if __name__ == "__main__":
