@@ -335,19 +335,123 @@ def share(rows, rank, world):
 
 @torch.no_grad()
 def evaluate(model, inputs, targets, rows, world, rank, sst):
-    """Metrics of `rows` in evaluation mode, shared between the processes: the exact mean loss."""
+    """Metrics of `rows` in evaluation mode, shared between the processes: the exact mean
+    loss, and the confusion-based metrics the spec asks for (`SPEC["extra_metrics"]`)."""
     model.eval()
     mine = share(rows, rank, world)
     objective = Objective(model)
+    outcomes = torch.zeros((0, 3), dtype=torch.float64, device=inputs.device)
     if mine:
         index = torch.tensor(mine, device=inputs.device)
-        _, sums = batch_sums(objective(inputs[index]), targets[index])
+        out = objective(inputs[index])
+        _, sums = batch_sums(out, targets[index])
+        if SPEC["extra_metrics"]:
+            outcomes = classified(out, targets[index])
     else:
         sums = torch.zeros(4, dtype=torch.float64, device=inputs.device)
     if world > 1:
         dist.all_reduce(sums)
+        if SPEC["extra_metrics"]:
+            outcomes = gathered(outcomes, [len(share(rows, r, world)) for r in range(world)])
     sums = sums.tolist()
-    return metrics(sums[0] / (len(rows) * SPEC["terms_per_sample"]), sums, len(rows), sst)
+    result = metrics(sums[0] / (len(rows) * SPEC["terms_per_sample"]), sums, len(rows), sst)
+    if SPEC["extra_metrics"]:
+        result.update(confusion_metrics(outcomes.tolist()))
+    return result
+
+
+def classified(out, target):
+    """Per row [actual class, predicted class, score of class 1] (nnspec's evaluate): the
+    prediction from what the loss reads, the score a logit or a difference of outputs."""
+    width = out.shape[1]
+    if SPEC["loss"] == "cross_entropy":
+        actual = target.double()
+    else:
+        actual = (target[:, 0] >= 0.5).double()
+    if SPEC["loss"] == "bce":
+        predicted = (out[:, 0] >= (0.0 if SPEC["fused"] else 0.5)).double()
+    else:
+        predicted = out.argmax(dim=1).double()
+    score = out[:, 0] if width == 1 else (out[:, 1] - out[:, 0]) if width > 1 else out[:, 0]
+    return torch.stack([actual, predicted, score.double()], dim=1)
+
+
+def gathered(rows, sizes):
+    """Every process's rows, in process order (padded to the largest share to gather)."""
+    padded = torch.zeros((max(sizes), 3), dtype=rows.dtype, device=rows.device)
+    padded[:rows.shape[0]] = rows
+    parts = [torch.zeros_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)])
+
+
+def confusion_metrics(outcomes):
+    """Macro precision, recall and F1 (0 where a class has no predictions or no rows) and ROC
+    AUC of two classes (ties count half; absent without rows of both classes), as nnspec's
+    ClassReport and Confusion::auc compute them, for the metrics the spec asks for."""
+    k = SPEC["class_count"]
+    counts = [[0] * k for _ in range(k)]
+    for actual, predicted, _ in outcomes:
+        counts[int(actual)][int(predicted)] += 1
+
+    def ratio(a, b):
+        return a / b if b > 0.0 else 0.0
+
+    precision, recall, f1 = [], [], []
+    for c in range(k):
+        hits = float(counts[c][c])
+        p = ratio(hits, sequential_sum(float(counts[a][c]) for a in range(k)))
+        r = ratio(hits, sequential_sum(float(counts[c][q]) for q in range(k)))
+        precision.append(p)
+        recall.append(r)
+        f1.append(ratio(2.0 * p * r, p + r))
+    values = {
+        "precision": sequential_sum(precision) / k,
+        "recall": sequential_sum(recall) / k,
+        "f1": sequential_sum(f1) / k,
+    }
+    if k == 2:
+        scores = sorted((f32(score), actual == 1.0) for actual, _, score in outcomes)
+        positives = float(sum(1 for _, positive in scores if positive))
+        negatives = float(len(scores)) - positives
+        if positives > 0.0 and negatives > 0.0:
+            rank_sum, i = 0.0, 0
+            while i < len(scores):
+                run = 1
+                while i + run < len(scores) and scores[i + run][0] == scores[i][0]:
+                    run += 1
+                mean_rank = float(i) + (float(run) + 1.0) / 2.0
+                rank_sum += mean_rank * float(sum(1 for _, positive in scores[i:i + run] if positive))
+                i += run
+            values["auc"] = (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
+    return {key: values[key] for key in ("precision", "recall", "f1", "auc") if key in SPEC["extra_metrics"] and key in values}
+
+
+class Plateau:
+    """`reduce_lr`: PyTorch's ReduceLROnPlateau as nnspec applies it (a scale on top of the
+    schedule, never below min_lr), watching a validation metric after each epoch."""
+
+    def __init__(self, settings):
+        self.settings, self.scale, self.best, self.waited = settings, 1.0, None, 0
+
+    def lr(self, scheduled):
+        return scheduled if self.scale == 1.0 else max(scheduled * self.scale, self.settings["min_lr"])
+
+    def observe(self, validation):
+        score = monitored(validation, self.settings["monitor"])
+        if not math.isnan(score) and (self.best is None or score > self.best + self.settings["min_delta"]):
+            self.best, self.waited = score, 0
+            return
+        self.waited += 1
+        if self.waited > self.settings["patience"]:
+            self.scale *= self.settings["factor"]
+            self.waited = 0
+
+
+def monitored(validation, monitor):
+    """A validation metric as a score, higher better (NaN where the split lacks it)."""
+    value = (validation or {}).get(monitor[len("val_"):], math.nan)
+    return -value if monitor in ("val_loss", "val_mae", "val_rmse") else value
 
 
 def trace_line(epoch, step, train, validation, test, lr, elapsed):
@@ -471,11 +575,12 @@ def run(args, device, rank, world):
     train_sst = sum_of_squares(data, train_rows)
     validation_sst = sum_of_squares(data, validation)
     early = SPEC["early_stop"]
+    plateau = Plateau(SPEC["reduce_lr"]) if SPEC["reduce_lr"] is not None else None
     best_score, best_state, waited, stopped = None, None, 0, False
     trace, step = [], 0
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        lr = learning_rate(epoch - 1)
+        lr = learning_rate(epoch - 1) if plateau is None else plateau.lr(learning_rate(epoch - 1))
         for group in optimizer.param_groups:
             group["lr"] = lr
         if SPEC["shuffle"]:
@@ -516,8 +621,11 @@ def run(args, device, rank, world):
                 dist.broadcast(buffer, 0)
         val = evaluate(model, inputs, targets, validation, world, rank, validation_sst) if validation else None
         line = trace_line(epoch, step, train, val, None, lr, time.perf_counter() - start)
+        if plateau is not None:
+            plateau.observe(val)
         if early is not None:
-            score = -val["loss"] if early["monitor"] == "val_loss" else val.get("accuracy", 0.0)
+            score = monitored(val, early["monitor"])
+            score = -math.inf if math.isnan(score) else score
             if best_score is None or score > best_score + early["min_delta"]:
                 best_score, waited = score, 0
                 best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}

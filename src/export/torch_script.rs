@@ -75,9 +75,12 @@ fn header(model: &Model, spec: &str) -> String {
          \x20 the mean of its batch losses; accuracy and regression metrics count each training row\n\
          \x20 once, measured before its batch's update; validation and test losses are exact means;\n\
          - torch.optim's update rules and defaults; the learning rate is set once per epoch from\n\
-         \x20 the spec's schedule; gradients are clipped with clip_grad_norm_;\n\
-         - early stopping watches val_loss or val_accuracy after each epoch and restores the best\n\
+         \x20 the spec's schedule (scaled by reduce_lr, as ReduceLROnPlateau); gradients are\n\
+         \x20 clipped with clip_grad_norm_;\n\
+         - early stopping watches its validation metric after each epoch and restores the best\n\
          \x20 weights; the test split is measured once, at the end, on the final line;\n\
+         - precision, recall and F1 are macro averages over the classes (0 for a class without\n\
+         \x20 predictions or rows), ROC AUC the rank statistic with ties counted half;\n\
          - the trace has nnspec's keys; --save writes nnspec's safetensors layout and metadata,\n\
          \x20 which `nnspec predict`, `nnspec eval` and `nnspec run --init` read.\n\
          Dropout masks come from PyTorch's generator, not nnspec's stream, so runs with dropout\n\
@@ -144,6 +147,26 @@ fn spec_table(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> Value {
             "restore_best": early.restore_best,
         })
     });
+    let reduce_lr = train.reduce_lr.map(|reduce| {
+        json!({
+            "monitor": reduce.monitor.key(),
+            "factor": reduce.factor,
+            "patience": reduce.patience,
+            "min_delta": reduce.min_delta,
+            "min_lr": reduce.min_lr,
+        })
+    });
+    // The confusion-based metrics of the validation and test rows: listed, or monitored.
+    let mut extra: Vec<&str> = Vec::new();
+    if plan.class_count().is_some() && train.wants_extra_metrics() {
+        let monitored = [train.early_stop.map(|e| e.monitor), train.reduce_lr.map(|r| r.monitor)];
+        let wanted = train.metrics.iter().copied().chain(monitored.into_iter().flatten().filter_map(|m| m.extra()));
+        for metric in wanted {
+            if !extra.contains(&metric.keyword()) {
+                extra.push(metric.keyword());
+            }
+        }
+    }
     json!({
         "name": model.name,
         "file": spec,
@@ -177,6 +200,9 @@ fn spec_table(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> Value {
         "shuffle": train.shuffle,
         "log_every": train.log_every,
         "early_stop": early_stop,
+        "reduce_lr": reduce_lr,
+        "extra_metrics": extra,
+        "class_count": plan.class_count(),
         "clip_norm": plan.clip_norm,
         "params": params,
         "inits": inits,
