@@ -37,9 +37,14 @@ pub struct InputColumn {
 pub enum InputKind {
     Number,
     /// The code of a value is its index in `vocabulary` (sorted).
-    Category { vocabulary: Vec<String> },
+    Category {
+        vocabulary: Vec<String>,
+    },
     /// `negative` is 0, `positive` is 1.
-    Binary { negative: String, positive: String },
+    Binary {
+        negative: String,
+        positive: String,
+    },
 }
 
 impl InputKind {
@@ -124,7 +129,11 @@ impl Tables {
                 slots.push(SlotRule::Indicator);
             }
             if slots.len() != feature.slots.len() {
-                return Err(wrong(&format!("has {} slot(s) where its kind gives {}", feature.slots.len(), slots.len())));
+                return Err(wrong(&format!(
+                    "has {} slot(s) where its kind gives {}",
+                    feature.slots.len(),
+                    slots.len()
+                )));
             }
             tables.binary.push(matches!(kind, InputKind::Binary { .. }));
             tables.columns.push(InputColumn { name: feature.column.clone(), kind });
@@ -151,7 +160,8 @@ impl Tables {
         for row in codes.chunks_exact(width) {
             let missing: Vec<bool> =
                 row.iter().zip(&self.binary).map(|(x, &binary)| x.is_nan() || (binary && *x < 0.0)).collect();
-            let filled: Vec<f32> = row.iter().zip(&missing).zip(&self.fill).map(|((&x, &m), &f)| if m { f } else { x }).collect();
+            let filled: Vec<f32> =
+                row.iter().zip(&missing).zip(&self.fill).map(|((&x, &m), &f)| if m { f } else { x }).collect();
             for (&column, rule) in self.slot_column.iter().zip(&self.slots) {
                 let x = filled[column];
                 out.push(match rule {
@@ -187,7 +197,15 @@ impl Tables {
                 }
                 InputKind::Binary { negative, positive } => {
                     let text = table.text(index);
-                    let code = |v: &String| if v == negative { 0.0 } else if v == positive { 1.0 } else { UNSEEN };
+                    let code = |v: &String| {
+                        if v == negative {
+                            0.0
+                        } else if v == positive {
+                            1.0
+                        } else {
+                            UNSEEN
+                        }
+                    };
                     Source::Text(text, text.values.iter().map(code).collect())
                 }
             });

@@ -114,12 +114,13 @@ impl Preprocess {
 
 /// Whether the spec scales any input slot: the `input` line, or a number column's `scale:`.
 pub fn scales(model: &Model) -> bool {
-    let column_scale = match &model.data.source {
-        DataSource::Csv(csv) => csv.table.columns.iter().any(|decl| {
-            matches!(decl.kind, ColumnKind::Number { scale: Some(scale), .. } if scale != Scaling::None)
-        }),
-        _ => false,
-    };
+    let column_scale =
+        match &model.data.source {
+            DataSource::Csv(csv) => csv.table.columns.iter().any(
+                |decl| matches!(decl.kind, ColumnKind::Number { scale: Some(scale), .. } if scale != Scaling::None),
+            ),
+            _ => false,
+        };
     model.input.scaling != Scaling::None || column_scale
 }
 

@@ -137,7 +137,9 @@ fn column_attributes(preprocess: &Preprocess, fitted: bool) -> String {
     out += &format!("    na_values = {}\n", python::string_list(&preprocess.na_values));
     out += &format!("    na_ignore_case = {}\n", if preprocess.na_ignore_case { "True" } else { "False" });
     match &preprocess.labels {
-        Some(labels) => out += &format!("    # Output i is class labels[i].\n    labels = {}\n\n", python::string_list(labels)),
+        Some(labels) => {
+            out += &format!("    # Output i is class labels[i].\n    labels = {}\n\n", python::string_list(labels))
+        }
         None => out += "    labels = None\n\n",
     }
     out

@@ -7,9 +7,10 @@
 //! `BatchNormalization` with the running statistics, `LayerNormalization`; dropout is the
 //! identity. `output` is what `nnspec predict` prints (softmax or sigmoid probabilities for
 //! classifiers, the targets for regression), NaN for a row `predict` refuses (a missing cell
-//! without a fill); single-label classifiers also get `class`, the predicted class as int64. The metadata holds what a caller needs to make the input and read
-//! the output: `nnspec.inputs` (the columns, their vocabularies and the codes), `nnspec.labels`
-//! (the class names), and `nnspec.encoding` (the whole fitted encoding, docs/encoding.md).
+//! without a fill); single-label classifiers also get `class`, the predicted class as int64.
+//! The metadata holds what a caller needs to make the input and read the output:
+//! `nnspec.inputs` (the columns, their vocabularies and the codes), `nnspec.labels` (the class
+//! names), and `nnspec.encoding` (the whole fitted encoding, docs/encoding.md).
 
 pub mod proto;
 
@@ -208,7 +209,8 @@ impl Graph {
     fn encode(&mut self, tables: &Tables, x: &str) -> String {
         let (columns, slots) = (tables.columns.len(), tables.slots.len());
         self.constant("encode.fill", &[columns], &tables.fill);
-        let codes: Vec<f32> = tables.slots.iter().map(|s| if let SlotRule::Code(c) = s { *c } else { f32::NAN }).collect();
+        let codes: Vec<f32> =
+            tables.slots.iter().map(|s| if let SlotRule::Code(c) = s { *c } else { f32::NAN }).collect();
         self.constant("encode.slot_code", &[slots], &codes);
         let indices: Vec<u8> = tables.slot_column.iter().flat_map(|&c| (c as i64).to_le_bytes()).collect();
         self.raw_constant("encode.slot_column", &[slots], INT64, indices);
@@ -223,8 +225,7 @@ impl Graph {
             missing = self.node("Or", "encode.missing", &[&missing, &unseen], Vec::new());
         }
         let filled = self.node("Where", "encode.filled", &[&missing, "encode.fill", x], Vec::new());
-        let gathered =
-            self.node("Gather", "encode.gathered", &[&filled, "encode.slot_column"], vec![int("axis", 1)]);
+        let gathered = self.node("Gather", "encode.gathered", &[&filled, "encode.slot_column"], vec![int("axis", 1)]);
         let equal = self.node("Equal", "encode.equal", &[&gathered, "encode.slot_code"], Vec::new());
         let one_hot = self.node("Cast", "encode.one_hot", &[&equal], vec![int("to", i64::from(FLOAT))]);
         // A NaN fill (a cell nnspec refuses) stays NaN in every slot of its column.
@@ -234,8 +235,7 @@ impl Graph {
         if tables.slots.contains(&SlotRule::Indicator) {
             self.bool_constant("encode.slot_indicator", tables.slots.iter().map(|s| *s == SlotRule::Indicator));
             let flags = self.node("Cast", "encode.flags", &[&missing], vec![int("to", i64::from(FLOAT))]);
-            let flag =
-                self.node("Gather", "encode.flag", &[&flags, "encode.slot_column"], vec![int("axis", 1)]);
+            let flag = self.node("Gather", "encode.flag", &[&flags, "encode.slot_column"], vec![int("axis", 1)]);
             out = self.node("Where", "encode.indicated", &["encode.slot_indicator", &flag, &out], Vec::new());
         }
         out

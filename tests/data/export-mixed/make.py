@@ -1,4 +1,4 @@
-"""Writes train.csv and new.csv: a small synthetic table with every column kind the encoding
+"""Writes mixed.csv and mixed_new.csv: a small synthetic table with every column kind the encoding
 knows (see README.md). Deterministic: python3 make.py rewrites the same bytes."""
 import random
 
@@ -25,7 +25,7 @@ def row(i, new):
     return [f"r{i}", color, size, smoker, x, z, w, label]
 
 
-for name, rows, new in (("train.csv", 150, False), ("new.csv", 40, True)):
+for name, rows, new in (("mixed.csv", 150, False), ("mixed_new.csv", 40, True)):
     with open(name, "w") as f:
         f.write("id,color,size,smoker,x,z,w,label\n")
         for i in range(rows):
