@@ -36,11 +36,52 @@ fn mixed() -> std::path::PathBuf {
     root().join("tests/data/export-mixed/mixed.nn")
 }
 
+/// The Python every export shares, as files in src/export/: the training script's data
+/// reading, number parser and runtime (in the order the script appends them), and the
+/// module's methods that read raw cells.
+const SHARED_PYTHON: [&str; 4] = ["torch_data.py", "torch_number.py", "torch_runtime.py", "torch_encode.py"];
+
+/// A generated file with each shared source it holds (whole, at most once) replaced by one
+/// comment line naming it (indented as the source), and the sources it held: the part that
+/// depends on the spec, which the snapshots hold.
+fn spec_part(generated: &str) -> (String, Vec<&'static str>) {
+    let mut out = generated.to_string();
+    let mut found = Vec::new();
+    for file in SHARED_PYTHON {
+        let source = std::fs::read_to_string(root().join("src/export").join(file)).unwrap();
+        match out.matches(&source).count() {
+            0 => continue,
+            1 => {}
+            n => panic!("{file} is in the generated file {n} times"),
+        }
+        let indent = &source[..source.len() - source.trim_start().len()];
+        out = out.replacen(&source, &format!("{indent}# [src/export/{file}: the same for every spec]\n"), 1);
+        found.push(file);
+    }
+    (out, found)
+}
+
+/// Each spec's module and training script, as snapshots of their spec-specific part: the
+/// script is its generated head followed by the shared data reading, number parser and
+/// runtime, whole and in that order (tested once, below and by scripts/check-torch-export.sh);
+/// a module that reads categories (also the one in its script) holds the shared cell reading.
 #[test]
 fn torch_module_and_script_of_every_spec() {
     insta::glob!("../specs", "*.nn", |path| {
-        insta::assert_snapshot!("torch_module", module_of(path));
-        insta::assert_snapshot!("torch_script", script_of(path, "specs"));
+        let (module, shared) = spec_part(&module_of(path));
+        let encodes = module.contains("def encode(self, x):");
+        let expected: &[&str] = if encodes { &["torch_number.py", "torch_encode.py"] } else { &[] };
+        assert_eq!(shared, expected, "{}", path.display());
+        insta::assert_snapshot!("torch_module", module);
+        let (script, shared) = spec_part(&script_of(path, "specs"));
+        let mut expected = vec!["torch_data.py", "torch_number.py", "torch_runtime.py"];
+        expected.extend(encodes.then_some("torch_encode.py"));
+        assert_eq!(shared, expected, "{}", path.display());
+        let tail = "# [src/export/torch_data.py: the same for every spec]\n\n\n\
+                    # [src/export/torch_number.py: the same for every spec]\n\n\n\
+                    # [src/export/torch_runtime.py: the same for every spec]\n";
+        assert!(script.ends_with(tail), "{}: the shared part ends the script, whole", path.display());
+        insta::assert_snapshot!("torch_script", script);
     });
 }
 
@@ -50,7 +91,9 @@ fn torch_module_and_script_of_every_spec() {
 fn modules_resolve_the_width_and_carry_the_encoding() {
     let penguins = module_of(&root().join("specs/penguins.nn"));
     assert!(penguins.contains("nn.Linear(9, 16),  # layers.0"), "{penguins}");
-    assert!(penguins.contains(r#"{"name": "island", "kind": "category", "vocabulary": ["Biscoe", "Dream", "Torgersen"]}"#));
+    assert!(
+        penguins.contains(r#"{"name": "island", "kind": "category", "vocabulary": ["Biscoe", "Dream", "Torgersen"]}"#)
+    );
     assert!(penguins.contains(r#"labels = ["Adelie", "Chinstrap", "Gentoo"]"#));
     assert!(penguins.contains("def encode_rows(self, rows):") && penguins.contains("def float32_of(text):"));
     let script = script_of(&root().join("specs/penguins.nn"), "specs");
@@ -84,7 +127,8 @@ fn generated_python_compiles() {
         return;
     }
     let s = Scratch::new("py-compile", &[]);
-    for path in all_specs().into_iter().chain([mixed()]) {
+    let fixtures = root().join("tests/data/export-mixed/penguins_sex.nn");
+    for path in all_specs().into_iter().chain([mixed(), fixtures]) {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         std::fs::write(s.dir.join(format!("{name}_module.py")), module_of(&path)).unwrap();
         std::fs::write(s.dir.join(format!("{name}_script.py")), script_of(&path, ".")).unwrap();
@@ -213,8 +257,8 @@ fn nnspec_predictions(
     outputs
 }
 
-/// Every bundled spec, the fixture with every column kind, and a spec with every other layer
-/// and activation, trained for a few epochs (so batch norm's running statistics move), saved,
+/// Every bundled spec, the export fixtures (every column kind; a binary classifier with
+/// missing targets) and a spec with every other layer and activation, trained for a few epochs (so batch norm's running statistics move), saved,
 /// exported as ONNX through the façade and run by tract on raw rows (each CSV file's rows as
 /// their codes, one number per raw column; generated rows as they are): the outputs are
 /// nnspec's own predictions within 1e-5, and `class` is nnspec's class. The CSV files include
@@ -237,7 +281,10 @@ fn onnx_models_run_by_tract_give_nnspec_predictions() {
     }
     // The fixture's training file has rows nnspec refuses to predict (a missing `w`, which
     // drops the row): its new rows hold unseen values but no such cell.
-    check_onnx(&mixed(), &[root().join("tests/data/export-mixed/new.csv")], &s.dir);
+    check_onnx(&mixed(), &[root().join("tests/data/export-mixed/mixed_new.csv")], &s.dir);
+    // A binary classifier (one sigmoid output) whose target has missing cells.
+    let sex = root().join("tests/data/export-mixed/penguins_sex.nn");
+    check_onnx(&sex, &[root().join("specs/data/penguins.csv"), s.dir.join("unseen.csv")], &s.dir);
     check_onnx(&s.dir.join("every.nn"), &[], &s.dir);
 }
 
@@ -291,6 +338,9 @@ fn check_onnx(path: &Path, files: &[std::path::PathBuf], scratch: &Path) {
         let output = result[0].to_plain_array_view::<f32>().unwrap();
         assert_eq!(output.len(), expected.len(), "{at}");
         let worst = output.iter().zip(&expected).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);
+        let worst_abs = output.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        // The figures, for `cargo test -- --nocapture` (the README quotes them).
+        println!("tract vs nnspec, {at}: {rows} rows, max abs diff {worst_abs:.2e}, max rel diff {worst:.2e}");
         assert!(worst <= 1e-5, "{at}: ONNX and nnspec differ by {worst}");
         let first = output.iter().next().copied();
         assert!(output.iter().any(|&v| Some(v) != first), "{at}: a constant output tests nothing");
@@ -341,7 +391,7 @@ fn onnx_metadata_and_refused_rows() {
             continue;
         }
         let trained = nnspec::Trained::load(&spec, &weights).unwrap();
-        let new = root().join("tests/data/export-mixed/new.csv");
+        let new = root().join("tests/data/export-mixed/mixed_new.csv");
         let (_, codes) = export::input_codes(&spec, &trained, &new).unwrap();
         let mut row = codes[..input_width].to_vec();
         let result = run_onnx(&bytes, 1, &row);
@@ -350,4 +400,111 @@ fn onnx_metadata_and_refused_rows() {
         let result = run_onnx(&bytes, 1, &row);
         assert!(result[0].to_plain_array_view::<f32>().unwrap().iter().all(|v| v.is_nan()));
     }
+}
+
+/// The generated Python reads a decimal into the float32 nnspec reads (Rust's correctly
+/// rounded parse), also where Python's float64 lands exactly halfway between two float32
+/// values; what nnspec does not read as a number is `None`.
+#[test]
+fn python_parses_numbers_to_the_same_float32() {
+    if !python() {
+        return;
+    }
+    let parser = std::fs::read_to_string(root().join("src/export/torch_number.py")).unwrap();
+    let harness = format!(
+        "import math, struct, sys\nfrom fractions import Fraction\n\n{parser}\n\
+         for text in sys.argv[1:]:\n    value = float32_of(text)\n    \
+         print('none' if value is None else struct.pack('<f', value).hex())\n"
+    );
+    let s = Scratch::new("python-numbers", &[("parse.py", &harness)]);
+    let cases = [
+        "1.0000000596046447753906250000000001", // float64: exactly 1 + 2^-24, a float32 tie
+        "1.0000000596046447753906249999999999",
+        "1.000000059604644775390625", // the tie itself: to even
+        "0.1",
+        "-2.5e-3",
+        "16777217",
+        "3.4028235e38",
+        "3.4028236e38", // beyond the largest float32: infinite
+        "1e-45",
+        "7e-46",
+        "-0",
+        "+.5",
+        "1.",
+        "44.4",
+        "1_0",
+        "\u{0663}",
+        "",
+        "abc",
+        "1e",
+    ];
+    let mut args = vec!["parse.py"];
+    args.extend(cases);
+    let out = python3(&s.dir, &args);
+    for (case, line) in cases.iter().zip(out.lines()) {
+        let expected = match case.parse::<f32>() {
+            Ok(value) => value.to_le_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            Err(_) => "none".to_string(),
+        };
+        assert_eq!(line, expected, "{case:?}");
+    }
+    assert_eq!(out.lines().count(), cases.len());
+}
+
+/// The training scripts' shared runtime, tested once without PyTorch: its ChaCha8 streams
+/// (several seeds and streams, across block boundaries), uniform, normal and bounded draws,
+/// shuffles and `powi` give nnspec's numbers bit for bit (src/rng.rs, the schedules' powi).
+#[test]
+fn the_shared_runtime_draws_nnspec_random_numbers() {
+    use nnspec::rng::{self, Stream};
+    if !python() {
+        return;
+    }
+    // The runtime's pure definitions, run alone (its other parts need torch and the spec).
+    let harness = r#"
+import ast, math, struct, sys
+tree = ast.parse(open(sys.argv[1], encoding="utf-8").read())
+wanted = {"MASK32", "MASK64", "ChaCha8", "f32", "powi"}
+def named(node):
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        return node.name
+    if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id
+body = [node for node in tree.body if named(node) in wanted]
+assert {named(node) for node in body} == wanted, "the runtime defines these once each"
+space = {"math": math, "struct": struct}
+exec(compile(ast.Module(body=body, type_ignores=[]), "torch_runtime.py", "exec"), space)
+bits = lambda value: struct.pack("<d", value).hex()
+for seed, stream in [(0, 1), (42, 2), (2**64 - 1, 4), (7, 5)]:
+    rng = space["ChaCha8"](seed, stream)
+    out = [bits(rng.uniform01()) for _ in range(20)]
+    out += [str(rng.below(n)) for n in (1, 7, 1000, 2**40)]
+    out += [bits(rng.normal()) for _ in range(3)] + [bits(rng.uniform(-0.5, 0.25))]
+    items = list(range(12))
+    rng.shuffle(items)
+    out.append(",".join(map(str, items)))
+    print(" ".join(out))
+for x, n in [(0.9, 7), (0.5, 30), (1.1, 13), (0.95, 100)]:
+    print(bits(space["powi"](x, n)))
+"#;
+    let runtime = root().join("src/export/torch_runtime.py");
+    let s = Scratch::new("python-runtime", &[("draws.py", harness)]);
+    let out = python3(&s.dir, &["draws.py", &runtime.display().to_string()]);
+    let bits = |value: f64| value.to_le_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mut expected = Vec::new();
+    for (seed, stream) in [(0, Stream::Init), (42, Stream::Shuffle), (u64::MAX, Stream::Split), (7, Stream::Data)] {
+        let mut r = rng::stream(seed, stream);
+        let mut line: Vec<String> = (0..20).map(|_| bits(f64::from(rng::uniform01(&mut r)))).collect();
+        line.extend([1, 7, 1000, 1 << 40].map(|n| rng::below(&mut r, n).to_string()));
+        line.extend((0..3).map(|_| bits(rng::normal(&mut r))));
+        line.push(bits(f64::from(rng::uniform(&mut r, -0.5, 0.25))));
+        let mut items: Vec<usize> = (0..12).collect();
+        rng::shuffle(&mut r, &mut items);
+        line.push(items.iter().map(usize::to_string).collect::<Vec<_>>().join(","));
+        expected.push(line.join(" "));
+    }
+    for (x, n) in [(0.9f64, 7), (0.5, 30), (1.1, 13), (0.95, 100)] {
+        expected.push(bits(std::hint::black_box(x).powi(std::hint::black_box(n))));
+    }
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
 }
