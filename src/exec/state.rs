@@ -70,6 +70,17 @@ impl State {
         let buffers = || plan.buffers.iter().map(|b| vec![0.0; b.width * capacity]).collect::<Vec<_>>();
         let mut grads = buffers();
         grads[0] = Vec::new(); // the data needs no gradient
+        // The weights of small (not tiny) dense layers keep a transposed copy; marked in one pass
+        // over the nodes, so a model of many layers sets up in linear time.
+        let mut small_weights = vec![false; plan.params.len()];
+        for node in &plan.nodes {
+            if let Op::Dense { layer, weight, .. } = node.op
+                && layer.is_small()
+                && !layer.is_tiny()
+            {
+                small_weights[weight] = true;
+            }
+        }
         State {
             values: buffers(),
             grads,
@@ -85,14 +96,8 @@ impl State {
             transposed: plan
                 .params
                 .iter()
-                .enumerate()
-                .map(|(id, p)| {
-                    let small_weight = plan
-                        .nodes
-                        .iter()
-                        .any(|n| matches!(n.op, Op::Dense { layer, weight, .. } if weight == id && layer.is_small() && !layer.is_tiny()));
-                    vec![0.0; if small_weight { p.len() } else { 0 }]
-                })
+                .zip(&small_weights)
+                .map(|(p, &small)| vec![0.0; if small { p.len() } else { 0 }])
                 .collect(),
             chunk_sums: vec![LossSums::default(); chunks],
             rows: 0,
