@@ -4,9 +4,10 @@
 use rayon::prelude::*;
 
 use super::Params;
-use super::chunks::{both_mut, read_write, reduce_in_order, zip2};
+use super::chunks::{both_mut, read_write, reduce_in_order, run_jobs, run_products, zip2};
 use super::state::State;
 use crate::kernels::activation::Activation;
+use crate::kernels::gemm::Isa;
 use crate::kernels::{dropout, norm};
 use crate::plan::{Node, Op};
 
@@ -19,6 +20,34 @@ impl State {
         let chunks = self.chunks(rows);
         let input_grad = node.input != 0;
         match node.op {
+            Op::Dense { layer, weight, bias } if !layer.is_small() => {
+                // Over the whole batch, split by output tiles: each weight's gradient sums the
+                // batch's samples in order, so there are no per-chunk copies to add up.
+                let (x, y) = (&self.values[node.input][..rows * layer.inputs], &self.values[node.output][..rows * layer.units]);
+                let (dw, db) = both_mut(&mut self.partials, weight, bias);
+                let (dw, db) = (&mut dw[..layer.units * layer.inputs], &mut db[..layer.units]);
+                let (dz, dx) = if input_grad {
+                    let (dz, dx) = both_mut(&mut self.grads, node.output, node.input);
+                    (dz, Some(&mut dx[..rows * layer.inputs]))
+                } else {
+                    (&mut self.grads[node.output], None)
+                };
+                let dz = &mut dz[..rows * layer.units];
+                if let Some(activation) = fused {
+                    zip2(chunk, y, layer.units, dz, layer.units, |y, g| activation.backward(y, y, g, layer.units));
+                }
+                let isa = Isa::current();
+                let w = &params.tensors[weight];
+                let tiles = layer.backward_tasks(rows, input_grad).tiles;
+                run_jobs(layer.backward_jobs(isa, w, x, dz, db, input_grad, &mut self.packs), tiles > 1);
+                let (weight_grad, input_grad) = layer.backward_products(rows, dw, dx, &self.packs);
+                match &input_grad {
+                    Some(input_grad) => run_products(isa, &[&weight_grad, input_grad]),
+                    None => run_products(isa, &[&weight_grad]),
+                }
+                self.pending[weight] = 1;
+                self.pending[bias] = 1;
+            }
             Op::Dense { layer, weight, bias } => {
                 let (dw_len, db_len) = (layer.units * layer.inputs, layer.units);
                 let x = &self.values[node.input][..rows * layer.inputs];

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use crate::data::Dataset;
 use crate::kernels::loss::LossSums;
 use crate::kernels::optim::Moments;
+use crate::kernels::tiled::Packs;
 use crate::plan::{Kernel, Op, Plan};
 use crate::rng::{self, Stream};
 
@@ -35,6 +36,8 @@ pub struct State {
     /// Per parameter: the transpose of a small dense layer's weight (see `Dense::is_small`).
     pub(super) transposed: Vec<Vec<f32>>,
     pub(super) chunk_sums: Vec<LossSums>,
+    /// Packed operands of the large dense layers' products (see `kernels::tiled`).
+    pub(super) packs: Packs,
     /// Rows in the loaded batch.
     pub(super) rows: usize,
     /// Rows per parallel chunk (`Plan::chunk_rows` for this state's capacity).
@@ -100,6 +103,7 @@ impl State {
                 .map(|(p, &small)| vec![0.0; if small { p.len() } else { 0 }])
                 .collect(),
             chunk_sums: vec![LossSums::default(); chunks],
+            packs: Packs::default(),
             rows: 0,
             chunk_rows,
             step: 0,

@@ -1,13 +1,14 @@
 //! The fully connected layer `z = W x + b`, for a chunk of samples at once.
 //!
 //! `x` is `inputs x n` column-major (one column per sample), `W` is row-major
-//! `[units, inputs]` (PyTorch's layout). Large layers go through `gemm` (matrixmultiply), with
-//! every transpose a strided view. Small layers, where matrixmultiply's packing would cost more
-//! than the arithmetic, use the loops in `small`, which the compiler vectorises for the CPU it
-//! finds at run time.
+//! `[units, inputs]` (PyTorch's layout). Layers with at most 1024 weights run chunk by chunk
+//! here: the tiniest in registers (`tiny`), the others in loops the compiler vectorises for the
+//! CPU it finds at run time (`small`). Larger layers run over the whole batch at once, split by
+//! output tiles (`super::tiled`); `forward` and `backward` run those on one thread.
 
 use super::activation::Activation;
-use super::gemm::{Strided, StridedMut, gemm};
+use super::gemm::Isa;
+use super::tiled::{Packs, fuses_into_tiles};
 
 /// The shape of one dense layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub struct Dense {
 }
 
 impl Dense {
-    /// Whether the plain loops beat matrixmultiply's packing for this shape: at most 1024
+    /// Whether the plain loops beat the tiled products' packing for this shape: at most 1024
     /// weights. Decided by the shape alone, so results never depend on anything else.
     pub fn is_small(self) -> bool {
         self.units * self.inputs <= 1024
@@ -53,10 +54,14 @@ impl Dense {
         } else if self.is_small() {
             small::forward(self.inputs, weight_t, bias, x, z);
         } else {
-            let n = x.len() / self.inputs;
-            let w = Strided::row_major(weight, self.units, self.inputs);
-            gemm(StridedMut::col_major(z, self.units, n), w, Strided::col_major(x, self.inputs, n));
-            small::add_bias(bias, z);
+            let (isa, mut packs) = (Isa::current(), Packs::default());
+            self.forward_jobs(isa, weight, x, &mut packs).into_iter().for_each(|job| job.run());
+            let product = self.forward_product(bias, z, &packs, activation);
+            // SAFETY: one task at a time.
+            (0..product.tasks()).for_each(|task| unsafe { product.run(isa, task) });
+            if activation.is_some_and(fuses_into_tiles) {
+                return;
+            }
         }
         if let Some(activation) = activation {
             activation.forward_in_place(z, self.units);
@@ -89,16 +94,13 @@ impl Dense {
             small::backward(self.units, self.inputs, weight, x, dz, dw, db, dx);
             return;
         }
-        let n = x.len() / self.inputs;
-        let dz_view = Strided::col_major(dz, self.units, n);
-        // dW = dZ X^T, with X^T as the strided view of x.
-        let x_transposed = Strided::col_major(x, self.inputs, n).t();
-        gemm(StridedMut::row_major(dw, self.units, self.inputs), dz_view, x_transposed);
-        small::column_sums(self.units, dz, db);
-        if let Some(dx) = dx {
-            // dX = W^T dZ: the row-major weight read column-major is W^T.
-            let w_transposed = Strided::row_major(weight, self.units, self.inputs).t();
-            gemm(StridedMut::col_major(dx, self.inputs, n), w_transposed, dz_view);
+        let (isa, mut packs) = (Isa::current(), Packs::default());
+        let input_grad = dx.is_some();
+        self.backward_jobs(isa, weight, x, dz, db, input_grad, &mut packs).into_iter().for_each(|job| job.run());
+        let (weight_grad, input_grad) = self.backward_products(x.len() / self.inputs, dw, dx, &packs);
+        for product in std::iter::once(&weight_grad).chain(&input_grad) {
+            // SAFETY: one task at a time.
+            (0..product.tasks()).for_each(|task| unsafe { product.run(isa, task) });
         }
     }
 }
@@ -313,7 +315,7 @@ mod tiny {
 
 /// Loops over samples with vector operations along a row, compiled for AVX-512, AVX2+FMA and
 /// the baseline, chosen at run time. Each sums in a fixed order, so results are the same on
-/// every call; they may differ from the gemm path in the last bits, which is why the choice
+/// every call; they may differ from the tiled products in the last bits, which is why the choice
 /// depends only on the layer's shape.
 mod small {
     use multiversion::multiversion;
@@ -367,26 +369,6 @@ mod small {
             }
         }
     }
-
-    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-    pub fn add_bias(bias: &[f32], z: &mut [f32]) {
-        for column in z.chunks_exact_mut(bias.len()) {
-            for (z, &b) in column.iter_mut().zip(bias) {
-                *z += b;
-            }
-        }
-    }
-
-    /// `out = sum_j dz_j` over the samples' columns.
-    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-    pub fn column_sums(units: usize, dz: &[f32], out: &mut [f32]) {
-        out.fill(0.0);
-        for column in dz.chunks_exact(units) {
-            for (o, &g) in out.iter_mut().zip(column) {
-                *o += g;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -397,7 +379,7 @@ mod tests {
     /// of `sum(z * r)` for a fixed `r`, for small and large layers.
     #[test]
     fn forward_and_gradients_are_right() {
-        // Tiny, tiny at the 16-lane limit, small, and large (matrixmultiply) layers.
+        // Tiny, tiny at the 16-lane limit, small, and large (tiled) layers.
         for (inputs, units, n) in [(2, 3, 4), (16, 16, 5), (7, 40, 8), (40, 48, 7)] {
             let layer = Dense { inputs, units };
             let fill = |len: usize, k: f32| (0..len).map(|i| (i as f32 * k).sin() * 0.9).collect::<Vec<f32>>();
