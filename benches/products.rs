@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use nnspec::kernels::gemm::reference::{StridedMut, gemm as nalgebra_gemm};
-use nnspec::kernels::gemm::{Init, Isa, Output, PackBuffer, Strided, Tiles, pack_both, run_tile};
+use nnspec::kernels::gemm::{Isa, Output, PackBuffer, Strided, Tiles, pack_both, run_tile};
 
 /// This thread's CPU time in seconds.
 fn cpu_time() -> f64 {
@@ -75,7 +75,7 @@ fn main() {
                         let out = Output::col_major(&mut c, m, n);
                         for task in 0..tiles.count() {
                             // SAFETY: one task at a time.
-                            unsafe { run_tile(isa, &tiles, task, pa.as_slice(), pb.as_slice(), &out, Init::Zero, &|_| {}) };
+                            unsafe { run_tile(isa, &tiles, task, pa.as_slice(), pb.as_slice(), &out, &|_, _| {}) };
                         }
                     })
                 };

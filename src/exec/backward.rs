@@ -20,7 +20,7 @@ impl State {
         let chunks = self.chunks(rows);
         let input_grad = node.input != 0;
         match node.op {
-            Op::Dense { layer, weight, bias } if !layer.is_small() => {
+            Op::Dense { layer, weight, bias } if layer.is_tiled() => {
                 // Over the whole batch, split by output tiles: each weight's gradient sums the
                 // batch's samples in order, so there are no per-chunk copies to add up.
                 let (x, y) = (&self.values[node.input][..rows * layer.inputs], &self.values[node.output][..rows * layer.units]);

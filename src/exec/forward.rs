@@ -19,7 +19,7 @@ impl State {
         let chunk = self.chunk_rows;
         let chunks = self.chunks(rows);
         match node.op {
-            Op::Dense { layer, weight, bias } if !layer.is_small() => {
+            Op::Dense { layer, weight, bias } if layer.is_tiled() => {
                 // Over the whole batch, split by output tiles: pack W and x, then the tiles.
                 let (x, z) = read_write(&mut self.values, node.input, node.output);
                 let (x, z) = (&x[..rows * layer.inputs], &mut z[..rows * layer.units]);

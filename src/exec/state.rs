@@ -28,7 +28,8 @@ pub struct State {
     pub(super) grads: Vec<Vec<f32>>,
     pub(super) aux: Vec<Vec<f32>>,
     pub(super) targets: Vec<f32>,
-    /// Per trainable parameter, one gradient per chunk back to back; the first holds their sum.
+    /// Per trainable parameter, one gradient per chunk back to back (one in all for a tiled
+    /// dense layer); the first holds their sum.
     pub(super) partials: Vec<Vec<f32>>,
     pub(super) moments: Vec<Moments>,
     /// Per parameter: how many per-chunk gradients in `partials` are not yet summed (1: none).
@@ -89,7 +90,16 @@ impl State {
             grads,
             aux: plan.aux.iter().map(|a| vec![0.0; a.per_row * capacity + a.per_chunk * chunks + a.fixed]).collect(),
             targets: vec![0.0; plan.target_width * capacity],
-            partials: plan.params.iter().map(|p| vec![0.0; if p.trainable { p.len() * chunks } else { 0 }]).collect(),
+            partials: plan
+                .params
+                .iter()
+                .enumerate()
+                .map(|(id, p)| {
+                    // A tiled layer sums its gradient over the whole batch: one copy suffices.
+                    let copies = if plan.is_tiled_param(id) { 1 } else { chunks };
+                    vec![0.0; if p.trainable { p.len() * copies } else { 0 }]
+                })
+                .collect(),
             pending: vec![1; plan.params.len()],
             moments: plan
                 .params

@@ -24,6 +24,12 @@ impl Dense {
         self.units * self.inputs <= 1024
     }
 
+    /// Whether the layer runs over the whole batch at once, split by output tiles
+    /// (`super::tiled`), rather than chunk by chunk: every layer that is not small.
+    pub fn is_tiled(self) -> bool {
+        !self.is_small()
+    }
+
     /// Whether both sides fit one 16-lane vector: such layers run entirely in registers.
     pub fn is_tiny(self) -> bool {
         self.units <= tiny::LANES && self.inputs <= tiny::LANES

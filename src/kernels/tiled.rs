@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use super::activation::Activation;
 use super::dense::Dense;
-use super::gemm::{Init, Isa, MAX_MR, MAX_NR, Output, PackBuffer, Strided, Tiles, pack, packed_len, run_tile, split};
+use super::gemm::{Isa, MAX_MR, MAX_NR, Output, PackBuffer, Strided, Tiles, pack, packed_len, run_tile, split};
 
 /// Values per packing job: about 256 KiB, some tens of microseconds of copying.
 const PACK_VALUES: usize = 1 << 16;
@@ -89,7 +89,9 @@ pub struct Product<'a> {
     a: &'a [f32],
     b: &'a [f32],
     c: Output<'a>,
-    init: Init<'a>,
+    /// Added to each column once its sum is complete (the bias, as BLAS's `beta = 1` and
+    /// PyTorch's `addmm` add it), before the activation.
+    bias: Option<&'a [f32]>,
     activation: Option<Activation>,
 }
 
@@ -103,13 +105,16 @@ impl Product<'_> {
     /// # Safety
     /// Each task may run at most once at a time (tiles are disjoint; a tile is not).
     pub unsafe fn run(&self, isa: Isa, task: usize) {
-        let epilogue = |column: &mut [f32]| {
+        let epilogue = |rows: Range<usize>, column: &mut [f32]| {
+            if let Some(bias) = self.bias {
+                column.iter_mut().zip(&bias[rows]).for_each(|(z, b)| *z += b);
+            }
             if let Some(activation) = self.activation {
                 activation.forward_in_place(column, column.len());
             }
         };
         // SAFETY: passed on from the caller.
-        unsafe { run_tile(isa, &self.tiles, task, self.a, self.b, &self.c, self.init, &epilogue) };
+        unsafe { run_tile(isa, &self.tiles, task, self.a, self.b, &self.c, &epilogue) };
     }
 }
 
@@ -152,7 +157,8 @@ impl Dense {
         jobs
     }
 
-    /// Phase two of the forward pass: `z = act(W x + b)`, with `act` applied tile by tile
+    /// Phase two of the forward pass: `z = act(W x + b)`, the bias added to each finished sum
+    /// and `act` applied tile by tile
     /// when `fuses_into_tiles` allows (else the caller applies it afterwards).
     pub fn forward_product<'a>(
         self,
@@ -167,7 +173,7 @@ impl Dense {
             a: packs.buffers[0].as_slice(),
             b: packs.buffers[1].as_slice(),
             c: Output::col_major(z, self.units, n),
-            init: Init::RowBias(bias),
+            bias: Some(bias),
             activation: activation.filter(|&a| fuses_into_tiles(a)),
         }
     }
@@ -224,7 +230,7 @@ impl Dense {
             a: xa.as_slice(),
             b: dzb.as_slice(),
             c: Output::col_major(dw, i, u),
-            init: Init::Zero,
+            bias: None,
             activation: None,
         };
         let input_grad = dx.map(|dx| Product {
@@ -232,7 +238,7 @@ impl Dense {
             a: wa.as_slice(),
             b: dzb2.as_slice(),
             c: Output::col_major(dx, i, n),
-            init: Init::Zero,
+            bias: None,
             activation: None,
         });
         (weight_grad, input_grad)

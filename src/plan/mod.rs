@@ -252,6 +252,14 @@ impl Plan {
         batch.div_ceil(2).min(MAX_CHUNK_ROWS.max(least)).max(least).next_multiple_of(16)
     }
 
+    /// Whether a parameter is the weight or bias of a dense layer that runs tiled (see
+    /// `kernels::tiled`): its gradient is never split into per-chunk parts.
+    pub fn is_tiled_param(&self, id: ParamId) -> bool {
+        self.nodes.iter().any(|node| {
+            matches!(node.op, Op::Dense { layer, weight, bias } if layer.is_tiled() && (id == weight || id == bias))
+        })
+    }
+
     /// The spec line of the layer a parameter belongs to.
     pub fn line_of_param(&self, param: &ParamInfo) -> usize {
         let id = self.params.iter().position(|p| p == param).unwrap_or(usize::MAX);

@@ -1,8 +1,8 @@
-//! Matrix products `C = init + A B` for the large dense layers, split by output tiles.
+//! Matrix products `C = A B` for the large dense layers, split by output tiles.
 //!
 //! The contract that keeps training bit-identical for any thread count: every element of C
-//! starts from its initial value (zero, or the layer's bias) and adds its `k` products one
-//! fused multiply-add at a time, `c = fma(a[i,p], b[p,j], c)` for `p = 0, 1, ..., k-1`. The
+//! starts from zero and adds its `k` products one fused multiply-add at a time,
+//! `c = fma(a[i,p], b[p,j], c)` for `p = 0, 1, ..., k-1`. The
 //! tile a task computes, the blocking inside it and the microkernel that runs (AVX-512, AVX2 or
 //! scalar) only decide which elements go through that chain together, never its order. So the
 //! result is the same bits with 1 or 64 threads, on any x86-64 CPU and with every kernel.
@@ -19,7 +19,7 @@ mod tiles;
 
 pub use isa::{Isa, MAX_MR, MAX_NR};
 pub use pack::{PackBuffer, pack, packed_len};
-pub use tiles::{Init, MAX_TASKS, Output, Tiles, run_tile, split};
+pub use tiles::{MAX_TASKS, Output, Tiles, run_tile, split};
 
 use nalgebra::{Dyn, MatrixView};
 
@@ -75,8 +75,8 @@ pub fn pack_both(isa: Isa, a: Strided<'_>, b: Strided<'_>, packed_a: &mut PackBu
     pack(b.t(), nr, 0..b.cols.div_ceil(nr), packed_b.as_mut_slice());
 }
 
-/// `c = init + a b` (`c` column-major `a.rows x b.cols`), every task in turn on this thread.
-pub fn gemm(isa: Isa, c: &mut [f32], a: Strided<'_>, b: Strided<'_>, init: Init<'_>) {
+/// `c = a b` (`c` column-major `a.rows x b.cols`), every task in turn on this thread.
+pub fn gemm(isa: Isa, c: &mut [f32], a: Strided<'_>, b: Strided<'_>) {
     assert_eq!(a.cols, b.rows, "gemm: inner dimensions");
     let (mut packed_a, mut packed_b) = (PackBuffer::default(), PackBuffer::default());
     pack_both(isa, a, b, &mut packed_a, &mut packed_b);
@@ -84,7 +84,7 @@ pub fn gemm(isa: Isa, c: &mut [f32], a: Strided<'_>, b: Strided<'_>, init: Init<
     let output = Output::col_major(c, a.rows, b.cols);
     for task in 0..tiles.count() {
         // SAFETY: one task at a time.
-        unsafe { run_tile(isa, &tiles, task, packed_a.as_slice(), packed_b.as_slice(), &output, init, &|_| {}) };
+        unsafe { run_tile(isa, &tiles, task, packed_a.as_slice(), packed_b.as_slice(), &output, &|_, _| {}) };
     }
 }
 

@@ -18,14 +18,6 @@ const KC: usize = 256;
 /// Rows of C per pass: the `MC x KC` block of A then stays in L2 cache.
 const MC: usize = 256;
 
-/// How a tile starts before the products are added to it.
-#[derive(Debug, Clone, Copy)]
-pub enum Init<'a> {
-    Zero,
-    /// `c[i, j] = bias[i]`: a dense layer's bias, one per output row.
-    RowBias(&'a [f32]),
-}
-
 /// The task grid of an `m x n` product over `k` steps: `rows x cols` tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tiles {
@@ -106,9 +98,9 @@ impl<'a> Output<'a> {
     }
 }
 
-/// Computes task `task`'s tile of `c = init + A B`, from A and B packed for `isa`
-/// (`pack(a, isa.mr())`, `pack(b.t(), isa.nr())`), then runs `epilogue` on each of the
-/// tile's column segments (an element-wise activation, while the tile is in cache).
+/// Computes task `task`'s tile of `c = A B`, from A and B packed for `isa`
+/// (`pack(a, isa.mr())`, `pack(b.t(), isa.nr())`), then runs `epilogue(rows, segment)` on
+/// each of the tile's column segments (bias and activation, while the tile is in cache).
 ///
 /// # Safety
 /// While this runs, nothing else may access this task's tile of `c`: run each task of a
@@ -120,8 +112,7 @@ pub unsafe fn run_tile(
     a: &[f32],
     b: &[f32],
     c: &Output<'_>,
-    init: Init<'_>,
-    epilogue: &(dyn Fn(&mut [f32]) + Sync),
+    epilogue: &(dyn Fn(Range<usize>, &mut [f32]) + Sync),
 ) {
     let (m, n, k) = (tiles.m, tiles.n, tiles.k);
     let (mr, nr) = (isa.mr(), isa.nr());
@@ -134,7 +125,7 @@ pub unsafe fn run_tile(
     let mut edge = [0.0f32; MAX_MR * MAX_NR];
     for block in (rows.start..rows.end).step_by(MC) {
         let block_end = (block + MC).min(rows.end);
-        // The first pass over k starts each element from `init`, later ones from C.
+        // The first pass over k starts each element from zero, later ones from C.
         for first_step in (0..k.max(1)).step_by(KC) {
             let kc = KC.min(k - first_step);
             for j in (cols.start..cols.end).step_by(nr) {
@@ -145,11 +136,8 @@ pub unsafe fn run_tile(
                     // SAFETY: in bounds of C.
                     let tile = unsafe { c.ptr.add(j * c.ld + i) };
                     if height == mr && width == nr {
-                        let (start, start_ld) = match init {
-                            _ if first_step > 0 => (tile.cast_const(), c.ld),
-                            Init::Zero => (ZEROS.as_ptr(), 0),
-                            Init::RowBias(bias) => (bias[i..i + mr].as_ptr(), 0),
-                        };
+                        let (start, start_ld) =
+                            if first_step > 0 { (tile.cast_const(), c.ld) } else { (ZEROS.as_ptr(), 0) };
                         // SAFETY: the panels hold kc steps, A is aligned (offsets are whole
                         // panels of 64-byte multiples), the tile is inside C and ours, and
                         // `start` has `mr` values per column.
@@ -159,13 +147,8 @@ pub unsafe fn run_tile(
                         for col in 0..nr {
                             let slot = &mut edge[col * mr..(col + 1) * mr];
                             slot.fill(0.0);
-                            if col < width {
-                                match init {
-                                    _ if first_step > 0 => slot[..height]
-                                        .copy_from_slice(unsafe { c.column(j + col, i..i + height) }),
-                                    Init::Zero => {}
-                                    Init::RowBias(bias) => slot[..height].copy_from_slice(&bias[i..i + height]),
-                                }
+                            if col < width && first_step > 0 {
+                                slot[..height].copy_from_slice(unsafe { c.column(j + col, i..i + height) });
                             }
                         }
                         let start = edge.as_mut_ptr();
@@ -180,6 +163,6 @@ pub unsafe fn run_tile(
         }
     }
     for j in cols {
-        epilogue(unsafe { c.column(j, rows.clone()) });
+        epilogue(rows.clone(), unsafe { c.column(j, rows.clone()) });
     }
 }
