@@ -123,6 +123,8 @@ mod tiny {
 
     pub const LANES: usize = 16;
     type Row = [f32; LANES];
+    /// Samples whose independent sums are interleaved.
+    const GROUP: usize = 4;
 
     /// `acc += a * row`, one fused multiply-add per lane: a single instruction on FMA CPUs and
     /// the same correctly rounded result (through libm's `fmaf`) on the rare ones without.
@@ -231,8 +233,29 @@ mod tiny {
             return;
         }
         let bias: Row = load_zeroed(bias, 0, units, &lane_mask(units));
-        for j in 0..x.len() / inputs {
+        let n = x.len() / inputs;
+        // GROUP samples at a time: their sums are independent, so the CPU overlaps them where
+        // one sum alone would wait out each multiply-add's latency. Each sample's operations
+        // and their order are unchanged. Stores go in sample order (see `store`).
+        let mut j = 0;
+        while j + GROUP <= n {
             // Zeroed: a non-finite value of the next sample times a zero weight would be NaN.
+            let mut xs = [[0.0f32; K]; GROUP];
+            for (s, xj) in xs.iter_mut().enumerate() {
+                *xj = load_zeroed(x, (j + s) * inputs, inputs, &mask);
+            }
+            let mut accs = [bias; GROUP];
+            for (k, row) in weight_t.iter().enumerate() {
+                for (acc, xj) in accs.iter_mut().zip(&xs) {
+                    axpy(acc, xj[k], row);
+                }
+            }
+            for (s, acc) in accs.iter().enumerate() {
+                store(z, (j + s) * units, units, acc);
+            }
+            j += GROUP;
+        }
+        for j in j..n {
             let xj: [f32; K] = load_zeroed(x, j * inputs, inputs, &mask);
             let mut acc = bias;
             for (row, &xk) in weight_t.iter().zip(&xj) {
@@ -289,26 +312,41 @@ mod tiny {
         let mut db_acc: Row = [0.0; LANES];
         // Lanes past `units` of g and past `inputs` of x_j hold the next sample's values; they
         // only reach accumulator lanes that are never read back.
-        for j in 0..x.len() / inputs {
-            let g: Row = load(dz, j * units, units);
-            let xj: [f32; K] = load(x, j * inputs, inputs);
-            axpy(&mut db_acc, 1.0, &g);
-            if by_units {
-                for (row, &xk) in dw_t.iter_mut().zip(&xj) {
-                    axpy(row, xk, &g);
-                }
-            } else {
-                for (row, &gu) in dw_rows[..units].iter_mut().zip(&g) {
-                    axpy(row, gu, &xj);
+        let n = x.len() / inputs;
+        let mut j = 0;
+        while j < n {
+            // GROUP samples at a time (fewer at the end), as in `forward_k`: the sums over
+            // samples (db, dW) take them in order; their dx sums are independent and overlap.
+            let group = GROUP.min(n - j);
+            let mut gs = [[0.0f32; LANES]; GROUP];
+            for (s, g) in gs[..group].iter_mut().enumerate() {
+                *g = load(dz, (j + s) * units, units);
+            }
+            for s in 0..group {
+                let (g, xj): (&Row, [f32; K]) = (&gs[s], load(x, (j + s) * inputs, inputs));
+                axpy(&mut db_acc, 1.0, g);
+                if by_units {
+                    for (row, &xk) in dw_t.iter_mut().zip(&xj) {
+                        axpy(row, xk, g);
+                    }
+                } else {
+                    for (row, &gu) in dw_rows[..units].iter_mut().zip(g) {
+                        axpy(row, gu, &xj);
+                    }
                 }
             }
             if let Some(dx) = dx.as_deref_mut() {
-                let mut acc = [0.0f32; K];
-                for (wu, &gu) in w[..units].iter().zip(&g) {
-                    axpy(&mut acc, gu, wu);
+                let mut accs = [[0.0f32; K]; GROUP];
+                for (u, wu) in w[..units].iter().enumerate() {
+                    for (acc, g) in accs.iter_mut().zip(&gs) {
+                        axpy(acc, g[u], wu);
+                    }
                 }
-                store(dx, j * inputs, inputs, &acc);
+                for (s, acc) in accs[..group].iter().enumerate() {
+                    store(dx, (j + s) * inputs, inputs, acc);
+                }
             }
+            j += group;
         }
         for (u, row) in dw.chunks_exact_mut(inputs).enumerate() {
             for (k, d) in row.iter_mut().enumerate() {
