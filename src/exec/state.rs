@@ -128,8 +128,9 @@ impl State {
         self.rows = n;
         let (iw, tw) = (data.input_width, data.target_width);
         let (inputs, targets) = (&mut self.values[0][..n * iw], &mut self.targets[..n * tw]);
-        // Consecutive rows (an unshuffled epoch) are one block copy.
-        if rows.windows(2).all(|w| w[1] == w[0] + 1) {
+        // Consecutive rows (an unshuffled epoch) are one block copy. The test has no early
+        // exit, so it runs as vector compares.
+        if rows.windows(2).fold(true, |consecutive, w| consecutive & (w[1] == w[0] + 1)) {
             let first = rows.first().copied().unwrap_or(0);
             inputs.copy_from_slice(&data.inputs[first * iw..(first + n) * iw]);
             targets.copy_from_slice(&data.targets[first * tw..(first + n) * tw]);
@@ -220,6 +221,14 @@ impl State {
         let values = &self.values[output][..rows * width];
         let targets = &self.targets[..rows * plan.target_width];
         let sums = &mut self.chunk_sums[..chunks];
+        if chunks == 1 {
+            // One chunk runs here: going through rayon would cost more than a light loss.
+            sums[0] = match mode {
+                Mode::Train => kernel.forward_backward(values, targets, &mut self.grads[output][..rows * width], scale, width),
+                Mode::Eval => kernel.evaluate(values, targets, width),
+            };
+            return;
+        }
         if mode == Mode::Train {
             let grads = &mut self.grads[output][..rows * width];
             (values.par_chunks(span), targets.par_chunks(target_span), grads.par_chunks_mut(span), sums.par_iter_mut())

@@ -300,6 +300,9 @@ mod tiny {
         db: &mut [f32],
         mut dx: Option<&mut [f32]>,
     ) {
+        if units == 1 {
+            return backward_one::<K>(inputs, weight, x, dz, dw, db, dx);
+        }
         let mut w = [[0.0f32; K]; LANES];
         for (row, source) in w.iter_mut().zip(weight.chunks_exact(inputs)) {
             row[..inputs].copy_from_slice(source);
@@ -354,6 +357,35 @@ mod tiny {
             }
         }
         db.copy_from_slice(&db_acc[..units]);
+    }
+
+    /// `backward_k` for a single unit: its gradient is one number per sample, so the sums run
+    /// on scalars and `K`-wide rows instead of 16-lane ones. The same fused multiply-adds in
+    /// the same order: `db += g`, `dW[k] += g x[k]`, `dx[k] = g W[k]`.
+    #[inline(always)]
+    fn backward_one<const K: usize>(
+        inputs: usize,
+        weight: &[f32],
+        x: &[f32],
+        dz: &[f32],
+        dw: &mut [f32],
+        db: &mut [f32],
+        mut dx: Option<&mut [f32]>,
+    ) {
+        let w: [f32; K] = load(weight, 0, inputs);
+        let (mut db_acc, mut dw_acc) = (0.0f32, [0.0f32; K]);
+        for (j, &g) in dz.iter().enumerate() {
+            let xj: [f32; K] = load(x, j * inputs, inputs);
+            db_acc = 1.0f32.mul_add(g, db_acc);
+            axpy(&mut dw_acc, g, &xj);
+            if let Some(dx) = dx.as_deref_mut() {
+                let mut acc = [0.0f32; K];
+                axpy(&mut acc, g, &w);
+                store(dx, j * inputs, inputs, &acc);
+            }
+        }
+        dw.copy_from_slice(&dw_acc[..inputs]);
+        db[0] = db_acc;
     }
 }
 
