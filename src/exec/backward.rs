@@ -54,6 +54,21 @@ impl State {
                 let y = &self.values[node.output][..rows * layer.units];
                 let w = &params.tensors[weight];
                 let (dw_parts, db_parts) = both_mut(&mut self.partials, weight, bias);
+                self.pending[weight] = chunks;
+                self.pending[bias] = chunks;
+                if chunks == 1 {
+                    // A light batch runs here: going through rayon would cost more than the layer.
+                    let (dw, db) = (&mut dw_parts[..dw_len], &mut db_parts[..db_len]);
+                    if input_grad {
+                        let (dz, dx) = both_mut(&mut self.grads, node.output, node.input);
+                        let (dz, dx) = (&mut dz[..rows * layer.units], &mut dx[..rows * layer.inputs]);
+                        layer.backward(w, x, y, dz, dw, db, Some(dx), fused);
+                    } else {
+                        let dz = &mut self.grads[node.output][..rows * layer.units];
+                        layer.backward(w, x, y, dz, dw, db, None, fused);
+                    }
+                    return;
+                }
                 let inputs = (x.par_chunks(chunk * layer.inputs), y.par_chunks(chunk * layer.units));
                 let dws = dw_parts[..chunks * dw_len].par_chunks_mut(dw_len);
                 let dbs = db_parts[..chunks * db_len].par_chunks_mut(db_len);
@@ -71,8 +86,6 @@ impl State {
                         .for_each(|(x, y, dz, dw, db)| layer.backward(w, x, y, dz, dw, db, None, fused));
                 }
                 // Summed in chunk order by the update (or `reduce_gradients`), in the same pass.
-                self.pending[weight] = chunks;
-                self.pending[bias] = chunks;
             }
             Op::Activation { activation, width } => {
                 let n = rows * width;

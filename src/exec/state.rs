@@ -137,6 +137,11 @@ impl State {
             return;
         }
         let chunk = self.chunk_rows;
+        if n <= chunk {
+            gather_rows(&data.inputs, iw, rows, inputs);
+            gather_rows(&data.targets, tw, rows, targets);
+            return;
+        }
         (inputs.par_chunks_mut(chunk * iw), targets.par_chunks_mut(chunk * tw), rows.par_chunks(chunk))
             .into_par_iter()
             .for_each(|(inputs, targets, rows)| {
