@@ -23,7 +23,8 @@ impl State {
             Op::Dense { layer, weight, bias } if layer.is_tiled() => {
                 // Over the whole batch, split by output tiles: each weight's gradient sums the
                 // batch's samples in order, so there are no per-chunk copies to add up.
-                let (x, y) = (&self.values[node.input][..rows * layer.inputs], &self.values[node.output][..rows * layer.units]);
+                let (x, y) =
+                    (&self.values[node.input][..rows * layer.inputs], &self.values[node.output][..rows * layer.units]);
                 let (dw, db) = both_mut(&mut self.partials, weight, bias);
                 let (dw, db) = (&mut dw[..layer.units * layer.inputs], &mut db[..layer.units]);
                 let (dz, dx) = if input_grad {

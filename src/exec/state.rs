@@ -229,7 +229,9 @@ impl State {
         if chunks == 1 {
             // One chunk runs here: going through rayon would cost more than a light loss.
             sums[0] = match mode {
-                Mode::Train => kernel.forward_backward(values, targets, &mut self.grads[output][..rows * width], scale, width),
+                Mode::Train => {
+                    kernel.forward_backward(values, targets, &mut self.grads[output][..rows * width], scale, width)
+                }
                 Mode::Eval => kernel.evaluate(values, targets, width),
             };
             return;

@@ -325,8 +325,8 @@ mod tiny {
             for (s, g) in gs[..group].iter_mut().enumerate() {
                 *g = load(dz, (j + s) * units, units);
             }
-            for s in 0..group {
-                let (g, xj): (&Row, [f32; K]) = (&gs[s], load(x, (j + s) * inputs, inputs));
+            for (s, g) in gs[..group].iter().enumerate() {
+                let xj: [f32; K] = load(x, (j + s) * inputs, inputs);
                 axpy(&mut db_acc, 1.0, g);
                 if by_units {
                     for (row, &xk) in dw_t.iter_mut().zip(&xj) {

@@ -142,7 +142,9 @@ impl LossKernel {
         }
         // One loop per kernel, so that each is compiled without the others' branches.
         match (self, grad) {
-            (LossKernel::Mse, grad) => Self::elements(values, targets, grad, scale, |v, t| LossKernel::Mse.element(v, t)),
+            (LossKernel::Mse, grad) => {
+                Self::elements(values, targets, grad, scale, |v, t| LossKernel::Mse.element(v, t))
+            }
             (LossKernel::BceWithLogits, grad) => {
                 Self::elements(values, targets, grad, scale, |v, t| LossKernel::BceWithLogits.element(v, t))
             }

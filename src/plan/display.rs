@@ -166,7 +166,8 @@ impl fmt::Display for Plan {
                         .split(", ")
                         .zip(&trained)
                         .map(|(p, &id)| {
-                            let ranges = if whole { 1 } else { self.params[id].len().div_ceil(crate::plan::UPDATE_RANGE) };
+                            let ranges =
+                                if whole { 1 } else { self.params[id].len().div_ceil(crate::plan::UPDATE_RANGE) };
                             (step.phase, name.clone(), p.to_string(), ranges.to_string(), step.line)
                         })
                         .collect::<Vec<_>>()

@@ -294,7 +294,9 @@ impl Plan {
             },
             Kernel::Loss { .. } => vec![chunks],
             Kernel::Update if self.parameter_count() <= UPDATE_RANGE => vec![1],
-            Kernel::Update => vec![self.params.iter().filter(|p| p.trainable).map(|p| p.len().div_ceil(UPDATE_RANGE)).sum()],
+            Kernel::Update => {
+                vec![self.params.iter().filter(|p| p.trainable).map(|p| p.len().div_ceil(UPDATE_RANGE)).sum()]
+            }
         }
     }
 

@@ -21,7 +21,15 @@ pub mod avx512 {
 
     /// See the module's safety contract.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, init: *const f32, init_ld: usize) {
+    pub unsafe fn kernel(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        init: *const f32,
+        init_ld: usize,
+    ) {
         // SAFETY: every pointer stays inside the ranges the contract guarantees.
         unsafe {
             let mut acc = [[_mm512_setzero_ps(); 2]; NR];
@@ -58,7 +66,15 @@ pub mod avx2 {
 
     /// See the module's safety contract.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, init: *const f32, init_ld: usize) {
+    pub unsafe fn kernel(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        init: *const f32,
+        init_ld: usize,
+    ) {
         // SAFETY: every pointer stays inside the ranges the contract guarantees.
         unsafe {
             let mut acc = [[_mm256_setzero_ps(); 2]; NR];
@@ -91,7 +107,15 @@ pub mod scalar {
     pub const NR: usize = 4;
 
     /// See the module's safety contract (no alignment needed).
-    pub unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, init: *const f32, init_ld: usize) {
+    pub unsafe fn kernel(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        init: *const f32,
+        init_ld: usize,
+    ) {
         // SAFETY: the contract makes these ranges valid and the tile exclusively ours.
         let (a, b) = unsafe { (std::slice::from_raw_parts(a, kc * MR), std::slice::from_raw_parts(b, kc * NR)) };
         let mut acc = [[0.0f32; MR]; NR];

@@ -91,6 +91,9 @@ impl<'a> Output<'a> {
     ///
     /// # Safety
     /// No other reference to these elements may exist while the slice lives.
+    // A shared `&self` hands out `&mut` on purpose: tasks share the output and each writes
+    // only its own tile, which is what the safety contract asks of the caller.
+    #[allow(clippy::mut_from_ref)]
     unsafe fn column(&self, j: usize, rows: Range<usize>) -> &mut [f32] {
         assert!(j < self.cols && rows.end <= self.rows);
         // SAFETY: in bounds (checked above); exclusive by the caller's promise.
