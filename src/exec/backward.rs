@@ -41,11 +41,8 @@ impl State {
                 let w = &params.tensors[weight];
                 let tiles = layer.backward_tasks(rows, input_grad).tiles;
                 run_jobs(layer.backward_jobs(isa, w, x, dz, db, input_grad, &mut self.packs), tiles > 1);
-                let (weight_grad, input_grad) = layer.backward_products(rows, dw, dx, &self.packs);
-                match &input_grad {
-                    Some(input_grad) => run_products(isa, &[&weight_grad, input_grad]),
-                    None => run_products(isa, &[&weight_grad]),
-                }
+                let (weight_grad, input_grad) = layer.backward_products(isa, rows, dw, dx, &self.packs);
+                run_products(isa, std::iter::once(weight_grad).chain(input_grad).collect());
                 self.pending[weight] = 1;
                 self.pending[bias] = 1;
             }

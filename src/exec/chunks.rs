@@ -4,7 +4,8 @@
 use rayon::prelude::*;
 
 use crate::kernels::gemm::Isa;
-use crate::kernels::tiled::{Job, Product};
+use crate::kernels::gemm::Tile;
+use crate::kernels::tiled::{Job, Product, Shared};
 
 /// Runs `f(read_chunk, write_chunk)` over matching chunks of two column-major buffers whose
 /// columns are `read_width` and `write_width` long.
@@ -91,21 +92,17 @@ pub fn run_jobs(jobs: Vec<Job<'_>>, parallel: bool) {
 
 /// Runs every tile of the given products: all in one parallel loop (one wake-up of the
 /// threads), or inline when there is a single tile.
-pub fn run_products(isa: Isa, products: &[&Product<'_>]) {
-    let total: usize = products.iter().map(|p| p.tasks()).sum();
-    let run = |mut task: usize| {
-        for product in products {
-            if task < product.tasks() {
-                // SAFETY: every task index of every product is visited exactly once.
-                unsafe { product.run(isa, task) };
-                return;
-            }
-            task -= product.tasks();
-        }
-    };
-    if total == 1 {
-        run(0);
+pub fn run_products(isa: Isa, products: Vec<Product<'_>>) {
+    let (shared, tiles): (Vec<Shared<'_>>, Vec<Vec<Tile<'_>>>) = products.into_iter().map(Product::into_parts).unzip();
+    let mut work: Vec<(&Shared<'_>, Tile<'_>)> = shared
+        .iter()
+        .zip(tiles)
+        .flat_map(|(shared, tiles)| tiles.into_iter().map(move |tile| (shared, tile)))
+        .collect();
+    if work.len() == 1 {
+        let (shared, tile) = work.pop().expect("one tile");
+        shared.run(isa, tile);
     } else {
-        (0..total).into_par_iter().for_each(run);
+        work.into_par_iter().for_each(|(shared, tile)| shared.run(isa, tile));
     }
 }

@@ -27,7 +27,7 @@ impl State {
                 let isa = Isa::current();
                 let tiles = layer.forward_tasks(rows).tiles;
                 run_jobs(layer.forward_jobs(isa, w, x, &mut self.packs), tiles > 1);
-                run_products(isa, &[&layer.forward_product(b, z, &self.packs, fused)]);
+                run_products(isa, vec![layer.forward_product(isa, b, z, &self.packs, fused)]);
                 if let Some(activation) = fused.filter(|&a| !fuses_into_tiles(a)) {
                     each_mut(chunk, z, layer.units, |v| activation.forward_in_place(v, layer.units));
                 }

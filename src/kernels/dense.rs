@@ -62,9 +62,8 @@ impl Dense {
         } else {
             let (isa, mut packs) = (Isa::current(), Packs::default());
             self.forward_jobs(isa, weight, x, &mut packs).into_iter().for_each(|job| job.run());
-            let product = self.forward_product(bias, z, &packs, activation);
-            // SAFETY: one task at a time.
-            (0..product.tasks()).for_each(|task| unsafe { product.run(isa, task) });
+            let (shared, tiles) = self.forward_product(isa, bias, z, &packs, activation).into_parts();
+            tiles.into_iter().for_each(|tile| shared.run(isa, tile));
             if activation.is_some_and(fuses_into_tiles) {
                 return;
             }
@@ -103,10 +102,10 @@ impl Dense {
         let (isa, mut packs) = (Isa::current(), Packs::default());
         let input_grad = dx.is_some();
         self.backward_jobs(isa, weight, x, dz, db, input_grad, &mut packs).into_iter().for_each(|job| job.run());
-        let (weight_grad, input_grad) = self.backward_products(x.len() / self.inputs, dw, dx, &packs);
-        for product in std::iter::once(&weight_grad).chain(&input_grad) {
-            // SAFETY: one task at a time.
-            (0..product.tasks()).for_each(|task| unsafe { product.run(isa, task) });
+        let (weight_grad, input_grad) = self.backward_products(isa, x.len() / self.inputs, dw, dx, &packs);
+        for product in std::iter::once(weight_grad).chain(input_grad) {
+            let (shared, tiles) = product.into_parts();
+            tiles.into_iter().for_each(|tile| shared.run(isa, tile));
         }
     }
 }

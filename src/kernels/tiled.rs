@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use super::activation::Activation;
 use super::dense::Dense;
-use super::gemm::{Isa, MAX_MR, MAX_NR, Output, PackBuffer, Strided, Tiles, pack, packed_len, run_tile, split};
+use super::gemm::{Isa, MAX_MR, MAX_NR, PackBuffer, Strided, Tile, Tiles, pack, packed_len, run_tile, split};
 
 /// Values per packing job: about 256 KiB, some tens of microseconds of copying.
 const PACK_VALUES: usize = 1 << 16;
@@ -83,28 +83,50 @@ pub struct TaskCount {
     pub tiles: usize,
 }
 
-/// One product's second phase: its tiles.
+/// One product's second phase: its tiles, each a task that owns its part of C.
 pub struct Product<'a> {
-    tiles: Tiles,
+    shared: Shared<'a>,
+    tiles: Vec<Tile<'a>>,
+}
+
+/// What every tile of a product reads.
+pub struct Shared<'a> {
+    grid: Tiles,
     a: &'a [f32],
     b: &'a [f32],
-    c: Output<'a>,
     /// Added to each column once its sum is complete (the bias, as BLAS's `beta = 1` and
     /// PyTorch's `addmm` add it), before the activation.
     bias: Option<&'a [f32]>,
     activation: Option<Activation>,
 }
 
-impl Product<'_> {
-    pub fn tasks(&self) -> usize {
-        self.tiles.count()
+impl<'a> Product<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        isa: Isa,
+        grid: Tiles,
+        a: &'a [f32],
+        b: &'a [f32],
+        c: &'a mut [f32],
+        bias: Option<&'a [f32]>,
+        activation: Option<Activation>,
+    ) -> Product<'a> {
+        Product { tiles: grid.split(isa, c), shared: Shared { grid, a, b, bias, activation } }
     }
 
-    /// Computes tile `task`.
-    ///
-    /// # Safety
-    /// Each task may run at most once at a time (tiles are disjoint; a tile is not).
-    pub unsafe fn run(&self, isa: Isa, task: usize) {
+    pub fn tasks(&self) -> usize {
+        self.tiles.len()
+    }
+
+    /// The shared inputs and the tiles, to run each tile once (in any order, on any thread).
+    pub fn into_parts(self) -> (Shared<'a>, Vec<Tile<'a>>) {
+        (self.shared, self.tiles)
+    }
+}
+
+impl Shared<'_> {
+    /// Computes one of the product's tiles.
+    pub fn run(&self, isa: Isa, tile: Tile<'_>) {
         let epilogue = |rows: Range<usize>, column: &mut [f32]| {
             if let Some(bias) = self.bias {
                 column.iter_mut().zip(&bias[rows]).for_each(|(z, b)| *z += b);
@@ -113,8 +135,7 @@ impl Product<'_> {
                 activation.forward_in_place(column, column.len());
             }
         };
-        // SAFETY: passed on from the caller.
-        unsafe { run_tile(isa, &self.tiles, task, self.a, self.b, &self.c, &epilogue) };
+        run_tile(isa, &self.grid, tile, self.a, self.b, &epilogue);
     }
 }
 
@@ -162,20 +183,16 @@ impl Dense {
     /// when `fuses_into_tiles` allows (else the caller applies it afterwards).
     pub fn forward_product<'a>(
         self,
+        isa: Isa,
         bias: &'a [f32],
         z: &'a mut [f32],
         packs: &'a Packs,
         activation: Option<Activation>,
     ) -> Product<'a> {
         let n = z.len() / self.units;
-        Product {
-            tiles: Tiles::new(self.units, n, self.inputs),
-            a: packs.buffers[0].as_slice(),
-            b: packs.buffers[1].as_slice(),
-            c: Output::col_major(z, self.units, n),
-            bias: Some(bias),
-            activation: activation.filter(|&a| fuses_into_tiles(a)),
-        }
+        let grid = Tiles::new(self.units, n, self.inputs);
+        let [a, b, ..] = &packs.buffers;
+        Product::new(isa, grid, a.as_slice(), b.as_slice(), z, Some(bias), activation.filter(|&a| fuses_into_tiles(a)))
     }
 
     /// Phase one of the backward pass (after any fused activation's backward has turned `dz`
@@ -218,6 +235,7 @@ impl Dense {
     /// Phase two of the backward pass: the products for `dw` and, when given, `dx`.
     pub fn backward_products<'a>(
         self,
+        isa: Isa,
         n: usize,
         dw: &'a mut [f32],
         dx: Option<&'a mut [f32]>,
@@ -225,22 +243,9 @@ impl Dense {
     ) -> (Product<'a>, Option<Product<'a>>) {
         let (i, u) = (self.inputs, self.units);
         let [xa, dzb, wa, dzb2] = &packs.buffers;
-        let weight_grad = Product {
-            tiles: Tiles::new(i, u, n),
-            a: xa.as_slice(),
-            b: dzb.as_slice(),
-            c: Output::col_major(dw, i, u),
-            bias: None,
-            activation: None,
-        };
-        let input_grad = dx.map(|dx| Product {
-            tiles: Tiles::new(i, n, u),
-            a: wa.as_slice(),
-            b: dzb2.as_slice(),
-            c: Output::col_major(dx, i, n),
-            bias: None,
-            activation: None,
-        });
+        let weight_grad = Product::new(isa, Tiles::new(i, u, n), xa.as_slice(), dzb.as_slice(), dw, None, None);
+        let input_grad =
+            dx.map(|dx| Product::new(isa, Tiles::new(i, n, u), wa.as_slice(), dzb2.as_slice(), dx, None, None));
         (weight_grad, input_grad)
     }
 }

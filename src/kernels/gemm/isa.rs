@@ -5,13 +5,6 @@
 
 use std::sync::OnceLock;
 
-use super::micro;
-
-/// A microkernel: `c[i + j*ldc] = fma(a[p*MR + i], b[p*NR + j], c[i + j*ldc])` for `p` in
-/// `0..kc` in order, for every `i < MR`, `j < NR`, with `c` starting from `init` (see `micro`).
-pub(super) type Microkernel =
-    unsafe fn(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, init: *const f32, init_ld: usize);
-
 /// An instruction set the products can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
@@ -86,17 +79,6 @@ impl Isa {
             Isa::Avx512 => 12,
             Isa::Avx2 => 6,
             Isa::Scalar => 4,
-        }
-    }
-
-    pub(super) fn microkernel(self) -> Microkernel {
-        assert!(self.is_supported(), "{} kernels on a CPU without them", self.name());
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => micro::avx512::kernel,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => micro::avx2::kernel,
-            _ => micro::scalar::kernel,
         }
     }
 }

@@ -3,10 +3,10 @@
 //! completely, every element from its initial value through all `k` steps in order, so any
 //! number of threads, running the tasks in any order, writes the same bits.
 
-use std::marker::PhantomData;
 use std::ops::Range;
 
 use super::isa::{Isa, MAX_MR, MAX_NR};
+use super::micro;
 
 /// Multiply-adds a task should have at least: below this, waking a thread costs more than it
 /// saves (a task of 2^21 takes about 10 microseconds on one AVX-512 core).
@@ -66,106 +66,101 @@ pub fn split(len: usize, unit: usize, parts: usize, index: usize) -> Range<usize
     at(index)..at(index + 1)
 }
 
-/// C: a column-major `rows x cols` matrix with column stride `ld`, written by many tasks at
-/// once, each in its own tile.
-pub struct Output<'a> {
-    ptr: *mut f32,
-    rows: usize,
-    cols: usize,
-    ld: usize,
-    _data: PhantomData<&'a mut [f32]>,
+/// One task's part of C: rows `rows` of columns `cols`, as one mutable segment per column.
+pub struct Tile<'a> {
+    rows: Range<usize>,
+    cols: Range<usize>,
+    columns: Vec<&'a mut [f32]>,
 }
 
-// SAFETY: tasks write disjoint tiles (see `run_tile`), so sharing the pointer is sound.
-unsafe impl Send for Output<'_> {}
-unsafe impl Sync for Output<'_> {}
-
-impl<'a> Output<'a> {
-    /// `data` as a column-major `rows x cols` matrix.
-    pub fn col_major(data: &'a mut [f32], rows: usize, cols: usize) -> Output<'a> {
-        assert!(data.len() >= rows * cols, "output too small");
-        Output { ptr: data.as_mut_ptr(), rows, cols, ld: rows, _data: PhantomData }
-    }
-
-    /// Rows `rows` of column `j`.
-    ///
-    /// # Safety
-    /// No other reference to these elements may exist while the slice lives.
-    // A shared `&self` hands out `&mut` on purpose: tasks share the output and each writes
-    // only its own tile, which is what the safety contract asks of the caller.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn column(&self, j: usize, rows: Range<usize>) -> &mut [f32] {
-        assert!(j < self.cols && rows.end <= self.rows);
-        // SAFETY: in bounds (checked above); exclusive by the caller's promise.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(j * self.ld + rows.start), rows.len()) }
+impl Tiles {
+    /// C (column-major `m x n`) cut into the tasks' tiles for `isa`, in task order: each task
+    /// owns its tile, so tasks can run on any threads at once.
+    pub fn split<'a>(&self, isa: Isa, c: &'a mut [f32]) -> Vec<Tile<'a>> {
+        assert!(c.len() >= self.m * self.n, "split: output too small");
+        let mut tiles: Vec<Tile<'a>> = (0..self.count())
+            .map(|task| {
+                let (rows, cols) = self.bounds(isa, task);
+                Tile { columns: Vec::with_capacity(cols.len()), rows, cols }
+            })
+            .collect();
+        let row_lengths: Vec<usize> = (0..self.rows).map(|row| tiles[row * self.cols].rows.len()).collect();
+        let mut col = 0;
+        for (j, column) in c.chunks_exact_mut(self.m.max(1)).take(self.n).enumerate() {
+            while !tiles[col].cols.contains(&j) {
+                col += 1;
+            }
+            let mut rest = column;
+            for (row, &len) in row_lengths.iter().enumerate() {
+                let (segment, later) = std::mem::take(&mut rest).split_at_mut(len);
+                rest = later;
+                tiles[row * self.cols + col].columns.push(segment);
+            }
+        }
+        tiles
     }
 }
 
-/// Computes task `task`'s tile of `c = A B`, from A and B packed for `isa`
-/// (`pack(a, isa.mr())`, `pack(b.t(), isa.nr())`), then runs `epilogue(rows, segment)` on
-/// each of the tile's column segments (bias and activation, while the tile is in cache).
-///
-/// # Safety
-/// While this runs, nothing else may access this task's tile of `c`: run each task of a
-/// product at most once at a time (distinct tasks have disjoint tiles).
-pub unsafe fn run_tile(
+/// Computes `tile` of `c = A B`, from A and B packed for `isa` (`pack(a, isa.mr())`,
+/// `pack(b.t(), isa.nr())`), then runs `epilogue(rows, segment)` on each of the tile's column
+/// segments (bias and activation, while the tile is in cache).
+pub fn run_tile(
     isa: Isa,
     tiles: &Tiles,
-    task: usize,
+    tile: Tile<'_>,
     a: &[f32],
     b: &[f32],
-    c: &Output<'_>,
+    epilogue: &(dyn Fn(Range<usize>, &mut [f32]) + Sync),
+) {
+    match isa {
+        Isa::Avx512 => run::<32, 12>(micro::avx512, tiles, tile, a, b, epilogue),
+        Isa::Avx2 => run::<16, 6>(micro::avx2, tiles, tile, a, b, epilogue),
+        Isa::Scalar => run::<8, 4>(micro::scalar, tiles, tile, a, b, epilogue),
+    }
+}
+
+fn run<const MR: usize, const NR: usize>(
+    kernel: micro::Kernel,
+    tiles: &Tiles,
+    mut tile: Tile<'_>,
+    a: &[f32],
+    b: &[f32],
     epilogue: &(dyn Fn(Range<usize>, &mut [f32]) + Sync),
 ) {
     let (m, n, k) = (tiles.m, tiles.n, tiles.k);
-    let (mr, nr) = (isa.mr(), isa.nr());
-    assert!(c.rows == m && c.cols == n, "run_tile: output shape");
-    assert!(a.len() >= m.div_ceil(mr) * mr * k && b.len() >= n.div_ceil(nr) * nr * k, "run_tile: packed sizes");
-    assert_eq!(a.as_ptr() as usize % 64, 0, "run_tile: A must come from a PackBuffer");
-    let (rows, cols) = tiles.bounds(isa, task);
-    let kernel = isa.microkernel();
-    const ZEROS: [f32; MAX_MR] = [0.0; MAX_MR];
-    let mut edge = [0.0f32; MAX_MR * MAX_NR];
-    for block in (rows.start..rows.end).step_by(MC) {
+    assert!(a.len() >= m.div_ceil(MR) * MR * k && b.len() >= n.div_ceil(NR) * NR * k, "run_tile: packed sizes");
+    let (rows, cols) = (tile.rows.clone(), tile.cols.clone());
+    let mut edge = [[0.0f32; MR]; NR];
+    for block in rows.clone().step_by(MC) {
         let block_end = (block + MC).min(rows.end);
         // The first pass over k starts each element from zero, later ones from C.
         for first_step in (0..k.max(1)).step_by(KC) {
-            let kc = KC.min(k - first_step);
-            for j in (cols.start..cols.end).step_by(nr) {
-                let b_panel = &b[(j / nr) * nr * k + first_step * nr..][..kc * nr];
-                for i in (block..block_end).step_by(mr) {
-                    let a_panel = &a[(i / mr) * mr * k + first_step * mr..][..kc * mr];
-                    let (height, width) = (mr.min(m - i), nr.min(n - j));
-                    // SAFETY: in bounds of C.
-                    let tile = unsafe { c.ptr.add(j * c.ld + i) };
-                    if height == mr && width == nr {
-                        let (start, start_ld) =
-                            if first_step > 0 { (tile.cast_const(), c.ld) } else { (ZEROS.as_ptr(), 0) };
-                        // SAFETY: the panels hold kc steps, A is aligned (offsets are whole
-                        // panels of 64-byte multiples), the tile is inside C and ours, and
-                        // `start` has `mr` values per column.
-                        unsafe { kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), tile, c.ld, start, start_ld) };
-                    } else {
-                        // A tile over C's edge runs on a full-size copy; its padding is dropped.
-                        for col in 0..nr {
-                            let slot = &mut edge[col * mr..(col + 1) * mr];
-                            slot.fill(0.0);
-                            if col < width && first_step > 0 {
-                                slot[..height].copy_from_slice(unsafe { c.column(j + col, i..i + height) });
-                            }
-                        }
-                        let start = edge.as_mut_ptr();
-                        // SAFETY: as above, with `edge` as an `mr x nr` tile and its own start.
-                        unsafe { kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), start, mr, start, mr) };
-                        for col in 0..width {
-                            unsafe { c.column(j + col, i..i + height) }.copy_from_slice(&edge[col * mr..][..height]);
-                        }
+            let (kc, fresh) = (KC.min(k - first_step), first_step == 0);
+            for j in cols.clone().step_by(NR) {
+                let b_panel = &b[(j / NR) * NR * k + first_step * NR..][..kc * NR];
+                let width = NR.min(n - j);
+                let segments = &mut tile.columns[j - cols.start..][..width];
+                for i in (block..block_end).step_by(MR) {
+                    let a_panel = &a[(i / MR) * MR * k + first_step * MR..][..kc * MR];
+                    let (height, offset) = (MR.min(m - i), i - rows.start);
+                    if height == MR && width == NR {
+                        kernel(kc, a_panel, b_panel, segments, offset, fresh);
+                        continue;
+                    }
+                    // A tile over C's edge runs on a full-size copy; its padding meets only
+                    // the packed zeros and is dropped.
+                    for (slot, segment) in edge.iter_mut().zip(segments.iter()) {
+                        slot[..height].copy_from_slice(&segment[offset..offset + height]);
+                    }
+                    kernel(kc, a_panel, b_panel, &mut edge.each_mut().map(|slot| slot.as_mut_slice()), 0, fresh);
+                    for (segment, slot) in segments.iter_mut().zip(&edge) {
+                        segment[offset..offset + height].copy_from_slice(&slot[..height]);
                     }
                 }
             }
         }
     }
-    for j in cols {
-        epilogue(rows.clone(), unsafe { c.column(j, rows.clone()) });
+    for segment in tile.columns {
+        epilogue(rows.clone(), segment);
     }
 }
