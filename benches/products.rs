@@ -3,33 +3,25 @@
 //!
 //!     cargo bench --bench products
 //!
-//! Prints GFLOP/s per wall-clock second and per second of this thread's CPU time (the second
-//! is steadier on a busy machine: time the thread spends descheduled does not count). Each
-//! product runs in interleaved rounds, so a disturbance hits every variant alike; the best
-//! round is kept.
+//! Prints GFLOP/s. Each product runs in interleaved rounds, so a disturbance on a shared
+//! machine hits every variant alike; the best round is kept (interference only slows a round).
 
 use std::time::Instant;
 
 use nnspec::kernels::gemm::reference::{StridedMut, gemm as nalgebra_gemm};
 use nnspec::kernels::gemm::{Isa, PackBuffer, Strided, Tiles, pack_both, run_tile};
 
-/// This thread's CPU time in seconds (Linux's scheduler statistics; 0 where unavailable).
-fn cpu_time() -> f64 {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    text.split_whitespace().next().and_then(|ns| ns.parse::<f64>().ok()).unwrap_or(0.0) * 1e-9
-}
-
 fn values(len: usize) -> Vec<f32> {
     (0..len).map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3).collect()
 }
 
-/// (wall s, cpu s) of `reps` calls of `f`.
-fn time(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
-    let (wall, cpu) = (Instant::now(), cpu_time());
+/// Seconds for `reps` calls of `f`.
+fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
     for _ in 0..reps {
         f();
     }
-    (wall.elapsed().as_secs_f64(), cpu_time() - cpu)
+    start.elapsed().as_secs_f64()
 }
 
 fn main() {
@@ -44,8 +36,8 @@ fn main() {
     // The scalar kernel is the portable fallback (libm's fmaf without FMA hardware): correct,
     // not fast, and not measured here.
     let isas: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.is_supported() && *i != Isa::Scalar).collect();
-    println!("| product | variant | GFLOP/s (wall) | GFLOP/s (CPU time) |");
-    println!("|---|---|---|---|");
+    println!("| product | variant | GFLOP/s, one thread |");
+    println!("|---|---|---|");
     for (name, m, n, k, a_row_major) in shapes {
         let (a_data, b_data) = (values(m * k), values(k * n));
         let a = if a_row_major { Strided::row_major(&a_data, m, k) } else { Strided::col_major(&a_data, m, k) };
@@ -54,10 +46,10 @@ fn main() {
         let reps = ((2e9 / flop) as usize).max(1);
         let mut c = vec![0.0f32; m * n];
         let variants = 1 + 2 * isas.len();
-        let mut best = vec![(f64::MAX, f64::MAX); variants];
+        let mut best = vec![f64::MAX; variants];
         for _round in 0..5 {
             for (v, slot) in best.iter_mut().enumerate() {
-                let (wall, cpu) = if v == 0 {
+                let seconds = if v == 0 {
                     time(reps, || nalgebra_gemm(StridedMut::col_major(&mut c, m, n), a, b))
                 } else {
                     let isa = isas[(v - 1) / 2];
@@ -75,17 +67,16 @@ fn main() {
                         }
                     })
                 };
-                *slot = (slot.0.min(wall), slot.1.min(cpu));
+                *slot = slot.min(seconds);
             }
         }
-        for (v, (wall, cpu)) in best.iter().enumerate() {
+        for (v, &seconds) in best.iter().enumerate() {
             let variant = match v {
                 0 => "nalgebra (matrixmultiply)".to_string(),
                 _ if v % 2 == 1 => format!("tiled, {}", isas[(v - 1) / 2].name()),
                 _ => format!("packing alone, {} (flops of the product)", isas[(v - 1) / 2].name()),
             };
-            let rate = |s: f64| flop * reps as f64 / s / 1e9;
-            println!("| {name} | {variant} | {:.0} | {:.0} |", rate(*wall), rate(*cpu));
+            println!("| {name} | {variant} | {:.0} |", flop * reps as f64 / seconds / 1e9);
         }
     }
 }
