@@ -21,6 +21,7 @@ pub use input::open_input;
 pub use labels::Target;
 pub use scaling::Scaler;
 pub use split::Splits;
+pub use tabular::encode_error;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::{DataSource, Model};
