@@ -1,126 +1,189 @@
 #!/usr/bin/env python3
-"""Side-by-side speed of nnspec, NumPy and PyTorch on the four workloads of
-../shared/bench/workloads.py, measured in one run on this machine.
+"""Side-by-side speed of nnspec, NumPy and PyTorch on the four workloads (workloads.py),
+measured in one run on this machine and printed as a Markdown table for the README.
 
     cargo build --release
-    python3 benches/compare.py [--repeat 3] [--workloads W0 W1 W2 W3] [--json out.jsonl]
+    pip install numpy torch        # the baselines' only needs; a missing one is skipped
+    python3 benches/compare.py [--repeat 3] [--workloads W2 W3] [--threads 1 2 8] [--json runs.jsonl]
 
-Every configuration runs as its own process under /usr/bin/time -v, which gives its peak
-resident memory (RSS) and whole-process wall time. Throughput is each system's own
-steady-state samples/s (same timing rules for all three); with --repeat N the fastest of
-N runs is kept for every system (interference on a shared machine only slows runs down). Prints a Markdown table with the ratios nnspec / best peer. Needs numpy,
-threadpoolctl and torch for the peers (pip install numpy threadpoolctl torch); a missing
-peer is reported and skipped.
+Every run is its own process. Runs are interleaved: each round runs every workload, thread
+count and system once, the systems in a rotating order, so that a disturbance on a shared
+machine hits all of them alike. A cell is the median of the rounds' steady-state samples/s;
+the ratio is nnspec's median over the better peer's, with the lowest and highest ratio of
+single rounds in brackets (their spread is the noise of the run). Peers run only at 1 and 2
+threads; other thread counts run nnspec alone (to check that extra threads cost nothing).
 """
 import argparse
 import json
 import os
-import re
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-PEERS = os.path.join(ROOT, "..", "shared", "bench")
-NNSPEC = os.path.join(ROOT, "target", "release", "nnspec")
-SPECS = {"W0": "w0_seed.nn", "W1": "w1_xor.nn", "W2": "w2_mnist.nn", "W3": "w3_wide.nn"}
+sys.path.insert(0, HERE)
+from workloads import WORKLOADS  # noqa: E402
+
+PEERS = {"numpy": "baseline_numpy.py", "torch": "baseline_torch.py"}
+NAMES = {"nnspec": "nnspec", "numpy": "NumPy", "torch": "PyTorch"}
 
 
-def timed(cmd, env=None):
-    """Runs cmd under /usr/bin/time -v; returns (stdout, peak RSS in MiB, wall seconds).
-    The wall time is read with perf_counter around the run: /usr/bin/time rounds to 10 ms."""
+def nnspec_binary(given):
+    candidates = [given] if given else []
+    if os.environ.get("CARGO_TARGET_DIR"):
+        candidates.append(os.path.join(os.environ["CARGO_TARGET_DIR"], "release", "nnspec"))
+    candidates.append(os.path.join(ROOT, "target", "release", "nnspec"))
+    for path in candidates:
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    sys.exit("compare.py: no nnspec binary; run `cargo build --release` first (or pass --nnspec PATH)")
+
+
+def run_process(command):
+    """Runs `command` from the repository root; returns its last stdout line as JSON, with the
+    process's wall time and peak resident memory (MiB, from wait4's resource usage) added."""
     start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    rss_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    return proc.stdout, rss_kib / 1024, wall
+    with tempfile.TemporaryFile(mode="w+") as err:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+        out = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        process.stdout.close()
+        if process.returncode != 0:
+            err.seek(0)
+            last = (err.read().strip().splitlines() or ["(no output)"])[-1]
+            raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}: {last}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["process_wall_s_measured"] = wall
+    result["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    return result
 
 
-def run_system(system, workload, threads):
+def command_for(system, workload, threads, binary):
     if system == "nnspec":
-        cmd = [NNSPEC, "bench", os.path.join("benches", SPECS[workload]), "--threads", str(threads)]
-        env = None
-    else:
-        script = {"numpy": "numpy_mlp.py", "torch": "torch_mlp.py"}[system]
-        cmd = [sys.executable, os.path.join(PEERS, script), "--workload", workload, "--threads", str(threads)]
-        env = dict(os.environ)
-        # As the peer README says: current NumPy wheels run slower with these set.
-        env.pop("OPENBLAS_CORETYPE", None)
-        env.pop("OPENBLAS_L2_SIZE", None)
-    out, rss, wall = timed(cmd, env)
-    line = json.loads(out.strip().splitlines()[-1])
-    line["peak_rss_mib"] = rss
-    line["process_wall_s_measured"] = wall
-    return line
+        return [binary, "bench", os.path.join("benches", WORKLOADS[workload].spec), "--threads", str(threads)]
+    return [sys.executable, os.path.join(HERE, PEERS[system]), "--workload", workload, "--threads", str(threads)]
 
 
-def best_run(system, workload, threads, repeat):
-    """The fastest of `repeat` runs: on a shared machine, interference only ever slows a run
-    down, so the best run is the least disturbed one. Every system gets the same treatment."""
-    runs = [run_system(system, workload, threads) for _ in range(repeat)]
-    return max(runs, key=lambda r: r["steady_samples_per_s"])
+def available(system):
+    if system == "nnspec":
+        return True
+    module = {"numpy": "numpy", "torch": "torch"}[system]
+    probe = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
+    if probe.returncode != 0:
+        print(f"# {NAMES[system]} skipped: `import {module}` failed (pip install {module})", file=sys.stderr)
+    return probe.returncode == 0
+
+
+def median(values):
+    return statistics.median(values) if values else None
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--workloads", nargs="+", default=list(SPECS))
-    ap.add_argument("--systems", nargs="+", default=["nnspec", "numpy", "torch"])
-    ap.add_argument("--json", help="also write every result as JSON lines here")
-    a = ap.parse_args()
-    results = {}
-    for workload in a.workloads:
-        for threads in (1, 2):
-            for system in a.systems:
-                try:
-                    results[(workload, threads, system)] = best_run(system, workload, threads, a.repeat)
-                except Exception as error:  # a missing peer must not hide the others
-                    print(f"# {system} {workload} {threads}t skipped: {error}".splitlines()[0], file=sys.stderr)
-    if a.json:
-        with open(a.json, "w") as out:
-            for (workload, threads, system), r in sorted(results.items()):
-                out.write(json.dumps(dict(r, workload=workload, threads=threads, system=system)) + "\n")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--systems", nargs="+", default=["nnspec", "numpy", "torch"], choices=list(NAMES))
+    parser.add_argument("--nnspec", help="the nnspec binary (default: target/release/nnspec)")
+    parser.add_argument("--json", help="also write every run as a JSON line to this file")
+    args = parser.parse_args()
+    binary = nnspec_binary(args.nnspec) if "nnspec" in args.systems else None
+    systems = [s for s in args.systems if available(s)]
+    runs = {}  # (workload, threads, system) -> [result per round]
+    for round_index in range(args.repeat):
+        for workload in args.workloads:
+            for threads in args.threads:
+                present = [s for s in systems if s == "nnspec" or threads in (1, 2)]
+                shift = round_index % len(present)
+                for system in present[shift:] + present[:shift]:
+                    try:
+                        result = run_process(command_for(system, workload, threads, binary))
+                    except (RuntimeError, ValueError) as error:
+                        print(f"# {system} {workload} {threads}t failed: {error}", file=sys.stderr)
+                        continue
+                    result.update(round=round_index, system=system, workload=workload, threads=threads)
+                    runs.setdefault((workload, threads, system), []).append(result)
+                    print(f"# {workload} {threads}t {system}: {result['steady_samples_per_s']:,.0f} samples/s",
+                          file=sys.stderr)
+    if args.json:
+        with open(args.json, "w") as out:
+            for results in runs.values():
+                for result in results:
+                    out.write(json.dumps(result) + "\n")
+    print_table(runs, args, systems)
 
-    def sps(key):
-        r = results.get(key)
-        return r["steady_samples_per_s"] if r else None
 
-    print("| W | threads | nnspec samples/s | NumPy samples/s | PyTorch samples/s | nnspec / NumPy | nnspec / PyTorch | nnspec peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|")
-    for workload in a.workloads:
-        for threads in (1, 2):
-            n, p, t = (sps((workload, threads, s)) for s in ("nnspec", "numpy", "torch"))
-            rss = results.get((workload, threads, "nnspec"), {}).get("peak_rss_mib")
-            fmt = lambda v: f"{v:,.0f}" if v else "-"
-            ratio = lambda x, y: f"{x / y:.2f}x" if x and y else "-"
-            print(f"| {workload} | {threads} | {fmt(n)} | {fmt(p)} | {fmt(t)} | {ratio(n, p)} | {ratio(n, t)} | {fmt(rss)} |")
+def rate(runs, key):
+    return median([r["steady_samples_per_s"] for r in runs.get(key, [])])
+
+
+def round_ratios(runs, workload, threads, peers):
+    """nnspec / better peer within each round."""
+    ratios = []
+    for mine in runs.get((workload, threads, "nnspec"), []):
+        theirs = [r["steady_samples_per_s"] for p in peers for r in runs.get((workload, threads, p), [])
+                  if r["round"] == mine["round"]]
+        if theirs:
+            ratios.append(mine["steady_samples_per_s"] / max(theirs))
+    return ratios
+
+
+def print_table(runs, args, systems):
+    peers = [s for s in systems if s != "nnspec"]
+    shown = [s for s in ["nnspec"] + peers if s in systems]
+    header = ["W", "threads"] + [f"{NAMES[s]} samples/s" for s in shown]
+    if "nnspec" in shown and peers:
+        header.append("nnspec / better peer")
+    if "nnspec" in shown:
+        header.append("nnspec peak RSS MiB")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for workload in args.workloads:
+        for threads in args.threads:
+            cells = [workload, str(threads)]
+            for system in shown:
+                value = rate(runs, (workload, threads, system))
+                cells.append(f"{value:,.0f}" if value else "-")
+            if "nnspec" in shown and peers:
+                mine = rate(runs, (workload, threads, "nnspec"))
+                best = max((rate(runs, (workload, threads, p)) or 0 for p in peers), default=0)
+                ratios = round_ratios(runs, workload, threads, peers)
+                if mine and best:
+                    spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
+                    cells.append(f"{mine / best:.2f}x{spread}")
+                else:
+                    cells.append("-")
+            if "nnspec" in shown:
+                rss = median([r["peak_rss_mib"] for r in runs.get((workload, threads, "nnspec"), [])])
+                cells.append(f"{rss:,.0f}" if rss else "-")
+            print("| " + " | ".join(cells) + " |")
     print()
-    for workload in a.workloads:
-        one, two = sps((workload, 1, "nnspec")), sps((workload, 2, "nnspec"))
-        if one and two:
-            print(f"- {workload}: nnspec 2 threads / 1 thread = {two / one:.2f}x")
-    w0 = {s: results.get(("W0", 1, s)) for s in ("nnspec", "numpy", "torch")}
-    if w0["nnspec"] and w0["numpy"]:
-        n, p = w0["nnspec"], w0["numpy"]
-        print(f"- W0 1000 epochs (train_wall_s): nnspec {n['train_wall_s'] * 1e3:.2f} ms, NumPy {p['train_wall_s'] * 1e3:.2f} ms"
-              f" ({p['train_wall_s'] / n['train_wall_s']:.1f}x)")
-        # The whole `nnspec run` process (printing its summary and epochs), best of 5.
-        runs = []
-        for _ in range(5):
-            start = time.perf_counter()
-            subprocess.run([NNSPEC, "run", "benches/w0_seed.nn", "--threads", "1"], cwd=ROOT, capture_output=True, check=True)
-            runs.append(time.perf_counter() - start)
-        process = min(runs)
-        peer = p["process_wall_s_measured"]
-        print(f"- W0 whole process: `nnspec run` {process * 1e3:.1f} ms, NumPy script {peer * 1e3:.0f} ms ({peer / process:.1f}x)")
-    for threads in (1, 2):
-        w2 = results.get(("W2", threads, "nnspec"))
-        if w2:
-            data_mib = 60000 * 785 * 4 / 2**20
-            print(f"- W2 {threads}t peak RSS {w2['peak_rss_mib']:.0f} MiB = dataset {data_mib:.0f} MiB + {w2['peak_rss_mib'] - data_mib:.0f} MiB")
+    print(f"Median of {args.repeat} interleaved rounds; the ratio's range is over single rounds.")
+    for workload in args.workloads:
+        base = rate(runs, (workload, 1, "nnspec"))
+        notes = []
+        for threads in args.threads:
+            value = rate(runs, (workload, threads, "nnspec"))
+            if threads != 1 and base and value:
+                notes.append(f"{threads}t/1t {value / base:.2f}x")
+        two = rate(runs, (workload, 2, "nnspec"))
+        for threads in args.threads:
+            value = rate(runs, (workload, threads, "nnspec"))
+            if threads > 2 and two and value:
+                notes.append(f"{threads}t/2t {value / two:.2f}x")
+        if notes:
+            print(f"- {workload} nnspec threads: " + ", ".join(notes))
+    w0 = {s: runs.get(("W0", 1, s)) for s in systems}
+    if w0.get("nnspec") and w0.get("numpy"):
+        mine = median([r["train_wall_s"] for r in w0["nnspec"]])
+        theirs = median([r["train_wall_s"] for r in w0["numpy"]])
+        print(f"- W0, 1000 epochs (train_wall_s): nnspec {mine * 1e3:.2f} ms, NumPy {theirs * 1e3:.1f} ms"
+              f" ({theirs / mine:.0f}x)")
 
 
 if __name__ == "__main__":

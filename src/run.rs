@@ -17,7 +17,7 @@ use crate::{output, project, weights};
 /// How to run a spec, beyond what the spec says.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Worker threads (default: one per core). Results are identical for any number.
+    /// Worker threads (default and at most: one per core). Results are identical for any number.
     pub threads: Option<usize>,
     /// Start from these saved weights instead of the seeded initialisation.
     pub init: Option<PathBuf>,
@@ -96,9 +96,11 @@ pub struct Run {
     inputs: Vec<(&'static str, PathBuf)>,
 }
 
-/// A rayon pool of `threads` workers (default: one per core).
+/// A rayon pool of `threads` workers (default and at most: one per core, see
+/// `exec::worker_threads`).
 pub fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, Report> {
-    rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build().map_err(|error| {
+    let workers = crate::exec::worker_threads(threads);
+    rayon::ThreadPoolBuilder::new().num_threads(workers).build().map_err(|error| {
         Report::from(Diagnostic::error(Code::Runtime, format!("cannot start the worker threads: {error}")))
     })
 }

@@ -82,8 +82,9 @@ pub struct Decoded {
 
 /// Reads and decodes a safetensors file.
 pub fn read(path: &Path) -> Result<Decoded, Diagnostic> {
-    let bytes = std::fs::read(path)
-        .map_err(|error| Diagnostic::error(Code::DataFile, format!("cannot read `{}`: {error}", path.display())))?;
+    // A weights file is read whole: it may not be larger than the memory nnspec may use.
+    let limit = crate::data::memory::available_bytes().map_or(u64::MAX, |bytes| bytes as u64);
+    let bytes = crate::input::read(path, "weights file", &path.display().to_string(), limit)?;
     decode(&bytes).map_err(|reason| {
         Diagnostic::error(Code::DataFile, format!("`{}` is not a valid safetensors file: {reason}", path.display()))
     })

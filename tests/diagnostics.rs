@@ -217,13 +217,13 @@ fn malformed_rows_name_file_row_and_column() {
     let out = nnspec(&scratch.dir, &["--color", "never", "run", "bad.nn"]);
     assert_eq!(out.code, 1);
     insta::assert_snapshot!(out.stderr, @r#"
-    error[E0100]: `xor.csv:3`, column 2 (`x1`): `abc` is not a number
+    error[E0100]: `xor.csv:3`, column 2 (`x1`): the value (3 characters of text) is not a number
      --> bad.nn:7:10
       |
     7 | data csv("xor.csv", target: "y")
       |          ^^^^^^^^^ in this file
       |
-      = help: every feature and target cell must be numeric
+      = help: number columns hold numbers; declare a text column with `category(...)` or `binary(...)`
 
     For more information about this error, try `nnspec explain E0100`.
     "#);
@@ -409,7 +409,7 @@ fn class_targets_must_be_class_indices() {
     let (code, stderr) = check_classes("class-range", &spec, "a,b,label\n0.1,0.2,0\n0.3,0.1,3\n");
     assert_eq!(code, 1);
     insta::assert_snapshot!(stderr, @r#"
-    error[E0101]: `c.csv:3`, column 3 (`label`): `3` is not a class index in 0..2
+    error[E0101]: `c.csv:3`, column 3 (`label`): the value (1 character with digits) is not a class index in 0..2
      --> bad.nn:7:10
       |
     7 | data csv("c.csv", target: "label", classes: 3)
@@ -424,8 +424,9 @@ fn class_targets_must_be_class_indices() {
 #[test]
 fn a_regression_loss_after_softmax_is_a_warning() {
     let spec = "model m {\n    input 2\n    dense 3 softmax\n}\nloss mse\noptimizer sgd\n\
-                data csv(\"c.csv\", target: [\"a\", \"b\", \"label\"], features: [\"a\", \"b\"])\ntrain { epochs: 1 }\n";
-    let (code, stderr) = check_classes("warning", spec, CLASSES_CSV);
+                data csv(\"c.csv\", target: [\"p\", \"q\", \"r\"], features: [\"a\", \"b\"])\ntrain { epochs: 1 }\n";
+    let csv = "a,b,p,q,r\n0.1,0.2,1,0,0\n0.3,0.1,0,1,0\n0.5,0.9,0,0,1\n";
+    let (code, stderr) = check_classes("warning", spec, csv);
     assert_eq!(code, 0, "{stderr}");
     insta::assert_snapshot!(stderr, @"
     warning[E0007]: `mse` after a `softmax` is rarely what you want

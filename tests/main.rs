@@ -13,6 +13,7 @@ mod gradients;
 mod malformed;
 mod persistence;
 mod robustness;
+mod safety;
 mod specs;
 mod tables;
 mod training;

@@ -41,6 +41,17 @@ fn plans_and_traces() {
     });
 }
 
+/// The benchmark specs are too heavy to train in tests, but their plans show how a heavy step
+/// splits into parallel tasks (the tasks column), which these snapshots keep.
+#[test]
+fn benchmark_plans() {
+    insta::glob!("../benches", "*.nn", |path| {
+        let spec = nnspec::Spec::load(path, &[]).unwrap_or_else(|report| panic!("{report}"));
+        let plan = spec.compile(nnspec::plan::CompileOptions::default());
+        insta::assert_snapshot!("bench_plan", plan.to_string());
+    });
+}
+
 fn final_line(name: &str) -> nnspec::train::TraceLine {
     train_spec(&root().join("specs").join(name), 2, None).outcome.trace.last().cloned().unwrap()
 }

@@ -63,7 +63,8 @@ fn text_labels_round_trip_through_save_predict_and_eval() {
     let out = nnspec(&s.dir, &["eval", "a.nn", "--weights", "w.safetensors", "--data", "bad.csv"]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.contains("`bad.csv:2`, column 5 (`species`): `cow` is not one of the classes"),
+        out.stderr
+            .contains("`bad.csv:2`, column 5 (`species`): the value (3 characters of text) is not one of the classes"),
         "{}",
         out.stderr
     );

@@ -183,13 +183,13 @@ pub enum Command {
         json: bool,
     },
     /// Train benchmark specs and print one JSON line each with samples per second, timed as
-    /// the peer baselines in ../shared/bench time themselves.
+    /// the NumPy and PyTorch baselines in benches/ time themselves (see benches/compare.py).
     ///
     /// Example: nnspec bench benches/w2_mnist.nn --threads 2
     Bench {
         #[arg(required = true)]
         specs: Vec<PathBuf>,
-        /// Worker threads (default: all cores).
+        /// Worker threads (default and at most: one per core).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: Option<u16>,
         /// Rows per parallel chunk instead of the plan's own choice (for experiments).
@@ -209,7 +209,7 @@ pub struct RunArgs {
     /// Write the trace as JSON lines (one object per logged epoch) to this file.
     #[arg(long)]
     pub trace: Option<PathBuf>,
-    /// Worker threads (default: all cores). Results are identical for any value.
+    /// Worker threads (default and at most: one per core). Results are identical for any value.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
     /// Save the trained weights (safetensors, PyTorch state_dict names) to this file.

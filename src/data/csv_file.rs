@@ -3,6 +3,7 @@
 //! parsed in parallel. Every error names the file, the line and the column, and points at the
 //! spec's data clause when there is one.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::input::{self, MAX_HEADER_BYTES, Whole};
@@ -93,18 +94,76 @@ pub fn read_header(file: &FileRef, delimiter: Option<u8>) -> Result<(Vec<String>
     split_header(file, &line, delimiter)
 }
 
+/// Names longer than this, or holding control characters, are described rather than shown.
+const MAX_SHOWN_NAME: usize = 64;
+/// At most this many names are listed in a message.
+const MAX_SHOWN_NAMES: usize = 20;
+
+/// A column name as messages show it: a file named by a spec may not be a CSV file at all (a
+/// stranger's spec could name a secret), so only what looks like a column name is echoed.
+fn shown_name(name: &str) -> String {
+    if name.chars().count() > MAX_SHOWN_NAME || name.chars().any(char::is_control) {
+        format!("<a name of {} characters>", name.chars().count())
+    } else {
+        name.to_string()
+    }
+}
+
+/// Names as a list for a message: the first few, then how many more.
+fn shown_list(names: &[&str]) -> String {
+    let mut text: Vec<String> = names.iter().take(MAX_SHOWN_NAMES).map(|n| shown_name(n)).collect();
+    if names.len() > MAX_SHOWN_NAMES {
+        text.push(format!("... and {} more", names.len() - MAX_SHOWN_NAMES));
+    }
+    text.join(", ")
+}
+
+/// A cell for a message, without its text: its length and whether it looks numeric.
+fn describe_cell(cell: &str) -> String {
+    let length = cell.chars().count();
+    let kind = if cell.chars().any(|c| c.is_ascii_digit()) { "with digits" } else { "of text" };
+    format!("{length} character{} {kind}", if length == 1 { "" } else { "s" })
+}
+
+/// The header for a message. A "header" of one column with no separator in it is not shown:
+/// the file is probably not a CSV file, and its first line could be anything.
+fn shown_header(header: &[String]) -> String {
+    let separated = header.len() > 1 || super::table::DELIMITERS.iter().any(|&d| header[0].contains(d as char));
+    if !separated {
+        return format!(
+            "the header is one column of {} characters, not shown (is this a CSV file?)",
+            header[0].chars().count()
+        );
+    }
+    let names: Vec<&str> = header.iter().map(String::as_str).collect();
+    format!("the header is: {}", shown_list(&names))
+}
+
 /// Reads the header and matches it against the spec.
 pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic> {
     let file = FileRef::of(csv, model);
     let (header, delimiter) = read_header(&file, csv.table.delimiter)?;
+    // Each name's column, found in constant time: a header of 100,000 columns checks in
+    // linear time. A name given twice would make "which column" ambiguous.
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(header.len());
+    for (i, name) in header.iter().enumerate() {
+        if index.insert(name.as_str(), i).is_some() {
+            return Err(Diagnostic::error(
+                Code::DataShape,
+                format!("`{}` names column `{}` twice", csv.shown, shown_name(name)),
+            )
+            .at(csv.span, "this file")
+            .help("give every column of the header its own name"));
+        }
+    }
     let find = |name: &str, role: &str| -> Result<usize, Diagnostic> {
-        header.iter().position(|column| column == name).ok_or_else(|| {
+        index.get(name).copied().ok_or_else(|| {
             let mut error = Diagnostic::error(
                 Code::DataShape,
                 format!("{role} column `{name}` is not in the header of `{}`", csv.shown),
             )
             .at(model.data.span, format!("names {role} column `{name}`"))
-            .note(format!("the header is: {}", header.join(", ")));
+            .note(shown_header(&header));
             // One long name holding another delimiter: the file is separated by that one.
             let other = super::table::DELIMITERS.iter().find(|&&d| d != delimiter && header[0].contains(d as char));
             if let (1, Some(&other)) = (header.len(), other) {
@@ -115,7 +174,7 @@ pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic
                         "the file seems separated by {}: write `delimiter: \"{shown}\"`",
                         delimiter_name(other)
                     ));
-            } else {
+            } else if header.len() > 1 {
                 error = error.help_opt(did_you_mean(name, header.iter().map(String::as_str)));
             }
             error
@@ -132,19 +191,34 @@ pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic
             ids.push(column);
         }
     }
+    let target_set: HashSet<usize> = targets.iter().copied().collect();
+    let ignored: HashSet<&str> = csv.ignore.iter().map(String::as_str).collect();
+    let declared: HashMap<&str, &ColumnKind> = csv.table.columns.iter().map(|d| (d.name.as_str(), &d.kind)).collect();
     let not_feature = |i: &usize| {
-        let name = &header[*i];
-        targets.contains(i)
-            || csv.ignore.contains(name)
-            || csv.table.declared(name).is_some_and(|d| matches!(d.kind, ColumnKind::Id | ColumnKind::Ignore))
+        let name = header[*i].as_str();
+        target_set.contains(i)
+            || ignored.contains(name)
+            || declared.get(name).is_some_and(|kind| matches!(kind, ColumnKind::Id | ColumnKind::Ignore))
     };
     let features = match &csv.features {
-        Some(names) => names.iter().map(|name| find(name, "feature")).collect::<Result<Vec<_>, _>>()?,
+        Some(names) => {
+            let features = names.iter().map(|name| find(name, "feature")).collect::<Result<Vec<_>, _>>()?;
+            // A target among the features would hand the model its own answer.
+            if let Some(&leak) = features.iter().find(|i| target_set.contains(i)) {
+                return Err(Diagnostic::error(
+                    Code::DataShape,
+                    format!("column `{}` is both a target and a feature", shown_name(&header[leak])),
+                )
+                .at(model.data.span, "names it in `target` and in `features`")
+                .help("a model must not read its own target: take it out of `features`"));
+            }
+            features
+        }
         None => (0..header.len()).filter(|i| !not_feature(i)).collect(),
     };
     let kinds: Vec<ColumnKind> = features
         .iter()
-        .map(|&i| csv.table.declared(&header[i]).map_or_else(ColumnKind::default_number, |d| d.kind.clone()))
+        .map(|&i| declared.get(header[i].as_str()).map_or_else(ColumnKind::default_number, |&kind| kind.clone()))
         .collect();
     // The input width is known from the header unless a category's vocabulary decides it.
     let has_categories = kinds.iter().any(|k| matches!(k, ColumnKind::Category { .. }));
@@ -165,7 +239,7 @@ pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic
         )
         .at(model.data.span, format!("{count} {what}"))
         .with_context(model.input.span, format!("input width {}", model.input.width))
-        .note(format!("feature columns: {}", if names.is_empty() { "none".to_string() } else { names.join(", ") }))
+        .note(format!("feature columns: {}", if names.is_empty() { "none".to_string() } else { shown_list(&names) }))
         .help(format!("set `input {count}`, or choose the columns with `features: [...]` or `ignore: [...]`")));
     }
     Ok(CsvLayout { header, features, kinds, targets, ids, delimiter })
@@ -251,7 +325,7 @@ pub fn read_table(
 /// The diagnostic for a parse error in `file` with `header`.
 pub fn parse_error(file: &FileRef, header: &[String], error: ParseError) -> Diagnostic {
     let line = error.line;
-    let name = |column: usize| header.get(column).map_or("", String::as_str);
+    let name = |column: usize| shown_name(header.get(column).map_or("", String::as_str));
     let at = |column: usize| format!("`{}:{line}`, column {} (`{}`)", file.shown, column + 1, name(column));
     file.locate(match error.kind {
         ParseErrorKind::FieldCount { found, expected } => Diagnostic::error(
@@ -259,14 +333,18 @@ pub fn parse_error(file: &FileRef, header: &[String], error: ParseError) -> Diag
             format!("`{}:{line}` has {found} field(s), but the header has {expected}", file.shown),
         )
         .help("every row needs one value per header column"),
-        ParseErrorKind::NotANumber { column, cell } => {
-            Diagnostic::error(Code::DataFile, format!("{}: `{cell}` is not a number", at(column)))
-                .help("every feature and target cell must be numeric")
-        }
-        ParseErrorKind::NotFinite { column, cell } => {
-            Diagnostic::error(Code::DataFile, format!("{}: `{cell}` is not a finite number", at(column)))
-                .help("remove or impute rows with NaN or infinite values")
-        }
+        // Cells are described, never echoed: a spec may name a file that is not data, and its
+        // errors can end up in a public CI log.
+        ParseErrorKind::NotANumber { column, cell } => Diagnostic::error(
+            Code::DataFile,
+            format!("{}: the value ({}) is not a number", at(column), describe_cell(&cell)),
+        )
+        .help("number columns hold numbers; declare a text column with `category(...)` or `binary(...)`"),
+        ParseErrorKind::NotFinite { column, cell } => Diagnostic::error(
+            Code::DataFile,
+            format!("{}: the value ({}) is not a finite number", at(column), describe_cell(&cell)),
+        )
+        .help("remove or impute rows with NaN or infinite values"),
         ParseErrorKind::UnclosedQuote => {
             Diagnostic::error(Code::DataFile, format!("`{}:{line}`: a quoted field never closes", file.shown))
                 .help("close the quote, or write a quote inside a quoted field as `\"\"`")
@@ -288,14 +366,18 @@ pub fn not_a_class(
     labels: &[String],
     indices: bool,
 ) -> Diagnostic {
-    let at = format!("`{}:{line}`, column {} (`{name}`)", file.shown, column + 1);
+    let at = format!("`{}:{line}`, column {} (`{}`)", file.shown, column + 1, shown_name(name));
     let classes = labels.len();
+    let cell = describe_cell(cell);
     let error = if indices {
-        Diagnostic::error(Code::DataShape, format!("{at}: `{cell}` is not a class index in 0..{}", classes - 1))
-            .help(format!("class targets are whole numbers from 0 to {} (`classes: {classes}`)", classes - 1))
+        Diagnostic::error(
+            Code::DataShape,
+            format!("{at}: the value ({cell}) is not a class index in 0..{}", classes - 1),
+        )
+        .help(format!("class targets are whole numbers from 0 to {} (`classes: {classes}`)", classes - 1))
     } else {
-        let shown: Vec<String> = labels.iter().take(8).map(|l| format!("`{l}`")).collect();
-        Diagnostic::error(Code::DataShape, format!("{at}: `{cell}` is not one of the classes"))
+        let shown: Vec<String> = labels.iter().take(8).map(|l| format!("`{}`", shown_name(l))).collect();
+        Diagnostic::error(Code::DataShape, format!("{at}: the value ({cell}) is not one of the classes"))
             .note(format!("the classes are {}", shown.join(", ")))
             .help("list every class in `classes: [...]`, or use `classes: auto`")
     };

@@ -152,8 +152,11 @@ impl Encoding {
     ) -> Result<(Encoding, Vec<Scaling>), FitError> {
         let mut features = Vec::with_capacity(specs.len());
         let mut scalings = Vec::new();
+        // Columns by name in one pass: wide tables fit in linear time.
+        let columns: std::collections::HashMap<&str, usize> =
+            table.header.iter().enumerate().map(|(i, name)| (name.as_str(), i)).collect();
         for spec in specs {
-            let column = table.header.iter().position(|h| *h == spec.column).expect("probed");
+            let column = columns[spec.column.as_str()];
             let fail = |reason: String| FitError { column: spec.column.clone(), reason };
             let (kind, missing, indicator) = match &spec.kind {
                 ColumnKind::Number { missing, indicator, .. } => {
@@ -371,10 +374,11 @@ impl Encoding {
 
     /// Whether feature `feature` of `row` cannot be encoded and the row must be dropped.
     pub fn drops(&self, table: &Table, row: usize) -> bool {
-        self.features.iter().any(|f| {
-            f.missing == "drop"
-                && table.header.iter().position(|h| *h == f.column).is_some_and(|c| table.is_missing(row, c))
-        })
+        // Few features drop rows (usually none): only theirs are looked up.
+        self.features
+            .iter()
+            .filter(|f| f.missing == "drop")
+            .any(|f| table.header.iter().position(|h| *h == f.column).is_some_and(|c| table.is_missing(row, c)))
     }
 
     /// `raw_slots` of every row of `table`, taking the table's numbers as they are when the
@@ -420,13 +424,13 @@ impl Encoding {
 
     /// Where each feature's cells are in `table`.
     fn bind(&self, table: &Table) -> Result<Vec<Source>, EncodeError> {
+        let columns: std::collections::HashMap<&str, usize> =
+            table.header.iter().enumerate().map(|(i, name)| (name.as_str(), i)).collect();
         self.features
             .iter()
             .map(|feature| {
-                let column = table
-                    .header
-                    .iter()
-                    .position(|h| *h == feature.column)
+                let column = *columns
+                    .get(feature.column.as_str())
                     .ok_or_else(|| EncodeError::NoColumn { column: feature.column.clone() })?;
                 Ok(match &feature.kind {
                     FeatureKind::Number { .. } => Source::Number(table.number_slot(column)),
@@ -438,10 +442,7 @@ impl Encoding {
                             .iter()
                             .map(|v| vocabulary.binary_search(v).map_or(unseen, Cell::Slot))
                             .collect();
-                        Source::Text {
-                            column: table.text_columns.iter().position(|&c| c == column).expect("text"),
-                            map,
-                        }
+                        Source::Text { column: table.text_columns.binary_search(&column).expect("text"), map }
                     }
                     FeatureKind::Binary { positive, negative, .. } => {
                         let text = table.text(column);
@@ -458,10 +459,7 @@ impl Encoding {
                                 }
                             })
                             .collect();
-                        Source::Text {
-                            column: table.text_columns.iter().position(|&c| c == column).expect("text"),
-                            map,
-                        }
+                        Source::Text { column: table.text_columns.binary_search(&column).expect("text"), map }
                     }
                 })
             })

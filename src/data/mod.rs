@@ -22,6 +22,7 @@ pub use labels::Target;
 pub use parse::{Cells, Frame};
 pub use scaling::Scaler;
 pub use split::Splits;
+pub use tabular::encode_error;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::{DataSource, Model};

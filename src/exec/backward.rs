@@ -4,9 +4,10 @@
 use rayon::prelude::*;
 
 use super::Params;
-use super::chunks::{both_mut, read_write, reduce_in_order, zip2};
+use super::chunks::{both_mut, read_write, reduce_in_order, run_jobs, run_products, zip2};
 use super::state::State;
 use crate::kernels::activation::Activation;
+use crate::kernels::gemm::Isa;
 use crate::kernels::{dropout, norm};
 use crate::plan::{Node, Op};
 
@@ -19,12 +20,53 @@ impl State {
         let chunks = self.chunks(rows);
         let input_grad = node.input != 0;
         match node.op {
+            Op::Dense { layer, weight, bias } if layer.is_tiled() => {
+                // Over the whole batch, split by output tiles: each weight's gradient sums the
+                // batch's samples in order, so there are no per-chunk copies to add up.
+                let (x, y) =
+                    (&self.values[node.input][..rows * layer.inputs], &self.values[node.output][..rows * layer.units]);
+                let (dw, db) = both_mut(&mut self.partials, weight, bias);
+                let (dw, db) = (&mut dw[..layer.units * layer.inputs], &mut db[..layer.units]);
+                let (dz, dx) = if input_grad {
+                    let (dz, dx) = both_mut(&mut self.grads, node.output, node.input);
+                    (dz, Some(&mut dx[..rows * layer.inputs]))
+                } else {
+                    (&mut self.grads[node.output], None)
+                };
+                let dz = &mut dz[..rows * layer.units];
+                if let Some(activation) = fused {
+                    zip2(chunk, y, layer.units, dz, layer.units, |y, g| activation.backward(y, y, g, layer.units));
+                }
+                let isa = Isa::current();
+                let w = &params.tensors[weight];
+                let tiles = layer.backward_tasks(rows, input_grad).tiles;
+                run_jobs(layer.backward_jobs(isa, w, x, dz, db, input_grad, &mut self.packs), tiles > 1);
+                let (weight_grad, input_grad) = layer.backward_products(isa, rows, dw, dx, &self.packs);
+                run_products(isa, std::iter::once(weight_grad).chain(input_grad).collect());
+                self.pending[weight] = 1;
+                self.pending[bias] = 1;
+            }
             Op::Dense { layer, weight, bias } => {
                 let (dw_len, db_len) = (layer.units * layer.inputs, layer.units);
                 let x = &self.values[node.input][..rows * layer.inputs];
                 let y = &self.values[node.output][..rows * layer.units];
                 let w = &params.tensors[weight];
                 let (dw_parts, db_parts) = both_mut(&mut self.partials, weight, bias);
+                self.pending[weight] = chunks;
+                self.pending[bias] = chunks;
+                if chunks == 1 {
+                    // A light batch runs here: going through rayon would cost more than the layer.
+                    let (dw, db) = (&mut dw_parts[..dw_len], &mut db_parts[..db_len]);
+                    if input_grad {
+                        let (dz, dx) = both_mut(&mut self.grads, node.output, node.input);
+                        let (dz, dx) = (&mut dz[..rows * layer.units], &mut dx[..rows * layer.inputs]);
+                        layer.backward(w, x, y, dz, dw, db, Some(dx), fused);
+                    } else {
+                        let dz = &mut self.grads[node.output][..rows * layer.units];
+                        layer.backward(w, x, y, dz, dw, db, None, fused);
+                    }
+                    return;
+                }
                 let inputs = (x.par_chunks(chunk * layer.inputs), y.par_chunks(chunk * layer.units));
                 let dws = dw_parts[..chunks * dw_len].par_chunks_mut(dw_len);
                 let dbs = db_parts[..chunks * db_len].par_chunks_mut(db_len);
@@ -42,8 +84,6 @@ impl State {
                         .for_each(|(x, y, dz, dw, db)| layer.backward(w, x, y, dz, dw, db, None, fused));
                 }
                 // Summed in chunk order by the update (or `reduce_gradients`), in the same pass.
-                self.pending[weight] = chunks;
-                self.pending[bias] = chunks;
             }
             Op::Activation { activation, width } => {
                 let n = rows * width;

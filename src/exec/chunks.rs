@@ -3,6 +3,10 @@
 
 use rayon::prelude::*;
 
+use crate::kernels::gemm::Isa;
+use crate::kernels::gemm::Tile;
+use crate::kernels::tiled::{Job, Product, Shared};
+
 /// Runs `f(read_chunk, write_chunk)` over matching chunks of two column-major buffers whose
 /// columns are `read_width` and `write_width` long.
 pub fn zip2(
@@ -73,5 +77,32 @@ pub fn add_later_chunks(total: &mut [f32], rest: &[f32], len: usize, offset: usi
     for chunk in rest.chunks_exact(len) {
         let part = &chunk[offset..offset + total.len()];
         total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+    }
+}
+
+/// Runs the first phase of a tiled pass: every job in parallel, or inline when the pass is
+/// light (`parallel` false: its product is one tile).
+pub fn run_jobs(jobs: Vec<Job<'_>>, parallel: bool) {
+    if parallel && jobs.len() > 1 {
+        jobs.into_par_iter().for_each(Job::run);
+    } else {
+        jobs.into_iter().for_each(Job::run);
+    }
+}
+
+/// Runs every tile of the given products: all in one parallel loop (one wake-up of the
+/// threads), or inline when there is a single tile.
+pub fn run_products(isa: Isa, products: Vec<Product<'_>>) {
+    let (shared, tiles): (Vec<Shared<'_>>, Vec<Vec<Tile<'_>>>) = products.into_iter().map(Product::into_parts).unzip();
+    let mut work: Vec<(&Shared<'_>, Tile<'_>)> = shared
+        .iter()
+        .zip(tiles)
+        .flat_map(|(shared, tiles)| tiles.into_iter().map(move |tile| (shared, tile)))
+        .collect();
+    if work.len() == 1 {
+        let (shared, tile) = work.pop().expect("one tile");
+        shared.run(isa, tile);
+    } else {
+        work.into_par_iter().for_each(|(shared, tile)| shared.run(isa, tile));
     }
 }

@@ -4,9 +4,11 @@
 use rayon::prelude::*;
 
 use super::Params;
-use super::chunks::{both_mut, each_mut, read_write, reduce_in_order, zip2};
+use super::chunks::{both_mut, each_mut, read_write, reduce_in_order, run_jobs, run_products, zip2};
 use super::state::{Mode, State};
 use crate::kernels::activation::Activation;
+use crate::kernels::gemm::Isa;
+use crate::kernels::tiled::fuses_into_tiles;
 use crate::kernels::{dropout, norm};
 use crate::plan::{Node, Op};
 
@@ -17,6 +19,19 @@ impl State {
         let chunk = self.chunk_rows;
         let chunks = self.chunks(rows);
         match node.op {
+            Op::Dense { layer, weight, bias } if layer.is_tiled() => {
+                // Over the whole batch, split by output tiles: pack W and x, then the tiles.
+                let (x, z) = read_write(&mut self.values, node.input, node.output);
+                let (x, z) = (&x[..rows * layer.inputs], &mut z[..rows * layer.units]);
+                let (w, b) = (&params.tensors[weight], &params.tensors[bias]);
+                let isa = Isa::current();
+                let tiles = layer.forward_tasks(rows).tiles;
+                run_jobs(layer.forward_jobs(isa, w, x, &mut self.packs), tiles > 1);
+                run_products(isa, vec![layer.forward_product(isa, b, z, &self.packs, fused)]);
+                if let Some(activation) = fused.filter(|&a| !fuses_into_tiles(a)) {
+                    each_mut(chunk, z, layer.units, |v| activation.forward_in_place(v, layer.units));
+                }
+            }
             Op::Dense { layer, weight, bias } => {
                 let (x, z) = read_write(&mut self.values, node.input, node.output);
                 let (w, b) = (&params.tensors[weight], &params.tensors[bias]);

@@ -11,3 +11,12 @@ mod update;
 
 pub use params::Params;
 pub use state::{Mode, State};
+
+/// The worker threads to start for `requested` threads (`None`: one per core): never more
+/// than the cores this process may use. Results are the same for any count (work is split by
+/// the shapes alone), so extra threads could only compete with the working ones for the
+/// cores; `--threads 8` on a 2-core machine therefore runs on 2.
+pub fn worker_threads(requested: Option<usize>) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    requested.unwrap_or(cores).clamp(1, cores)
+}

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use crate::data::Dataset;
 use crate::kernels::loss::LossSums;
 use crate::kernels::optim::Moments;
+use crate::kernels::tiled::Packs;
 use crate::plan::{Kernel, Op, Plan};
 use crate::rng::{self, Stream};
 
@@ -27,7 +28,8 @@ pub struct State {
     pub(super) grads: Vec<Vec<f32>>,
     pub(super) aux: Vec<Vec<f32>>,
     pub(super) targets: Vec<f32>,
-    /// Per trainable parameter, one gradient per chunk back to back; the first holds their sum.
+    /// Per trainable parameter, one gradient per chunk back to back (one in all for a tiled
+    /// dense layer); the first holds their sum.
     pub(super) partials: Vec<Vec<f32>>,
     pub(super) moments: Vec<Moments>,
     /// Per parameter: how many per-chunk gradients in `partials` are not yet summed (1: none).
@@ -35,6 +37,8 @@ pub struct State {
     /// Per parameter: the transpose of a small dense layer's weight (see `Dense::is_small`).
     pub(super) transposed: Vec<Vec<f32>>,
     pub(super) chunk_sums: Vec<LossSums>,
+    /// Packed operands of the large dense layers' products (see `kernels::tiled`).
+    pub(super) packs: Packs,
     /// Rows in the loaded batch.
     pub(super) rows: usize,
     /// Rows per parallel chunk (`Plan::chunk_rows` for this state's capacity).
@@ -70,12 +74,34 @@ impl State {
         let buffers = || plan.buffers.iter().map(|b| vec![0.0; b.width * capacity]).collect::<Vec<_>>();
         let mut grads = buffers();
         grads[0] = Vec::new(); // the data needs no gradient
+        // The weights of small (not tiny) dense layers keep a transposed copy, and a tiled layer
+        // sums its gradient over the whole batch (one copy suffices, not one per chunk). Both are
+        // marked in one pass over the nodes, so a model of many layers sets up in linear time.
+        let mut small_weights = vec![false; plan.params.len()];
+        let mut tiled = vec![false; plan.params.len()];
+        for node in &plan.nodes {
+            if let Op::Dense { layer, weight, bias } = node.op {
+                small_weights[weight] = layer.is_small() && !layer.is_tiny();
+                if layer.is_tiled() {
+                    tiled[weight] = true;
+                    tiled[bias] = true;
+                }
+            }
+        }
         State {
             values: buffers(),
             grads,
             aux: plan.aux.iter().map(|a| vec![0.0; a.per_row * capacity + a.per_chunk * chunks + a.fixed]).collect(),
             targets: vec![0.0; plan.target_width * capacity],
-            partials: plan.params.iter().map(|p| vec![0.0; if p.trainable { p.len() * chunks } else { 0 }]).collect(),
+            partials: plan
+                .params
+                .iter()
+                .enumerate()
+                .map(|(id, p)| {
+                    let copies = if tiled[id] { 1 } else { chunks };
+                    vec![0.0; if p.trainable { p.len() * copies } else { 0 }]
+                })
+                .collect(),
             pending: vec![1; plan.params.len()],
             moments: plan
                 .params
@@ -85,16 +111,11 @@ impl State {
             transposed: plan
                 .params
                 .iter()
-                .enumerate()
-                .map(|(id, p)| {
-                    let small_weight = plan
-                        .nodes
-                        .iter()
-                        .any(|n| matches!(n.op, Op::Dense { layer, weight, .. } if weight == id && layer.is_small() && !layer.is_tiny()));
-                    vec![0.0; if small_weight { p.len() } else { 0 }]
-                })
+                .zip(&small_weights)
+                .map(|(p, &small)| vec![0.0; if small { p.len() } else { 0 }])
                 .collect(),
             chunk_sums: vec![LossSums::default(); chunks],
+            packs: Packs::default(),
             rows: 0,
             chunk_rows,
             step: 0,
@@ -109,14 +130,20 @@ impl State {
         self.rows = n;
         let (iw, tw) = (data.input_width, data.target_width);
         let (inputs, targets) = (&mut self.values[0][..n * iw], &mut self.targets[..n * tw]);
-        // Consecutive rows (an unshuffled epoch) are one block copy.
-        if rows.windows(2).all(|w| w[1] == w[0] + 1) {
+        // Consecutive rows (an unshuffled epoch) are one block copy. The test has no early
+        // exit, so it runs as vector compares.
+        if rows.windows(2).fold(true, |consecutive, w| consecutive & (w[1] == w[0] + 1)) {
             let first = rows.first().copied().unwrap_or(0);
             inputs.copy_from_slice(&data.inputs[first * iw..(first + n) * iw]);
             targets.copy_from_slice(&data.targets[first * tw..(first + n) * tw]);
             return;
         }
         let chunk = self.chunk_rows;
+        if n <= chunk {
+            gather_rows(&data.inputs, iw, rows, inputs);
+            gather_rows(&data.targets, tw, rows, targets);
+            return;
+        }
         (inputs.par_chunks_mut(chunk * iw), targets.par_chunks_mut(chunk * tw), rows.par_chunks(chunk))
             .into_par_iter()
             .for_each(|(inputs, targets, rows)| {
@@ -201,6 +228,16 @@ impl State {
         let values = &self.values[output][..rows * width];
         let targets = &self.targets[..rows * plan.target_width];
         let sums = &mut self.chunk_sums[..chunks];
+        if chunks == 1 {
+            // One chunk runs here: going through rayon would cost more than a light loss.
+            sums[0] = match mode {
+                Mode::Train => {
+                    kernel.forward_backward(values, targets, &mut self.grads[output][..rows * width], scale, width)
+                }
+                Mode::Eval => kernel.evaluate(values, targets, width),
+            };
+            return;
+        }
         if mode == Mode::Train {
             let grads = &mut self.grads[output][..rows * width];
             (values.par_chunks(span), targets.par_chunks(target_span), grads.par_chunks_mut(span), sums.par_iter_mut())

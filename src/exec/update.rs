@@ -9,10 +9,7 @@ use super::Params;
 use super::chunks::{add_later_chunks, reduce_in_order};
 use super::state::State;
 use crate::kernels::optim::Moments;
-use crate::plan::{ParamInfo, Plan};
-
-/// Elements per parallel range of a large tensor.
-const RANGE: usize = 32 * 1024;
+use crate::plan::{ParamInfo, Plan, UPDATE_RANGE as RANGE};
 
 impl State {
     /// Applies the optimizer with learning rate `lr` (step `self.step + 1`).

@@ -1,13 +1,14 @@
 //! The fully connected layer `z = W x + b`, for a chunk of samples at once.
 //!
 //! `x` is `inputs x n` column-major (one column per sample), `W` is row-major
-//! `[units, inputs]` (PyTorch's layout). Large layers go through `gemm` (matrixmultiply), with
-//! every transpose a strided view. Small layers, where matrixmultiply's packing would cost more
-//! than the arithmetic, use the loops in `small`, which the compiler vectorises for the CPU it
-//! finds at run time.
+//! `[units, inputs]` (PyTorch's layout). Layers with at most 1024 weights run chunk by chunk
+//! here: the tiniest in registers (`tiny`), the others in loops the compiler vectorises for the
+//! CPU it finds at run time (`small`). Larger layers run over the whole batch at once, split by
+//! output tiles (`super::tiled`); `forward` and `backward` run those on one thread.
 
 use super::activation::Activation;
-use super::gemm::{Strided, StridedMut, gemm};
+use super::gemm::Isa;
+use super::tiled::{Packs, fuses_into_tiles};
 
 /// The shape of one dense layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,10 +18,16 @@ pub struct Dense {
 }
 
 impl Dense {
-    /// Whether the plain loops beat matrixmultiply's packing for this shape: at most 1024
+    /// Whether the plain loops beat the tiled products' packing for this shape: at most 1024
     /// weights. Decided by the shape alone, so results never depend on anything else.
     pub fn is_small(self) -> bool {
         self.units * self.inputs <= 1024
+    }
+
+    /// Whether the layer runs over the whole batch at once, split by output tiles
+    /// (`super::tiled`), rather than chunk by chunk: every layer that is not small.
+    pub fn is_tiled(self) -> bool {
+        !self.is_small()
     }
 
     /// Whether both sides fit one 16-lane vector: such layers run entirely in registers.
@@ -53,10 +60,13 @@ impl Dense {
         } else if self.is_small() {
             small::forward(self.inputs, weight_t, bias, x, z);
         } else {
-            let n = x.len() / self.inputs;
-            let w = Strided::row_major(weight, self.units, self.inputs);
-            gemm(StridedMut::col_major(z, self.units, n), w, Strided::col_major(x, self.inputs, n));
-            small::add_bias(bias, z);
+            let (isa, mut packs) = (Isa::current(), Packs::default());
+            self.forward_jobs(isa, weight, x, &mut packs).into_iter().for_each(|job| job.run());
+            let (shared, tiles) = self.forward_product(isa, bias, z, &packs, activation).into_parts();
+            tiles.into_iter().for_each(|tile| shared.run(isa, tile));
+            if activation.is_some_and(fuses_into_tiles) {
+                return;
+            }
         }
         if let Some(activation) = activation {
             activation.forward_in_place(z, self.units);
@@ -89,16 +99,13 @@ impl Dense {
             small::backward(self.units, self.inputs, weight, x, dz, dw, db, dx);
             return;
         }
-        let n = x.len() / self.inputs;
-        let dz_view = Strided::col_major(dz, self.units, n);
-        // dW = dZ X^T, with X^T as the strided view of x.
-        let x_transposed = Strided::col_major(x, self.inputs, n).t();
-        gemm(StridedMut::row_major(dw, self.units, self.inputs), dz_view, x_transposed);
-        small::column_sums(self.units, dz, db);
-        if let Some(dx) = dx {
-            // dX = W^T dZ: the row-major weight read column-major is W^T.
-            let w_transposed = Strided::row_major(weight, self.units, self.inputs).t();
-            gemm(StridedMut::col_major(dx, self.inputs, n), w_transposed, dz_view);
+        let (isa, mut packs) = (Isa::current(), Packs::default());
+        let input_grad = dx.is_some();
+        self.backward_jobs(isa, weight, x, dz, db, input_grad, &mut packs).into_iter().for_each(|job| job.run());
+        let (weight_grad, input_grad) = self.backward_products(isa, x.len() / self.inputs, dw, dx, &packs);
+        for product in std::iter::once(weight_grad).chain(input_grad) {
+            let (shared, tiles) = product.into_parts();
+            tiles.into_iter().for_each(|tile| shared.run(isa, tile));
         }
     }
 }
@@ -115,6 +122,8 @@ mod tiny {
 
     pub const LANES: usize = 16;
     type Row = [f32; LANES];
+    /// Samples whose independent sums are interleaved.
+    const GROUP: usize = 4;
 
     /// `acc += a * row`, one fused multiply-add per lane: a single instruction on FMA CPUs and
     /// the same correctly rounded result (through libm's `fmaf`) on the rare ones without.
@@ -223,8 +232,29 @@ mod tiny {
             return;
         }
         let bias: Row = load_zeroed(bias, 0, units, &lane_mask(units));
-        for j in 0..x.len() / inputs {
+        let n = x.len() / inputs;
+        // GROUP samples at a time: their sums are independent, so the CPU overlaps them where
+        // one sum alone would wait out each multiply-add's latency. Each sample's operations
+        // and their order are unchanged. Stores go in sample order (see `store`).
+        let mut j = 0;
+        while j + GROUP <= n {
             // Zeroed: a non-finite value of the next sample times a zero weight would be NaN.
+            let mut xs = [[0.0f32; K]; GROUP];
+            for (s, xj) in xs.iter_mut().enumerate() {
+                *xj = load_zeroed(x, (j + s) * inputs, inputs, &mask);
+            }
+            let mut accs = [bias; GROUP];
+            for (k, row) in weight_t.iter().enumerate() {
+                for (acc, xj) in accs.iter_mut().zip(&xs) {
+                    axpy(acc, xj[k], row);
+                }
+            }
+            for (s, acc) in accs.iter().enumerate() {
+                store(z, (j + s) * units, units, acc);
+            }
+            j += GROUP;
+        }
+        for j in j..n {
             let xj: [f32; K] = load_zeroed(x, j * inputs, inputs, &mask);
             let mut acc = bias;
             for (row, &xk) in weight_t.iter().zip(&xj) {
@@ -269,6 +299,9 @@ mod tiny {
         db: &mut [f32],
         mut dx: Option<&mut [f32]>,
     ) {
+        if units == 1 {
+            return backward_one::<K>(inputs, weight, x, dz, dw, db, dx);
+        }
         let mut w = [[0.0f32; K]; LANES];
         for (row, source) in w.iter_mut().zip(weight.chunks_exact(inputs)) {
             row[..inputs].copy_from_slice(source);
@@ -281,26 +314,41 @@ mod tiny {
         let mut db_acc: Row = [0.0; LANES];
         // Lanes past `units` of g and past `inputs` of x_j hold the next sample's values; they
         // only reach accumulator lanes that are never read back.
-        for j in 0..x.len() / inputs {
-            let g: Row = load(dz, j * units, units);
-            let xj: [f32; K] = load(x, j * inputs, inputs);
-            axpy(&mut db_acc, 1.0, &g);
-            if by_units {
-                for (row, &xk) in dw_t.iter_mut().zip(&xj) {
-                    axpy(row, xk, &g);
-                }
-            } else {
-                for (row, &gu) in dw_rows[..units].iter_mut().zip(&g) {
-                    axpy(row, gu, &xj);
+        let n = x.len() / inputs;
+        let mut j = 0;
+        while j < n {
+            // GROUP samples at a time (fewer at the end), as in `forward_k`: the sums over
+            // samples (db, dW) take them in order; their dx sums are independent and overlap.
+            let group = GROUP.min(n - j);
+            let mut gs = [[0.0f32; LANES]; GROUP];
+            for (s, g) in gs[..group].iter_mut().enumerate() {
+                *g = load(dz, (j + s) * units, units);
+            }
+            for (s, g) in gs[..group].iter().enumerate() {
+                let xj: [f32; K] = load(x, (j + s) * inputs, inputs);
+                axpy(&mut db_acc, 1.0, g);
+                if by_units {
+                    for (row, &xk) in dw_t.iter_mut().zip(&xj) {
+                        axpy(row, xk, g);
+                    }
+                } else {
+                    for (row, &gu) in dw_rows[..units].iter_mut().zip(g) {
+                        axpy(row, gu, &xj);
+                    }
                 }
             }
             if let Some(dx) = dx.as_deref_mut() {
-                let mut acc = [0.0f32; K];
-                for (wu, &gu) in w[..units].iter().zip(&g) {
-                    axpy(&mut acc, gu, wu);
+                let mut accs = [[0.0f32; K]; GROUP];
+                for (u, wu) in w[..units].iter().enumerate() {
+                    for (acc, g) in accs.iter_mut().zip(&gs) {
+                        axpy(acc, g[u], wu);
+                    }
                 }
-                store(dx, j * inputs, inputs, &acc);
+                for (s, acc) in accs[..group].iter().enumerate() {
+                    store(dx, (j + s) * inputs, inputs, acc);
+                }
             }
+            j += group;
         }
         for (u, row) in dw.chunks_exact_mut(inputs).enumerate() {
             for (k, d) in row.iter_mut().enumerate() {
@@ -309,11 +357,40 @@ mod tiny {
         }
         db.copy_from_slice(&db_acc[..units]);
     }
+
+    /// `backward_k` for a single unit: its gradient is one number per sample, so the sums run
+    /// on scalars and `K`-wide rows instead of 16-lane ones. The same fused multiply-adds in
+    /// the same order: `db += g`, `dW[k] += g x[k]`, `dx[k] = g W[k]`.
+    #[inline(always)]
+    fn backward_one<const K: usize>(
+        inputs: usize,
+        weight: &[f32],
+        x: &[f32],
+        dz: &[f32],
+        dw: &mut [f32],
+        db: &mut [f32],
+        mut dx: Option<&mut [f32]>,
+    ) {
+        let w: [f32; K] = load(weight, 0, inputs);
+        let (mut db_acc, mut dw_acc) = (0.0f32, [0.0f32; K]);
+        for (j, &g) in dz.iter().enumerate() {
+            let xj: [f32; K] = load(x, j * inputs, inputs);
+            db_acc = 1.0f32.mul_add(g, db_acc);
+            axpy(&mut dw_acc, g, &xj);
+            if let Some(dx) = dx.as_deref_mut() {
+                let mut acc = [0.0f32; K];
+                axpy(&mut acc, g, &w);
+                store(dx, j * inputs, inputs, &acc);
+            }
+        }
+        dw.copy_from_slice(&dw_acc[..inputs]);
+        db[0] = db_acc;
+    }
 }
 
 /// Loops over samples with vector operations along a row, compiled for AVX-512, AVX2+FMA and
 /// the baseline, chosen at run time. Each sums in a fixed order, so results are the same on
-/// every call; they may differ from the gemm path in the last bits, which is why the choice
+/// every call; they may differ from the tiled products in the last bits, which is why the choice
 /// depends only on the layer's shape.
 mod small {
     use multiversion::multiversion;
@@ -367,26 +444,6 @@ mod small {
             }
         }
     }
-
-    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-    pub fn add_bias(bias: &[f32], z: &mut [f32]) {
-        for column in z.chunks_exact_mut(bias.len()) {
-            for (z, &b) in column.iter_mut().zip(bias) {
-                *z += b;
-            }
-        }
-    }
-
-    /// `out = sum_j dz_j` over the samples' columns.
-    #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-    pub fn column_sums(units: usize, dz: &[f32], out: &mut [f32]) {
-        out.fill(0.0);
-        for column in dz.chunks_exact(units) {
-            for (o, &g) in out.iter_mut().zip(column) {
-                *o += g;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -397,7 +454,7 @@ mod tests {
     /// of `sum(z * r)` for a fixed `r`, for small and large layers.
     #[test]
     fn forward_and_gradients_are_right() {
-        // Tiny, tiny at the 16-lane limit, small, and large (matrixmultiply) layers.
+        // Tiny, tiny at the 16-lane limit, small, and large (tiled) layers.
         for (inputs, units, n) in [(2, 3, 4), (16, 16, 5), (7, 40, 8), (40, 48, 7)] {
             let layer = Dense { inputs, units };
             let fill = |len: usize, k: f32| (0..len).map(|i| (i as f32 * k).sin() * 0.9).collect::<Vec<f32>>();

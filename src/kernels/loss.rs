@@ -121,8 +121,8 @@ impl LossKernel {
     }
 
     fn run(self, values: &[f32], targets: &[f32], mut grad: Option<&mut [f32]>, scale: f32, width: usize) -> LossSums {
-        let mut sums = LossSums::default();
         if self == LossKernel::SoftmaxCrossEntropy {
+            let mut sums = LossSums::default();
             for (sample, (z, &t)) in values.chunks_exact(width).zip(targets).enumerate() {
                 let class = t as usize;
                 let max = z.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
@@ -140,23 +140,55 @@ impl LossKernel {
             }
             return sums;
         }
-        for (i, (&v, &t)) in values.iter().zip(targets).enumerate() {
-            let (loss, dv) = self.element(v, t);
+        // One loop per kernel, so that each is compiled without the others' branches.
+        match (self, grad) {
+            (LossKernel::Mse, grad) => {
+                Self::elements(values, targets, grad, scale, |v, t| LossKernel::Mse.element(v, t))
+            }
+            (LossKernel::BceWithLogits, grad) => {
+                Self::elements(values, targets, grad, scale, |v, t| LossKernel::BceWithLogits.element(v, t))
+            }
+            (kernel, grad) => Self::elements(values, targets, grad, scale, |v, t| kernel.element(v, t)),
+        }
+    }
+
+    /// The sums (in element order) and gradients of an element-wise loss.
+    #[inline(always)]
+    fn elements(
+        values: &[f32],
+        targets: &[f32],
+        grad: Option<&mut [f32]>,
+        scale: f32,
+        element: impl Fn(f32, f32) -> (f64, f32, bool),
+    ) -> LossSums {
+        let mut sums = LossSums::default();
+        let mut add = |v: f32, t: f32| {
+            let (loss, dv, correct) = element(v, t);
             sums.loss += loss;
             let d = f64::from(v) - f64::from(t);
             sums.abs_error += d.abs();
             sums.squared_error += d * d;
-            sums.correct += u64::from(self.is_correct(v, t));
-            if let Some(grad) = grad.as_deref_mut() {
-                grad[i] = dv * scale;
+            sums.correct += u64::from(correct);
+            dv * scale
+        };
+        match grad {
+            Some(grad) => {
+                for ((&v, &t), g) in values.iter().zip(targets).zip(grad) {
+                    *g = add(v, t);
+                }
             }
+            None => values.iter().zip(targets).for_each(|(&v, &t)| {
+                add(v, t);
+            }),
         }
         sums
     }
 
-    /// One element's loss (in f64, for an accurate sum) and its derivative.
-    fn element(self, v: f32, t: f32) -> (f64, f32) {
-        match self {
+    /// One element's loss (in f64, for an accurate sum), its derivative, and whether a
+    /// classifier got it right.
+    #[inline(always)]
+    fn element(self, v: f32, t: f32) -> (f64, f32, bool) {
+        let (loss, derivative) = match self {
             LossKernel::Mse => {
                 let d = v - t;
                 (f64::from(d) * f64::from(d), 2.0 * d)
@@ -197,7 +229,8 @@ impl LossKernel {
                 (f64::from(loss), p - t)
             }
             LossKernel::SoftmaxCrossEntropy => unreachable!("cross-entropy works per sample"),
-        }
+        };
+        (loss, derivative, self.is_correct(v, t))
     }
 
     fn is_correct(self, v: f32, t: f32) -> bool {

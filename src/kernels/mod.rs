@@ -12,3 +12,4 @@ pub mod math;
 pub mod norm;
 pub mod optim;
 pub mod schedule;
+pub mod tiled;

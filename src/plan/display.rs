@@ -120,7 +120,14 @@ impl fmt::Display for Plan {
             Batch::Full => "full".to_string(),
             Batch::Rows(rows) => rows.to_string(),
         };
-        writeln!(
+        // Tasks per kernel, shown when a batch's size is known and some kernel is split.
+        let tasks = |kernel: &Kernel| match self.train.batch {
+            Batch::Rows(rows) => self.tasks(kernel, rows),
+            Batch::Full => vec![1],
+        };
+        let total: usize = self.steps.iter().map(|step| tasks(&step.kernel).iter().sum::<usize>()).sum();
+        let parallel = total > self.steps.len();
+        write!(
             f,
             "plan {} ({}): buffers {}, {} parameters, batch {batch} (b rows), {}",
             self.name,
@@ -132,6 +139,10 @@ impl fmt::Display for Plan {
                 Batch::Full => "chunks sized with the data".to_string(),
             }
         )?;
+        if parallel {
+            write!(f, ", {total} tasks per step (tasks column: one count per parallel phase)")?;
+        }
+        writeln!(f)?;
         let mut optimizer = format!("optimizer {}", self.optimizer.describe());
         if self.schedule != crate::kernels::schedule::Schedule::Constant {
             optimizer += &format!(", schedule {}", self.schedule.describe());
@@ -140,26 +151,36 @@ impl fmt::Display for Plan {
             optimizer += &format!(", clip_norm {clip}");
         }
         writeln!(f, "{optimizer}")?;
-        let rows: Vec<(Phase, String, String, usize)> = self
+        let trained: Vec<usize> = (0..self.params.len()).filter(|&i| self.params[i].trainable).collect();
+        let rows: Vec<(Phase, String, String, String, usize)> = self
             .steps
             .iter()
             .flat_map(|step| {
                 let (name, operands) = self.describe(&step.kernel);
+                let counts = tasks(&step.kernel);
+                let joined = |counts: &[usize]| counts.iter().map(usize::to_string).collect::<Vec<_>>().join("+");
                 if step.kernel == Kernel::Update {
                     // One line per updated tensor keeps the columns narrow.
+                    let whole = self.parameter_count() <= crate::plan::UPDATE_RANGE;
                     operands
                         .split(", ")
-                        .map(|p| (step.phase, name.clone(), p.to_string(), step.line))
+                        .zip(&trained)
+                        .map(|(p, &id)| {
+                            let ranges =
+                                if whole { 1 } else { self.params[id].len().div_ceil(crate::plan::UPDATE_RANGE) };
+                            (step.phase, name.clone(), p.to_string(), ranges.to_string(), step.line)
+                        })
                         .collect::<Vec<_>>()
                 } else {
-                    vec![(step.phase, name, operands, step.line)]
+                    vec![(step.phase, name, operands, joined(&counts), step.line)]
                 }
             })
             .collect();
         let name_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
         let operand_width = rows.iter().map(|r| r.2.len()).max().unwrap_or(0);
+        let task_width = rows.iter().map(|r| r.3.len()).max().unwrap_or(0).max("tasks".len());
         let mut phase = None;
-        for (step_phase, name, operands, line) in rows {
+        for (step_phase, name, operands, count, line) in rows {
             if phase != Some(step_phase) {
                 let title = match step_phase {
                     Phase::Forward => "forward",
@@ -167,10 +188,23 @@ impl fmt::Display for Plan {
                     Phase::Backward => "backward",
                     Phase::Update => "update",
                 };
-                writeln!(f, "{title}")?;
+                if parallel && phase.is_none() {
+                    let pad = 2 + name_width + 2 + operand_width + 2 - title.len();
+                    writeln!(f, "{title}{:pad$}{:>task_width$}", "", "tasks")?;
+                } else {
+                    writeln!(f, "{title}")?;
+                }
                 phase = Some(step_phase);
             }
-            writeln!(f, "  {name:<name_width$}  {operands:<operand_width$}  # {}:{line}", self.file)?;
+            if parallel {
+                writeln!(
+                    f,
+                    "  {name:<name_width$}  {operands:<operand_width$}  {count:>task_width$}  # {}:{line}",
+                    self.file
+                )?;
+            } else {
+                writeln!(f, "  {name:<name_width$}  {operands:<operand_width$}  # {}:{line}", self.file)?;
+            }
         }
         Ok(())
     }

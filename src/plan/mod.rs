@@ -19,6 +19,9 @@ const MIN_CHUNK_WORK: usize = 1 << 18;
 /// Rows per chunk above which splitting further costs little (matrixmultiply is efficient).
 const MAX_CHUNK_ROWS: usize = 256;
 
+/// Elements per parallel range of a large tensor in the optimizer's pass.
+pub const UPDATE_RANGE: usize = 32 * 1024;
+
 /// An activation buffer: `width x batch`, one column per sample. Buffer 0 is the input.
 pub type BufferId = usize;
 /// A parameter tensor, in `Plan::params`.
@@ -252,6 +255,43 @@ impl Plan {
         batch.div_ceil(2).min(MAX_CHUNK_ROWS.max(least)).max(least).next_multiple_of(16)
     }
 
+    /// The tasks `kernel` runs for a batch of `rows` rows, one count per parallel phase: row
+    /// chunks for most kernels; for a tiled dense layer its packing jobs, then its tiles (one
+    /// phase, run inline, when the product is a single tile); for the update, the ranges of
+    /// each tensor (all tensors in one phase). A count of 1 runs on the calling thread. Like
+    /// the chunks, the counts follow from the shapes alone, never from the thread count.
+    pub fn tasks(&self, kernel: &Kernel, rows: usize) -> Vec<usize> {
+        let chunks = rows.div_ceil(self.chunk_rows(rows));
+        let dense = |node: usize| match self.nodes[node].op {
+            Op::Dense { layer, .. } if layer.is_tiled() => Some((layer, self.nodes[node].input != 0)),
+            _ => None,
+        };
+        let tiled = |count: crate::kernels::tiled::TaskCount| {
+            if count.tiles == 1 { vec![1] } else { vec![count.jobs, count.tiles] }
+        };
+        match *kernel {
+            Kernel::Forward { node, .. } => match dense(node) {
+                Some((layer, _)) => tiled(layer.forward_tasks(rows)),
+                None => vec![chunks],
+            },
+            Kernel::Backward { node, activation } => match dense(node) {
+                Some((layer, input_grad)) => {
+                    let mut phases = tiled(layer.backward_tasks(rows, input_grad));
+                    if activation.is_some() && chunks > 1 {
+                        phases.insert(0, chunks);
+                    }
+                    phases
+                }
+                None => vec![chunks],
+            },
+            Kernel::Loss { .. } => vec![chunks],
+            Kernel::Update if self.parameter_count() <= UPDATE_RANGE => vec![1],
+            Kernel::Update => {
+                vec![self.params.iter().filter(|p| p.trainable).map(|p| p.len().div_ceil(UPDATE_RANGE)).sum()]
+            }
+        }
+    }
+
     /// The spec line of the layer a parameter belongs to.
     pub fn line_of_param(&self, param: &ParamInfo) -> usize {
         let id = self.params.iter().position(|p| p == param).unwrap_or(usize::MAX);
@@ -307,5 +347,23 @@ mod tests {
         assert_eq!(plan.chunk_rows(100), 64, "50 rounded up to 16s");
         assert_eq!(plan.chunk_rows(60_000), 256);
         assert_eq!(plan_for(heavy, 128, CompileOptions { chunk_rows: Some(3) }).chunk_rows(128), 3);
+    }
+
+    /// A heavy step splits its large products into packing jobs and tiles, the rest into row
+    /// chunks; a light one runs every kernel as one task.
+    #[test]
+    fn tasks_follow_the_shapes() {
+        let plan = plan_for(" dense 1024 relu\n dense 10", 256, CompileOptions::default());
+        let tasks: Vec<Vec<usize>> = plan.steps.iter().map(|step| plan.tasks(&step.kernel, 256)).collect();
+        // Forward 1024x784: packing W (802,816 values: 12 jobs of 64Ki) and x (3 jobs), then
+        // 32 tiles (the most); forward 10x1024: one tile, inline; the loss: 2 chunks; backward
+        // 10x1024 with dx: 8 jobs (x: 4, dz: 1, db: 1, W^T: 1, dz again: 1), 1 + 1 tiles;
+        // relu' in 2 chunks, then backward 1024x784: 9 jobs (x: 3, dz: 4, db: 2), 32 tiles;
+        // the update: 25 + 1 + 1 + 1 ranges of 32Ki values.
+        assert_eq!(tasks, [vec![15, 32], vec![1], vec![2], vec![8, 2], vec![2, 9, 32], vec![28]]);
+        assert!(plan.to_string().contains("tasks per step"));
+        let light = plan_for(" dense 10", 32, CompileOptions::default());
+        assert!(light.steps.iter().all(|step| light.tasks(&step.kernel, 32) == [1]));
+        assert!(!light.to_string().contains("tasks"));
     }
 }

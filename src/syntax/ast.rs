@@ -122,6 +122,9 @@ mod display {
             match &self.kind {
                 // Plain notation for whole numbers and unless scientific is two or more characters
                 // shorter: `60000`, `0.005`, `1e-4`.
+                // A literal too large for f64 (`1e400`) is infinite: printed as a literal that
+                // reads back the same, never as `inf`, which would not parse.
+                ValueKind::Number(n) if n.is_infinite() => f.write_str(if *n > 0.0 { "1e999" } else { "-1e999" }),
                 ValueKind::Number(n) => {
                     let (plain, scientific) = (format!("{n}"), format!("{n:e}"));
                     let whole = n.fract() == 0.0 && n.abs() < 1e15;

@@ -94,7 +94,7 @@ pub fn format(spec: &Spec, source: &Source) -> Option<String> {
             Statement::Unknown(_) => {}
         }
     }
-    let anchors: Vec<(Anchor, String)> = comments(source)
+    let anchors: Vec<(Anchor, String, usize)> = comments(source)
         .into_iter()
         .map(|comment| {
             let after = comment
@@ -122,28 +122,25 @@ pub fn format(spec: &Spec, source: &Source) -> Option<String> {
                     (None, None) => Anchor::EndOfFile,
                 }
             });
-            (anchor, comment.text)
+            (anchor, comment.text, comment.line)
         })
         .collect();
     let lines: Vec<&str> = source.text.split('\n').collect();
     let first_line_of = |statement: usize| {
         let own = items.iter().find(|(_, s, l)| *s == statement && l.is_none()).map_or(1, |i| i.0);
-        // A statement's leading comments start its paragraph.
-        let comments_before = comments(source)
-            .iter()
-            .filter(|c| !c.trailing && c.line < own)
-            .filter(|c| !items.iter().any(|(l, _, _)| *l > c.line && *l < own))
-            .map(|c| c.line)
-            .min();
+        // A statement's leading comments (those printed before it) start its paragraph; a
+        // comment that stays inside the block above does not.
+        let leading = Anchor::Before { statement, layer: None };
+        let comments_before = anchors.iter().filter(|(a, _, _)| *a == leading).map(|(_, _, line)| *line).min();
         comments_before.unwrap_or(own)
     };
     let print_comments = |out: &mut String, anchor: Anchor, indent: &str| {
-        for (_, text) in anchors.iter().filter(|(a, _)| *a == anchor) {
+        for (_, text, _) in anchors.iter().filter(|(a, _, _)| *a == anchor) {
             out.push_str(&format!("{indent}{text}\n"));
         }
     };
     let trailing = |anchor: Anchor| {
-        let texts: Vec<&str> = anchors.iter().filter(|(a, _)| *a == anchor).map(|(_, t)| t.as_str()).collect();
+        let texts: Vec<&str> = anchors.iter().filter(|(a, _, _)| *a == anchor).map(|(_, t, _)| t.as_str()).collect();
         if texts.is_empty() { String::new() } else { format!("  {}", texts.join(" ")) }
     };
     let mut out = String::new();

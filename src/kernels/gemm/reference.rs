@@ -1,50 +1,13 @@
-//! Matrix products on strided f32 slices, so that a transpose is a choice of strides, never
-//! a copy. Large products go to nalgebra's `gemm`, which hands the strides to matrixmultiply;
-//! products with a dimension of 5 or less (where nalgebra would not use matrixmultiply, and
-//! its fallback mishandles non-unit row strides) use the plain loop here.
+//! The products through nalgebra, nnspec's matrix type: its `gemm` hands the strides to
+//! matrixmultiply. No longer on the training path (the tiled products are faster and give the
+//! same bits for any thread count, see `benches/products.rs`), it stays as the reference the
+//! tiled products are tested and measured against. Products with a dimension of 5 or less
+//! (where nalgebra would not use matrixmultiply, and its fallback mishandles non-unit row
+//! strides) use a plain loop.
 
-use nalgebra::{Dyn, MatrixView, MatrixViewMut};
+use nalgebra::{Dyn, MatrixViewMut};
 
-/// A read-only strided matrix: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
-#[derive(Clone, Copy)]
-pub struct Strided<'a> {
-    pub data: &'a [f32],
-    pub rows: usize,
-    pub cols: usize,
-    pub row_stride: usize,
-    pub col_stride: usize,
-}
-
-impl<'a> Strided<'a> {
-    /// A column-major `rows x cols` matrix (the layout of activation buffers).
-    pub fn col_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Strided { data, rows, cols, row_stride: 1, col_stride: rows }
-    }
-
-    /// A row-major `rows x cols` matrix (the layout of weights).
-    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Strided { data, rows, cols, row_stride: cols, col_stride: 1 }
-    }
-
-    /// The same memory read as the transpose.
-    pub fn t(self) -> Self {
-        Strided { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
-    }
-
-    fn view(self) -> MatrixView<'a, f32, Dyn, Dyn, Dyn, Dyn> {
-        MatrixView::from_slice_with_strides_generic(
-            self.data,
-            Dyn(self.rows),
-            Dyn(self.cols),
-            Dyn(self.row_stride),
-            Dyn(self.col_stride),
-        )
-    }
-
-    fn at(&self, i: usize, j: usize) -> f32 {
-        self.data[i * self.row_stride + j * self.col_stride]
-    }
-}
+use super::Strided;
 
 /// Where a product goes: `rows x cols` with the given strides.
 pub struct StridedMut<'a> {

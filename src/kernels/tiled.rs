@@ -1,0 +1,251 @@
+//! Large dense layers over the whole batch at once, split by output tiles instead of by rows.
+//!
+//! Forward, `Z = W X + b` (`Z` is `units x n`): A is the weight, B the batch. Backward,
+//! `dW^T = X dZ^T` (the transpose of the row-major `dW`, written as a column-major matrix, is
+//! `dW` itself), `dX = W^T dZ` and `db = dZ 1`. Each element sums over its `k` terms in one
+//! fixed order (see `gemm`), so a weight's gradient is summed over the batch's samples in
+//! order whatever the number of threads, and no per-chunk gradient copies are needed.
+//!
+//! Each pass has two phases for the caller to run in parallel: `Job`s (packing each operand
+//! once, in groups of panels, and the bias gradient in groups of units), then the tiles of
+//! one or two `Product`s.
+
+use std::ops::Range;
+
+use super::activation::Activation;
+use super::dense::Dense;
+use super::gemm::{Isa, MAX_MR, MAX_NR, PackBuffer, Strided, Tile, Tiles, pack, packed_len, run_tile, split};
+
+/// Values per packing job: about 256 KiB, some tens of microseconds of copying.
+const PACK_VALUES: usize = 1 << 16;
+/// Additions per bias-gradient job.
+const SUM_VALUES: usize = 1 << 17;
+/// The most jobs one operand is packed in.
+const MAX_JOBS: usize = 16;
+
+/// Packed operands of the products in flight (two for a forward pass, four for a backward).
+#[derive(Debug, Default)]
+pub struct Packs {
+    buffers: [PackBuffer; 4],
+}
+
+/// Work of the first phase: independent, each writing its own output.
+pub enum Job<'a> {
+    /// Packs panels of an operand (see `gemm::pack`).
+    Pack { src: Strided<'a>, width: usize, panels: Range<usize>, out: &'a mut [f32] },
+    /// `out[u] = sum_j dz[j * units + first + u]` over the samples `j` in order.
+    BiasGrad { dz: &'a [f32], units: usize, first: usize, out: &'a mut [f32] },
+}
+
+impl Job<'_> {
+    pub fn run(self) {
+        match self {
+            Job::Pack { src, width, panels, out } => pack(src, width, panels, out),
+            Job::BiasGrad { dz, units, first, out } => {
+                out.fill(0.0);
+                for column in dz.chunks_exact(units) {
+                    out.iter_mut().zip(&column[first..]).for_each(|(o, &g)| *o += g);
+                }
+            }
+        }
+    }
+}
+
+/// Packing jobs for a `rows x k` operand: by its size alone, at most one per panel of the
+/// widest kernel, so the count is the same on every CPU.
+pub fn pack_jobs(rows: usize, k: usize, widest: usize) -> usize {
+    (rows * k / PACK_VALUES).clamp(1, MAX_JOBS.min(rows.div_ceil(widest).max(1)))
+}
+
+/// Bias-gradient jobs for `units x n`.
+fn sum_jobs(units: usize, n: usize) -> usize {
+    (units * n / SUM_VALUES).clamp(1, MAX_JOBS.min(units.div_ceil(MAX_MR)))
+}
+
+/// Appends the jobs that pack `src` (`rows x k`) in panels of `width` into `buffer`.
+fn push_packs<'a>(jobs: &mut Vec<Job<'a>>, src: Strided<'a>, width: usize, widest: usize, buffer: &'a mut PackBuffer) {
+    buffer.reserve(packed_len(src.rows, src.cols, width));
+    let count = pack_jobs(src.rows, src.cols, widest);
+    let mut rest = buffer.as_mut_slice();
+    for index in 0..count {
+        let rows = split(src.rows, width, count, index);
+        let panels = rows.start / width..rows.end.div_ceil(width);
+        let (out, later) = rest.split_at_mut(panels.len() * width * src.cols);
+        rest = later;
+        jobs.push(Job::Pack { src, width, panels, out });
+    }
+}
+
+/// Tasks of a pass, for the plan: `(jobs, tiles)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskCount {
+    pub jobs: usize,
+    pub tiles: usize,
+}
+
+/// One product's second phase: its tiles, each a task that owns its part of C.
+pub struct Product<'a> {
+    shared: Shared<'a>,
+    tiles: Vec<Tile<'a>>,
+}
+
+/// What every tile of a product reads.
+pub struct Shared<'a> {
+    grid: Tiles,
+    a: &'a [f32],
+    b: &'a [f32],
+    /// Added to each column once its sum is complete (the bias, as BLAS's `beta = 1` and
+    /// PyTorch's `addmm` add it), before the activation.
+    bias: Option<&'a [f32]>,
+    activation: Option<Activation>,
+}
+
+impl<'a> Product<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        isa: Isa,
+        grid: Tiles,
+        a: &'a [f32],
+        b: &'a [f32],
+        c: &'a mut [f32],
+        bias: Option<&'a [f32]>,
+        activation: Option<Activation>,
+    ) -> Product<'a> {
+        Product { tiles: grid.split(isa, c), shared: Shared { grid, a, b, bias, activation } }
+    }
+
+    pub fn tasks(&self) -> usize {
+        self.tiles.len()
+    }
+
+    /// The shared inputs and the tiles, to run each tile once (in any order, on any thread).
+    pub fn into_parts(self) -> (Shared<'a>, Vec<Tile<'a>>) {
+        (self.shared, self.tiles)
+    }
+}
+
+impl Shared<'_> {
+    /// Computes one of the product's tiles.
+    pub fn run(&self, isa: Isa, tile: Tile<'_>) {
+        let epilogue = |rows: Range<usize>, column: &mut [f32]| {
+            if let Some(bias) = self.bias {
+                column.iter_mut().zip(&bias[rows]).for_each(|(z, b)| *z += b);
+            }
+            if let Some(activation) = self.activation {
+                activation.forward_in_place(column, column.len());
+            }
+        };
+        run_tile(isa, &self.grid, tile, self.a, self.b, &epilogue);
+    }
+}
+
+/// Whether an activation can run on any piece of a layer's output (all but softmax, which
+/// needs whole samples): such an activation is applied to each tile as it is finished.
+pub fn fuses_into_tiles(activation: Activation) -> bool {
+    activation != Activation::Softmax
+}
+
+impl Dense {
+    /// The tasks of the forward pass over `n` samples.
+    pub fn forward_tasks(self, n: usize) -> TaskCount {
+        TaskCount {
+            jobs: pack_jobs(self.units, self.inputs, MAX_MR) + pack_jobs(n, self.inputs, MAX_NR),
+            tiles: Tiles::new(self.units, n, self.inputs).count(),
+        }
+    }
+
+    /// The tasks of the backward pass over `n` samples.
+    pub fn backward_tasks(self, n: usize, input_grad: bool) -> TaskCount {
+        let (i, u) = (self.inputs, self.units);
+        let mut count = TaskCount {
+            jobs: pack_jobs(i, n, MAX_MR) + pack_jobs(u, n, MAX_NR) + sum_jobs(u, n),
+            tiles: Tiles::new(i, u, n).count(),
+        };
+        if input_grad {
+            count.jobs += pack_jobs(i, u, MAX_MR) + pack_jobs(n, u, MAX_NR);
+            count.tiles += Tiles::new(i, n, u).count();
+        }
+        count
+    }
+
+    /// Phase one of the forward pass: pack `W` and the batch `x` (`inputs x n`).
+    pub fn forward_jobs<'a>(self, isa: Isa, weight: &'a [f32], x: &'a [f32], packs: &'a mut Packs) -> Vec<Job<'a>> {
+        let n = x.len() / self.inputs;
+        let [a, b, ..] = &mut packs.buffers;
+        let mut jobs = Vec::new();
+        push_packs(&mut jobs, Strided::row_major(weight, self.units, self.inputs), isa.mr(), MAX_MR, a);
+        push_packs(&mut jobs, Strided::col_major(x, self.inputs, n).t(), isa.nr(), MAX_NR, b);
+        jobs
+    }
+
+    /// Phase two of the forward pass: `z = act(W x + b)`, the bias added to each finished sum
+    /// and `act` applied tile by tile
+    /// when `fuses_into_tiles` allows (else the caller applies it afterwards).
+    pub fn forward_product<'a>(
+        self,
+        isa: Isa,
+        bias: &'a [f32],
+        z: &'a mut [f32],
+        packs: &'a Packs,
+        activation: Option<Activation>,
+    ) -> Product<'a> {
+        let n = z.len() / self.units;
+        let grid = Tiles::new(self.units, n, self.inputs);
+        let [a, b, ..] = &packs.buffers;
+        Product::new(isa, grid, a.as_slice(), b.as_slice(), z, Some(bias), activation.filter(|&a| fuses_into_tiles(a)))
+    }
+
+    /// Phase one of the backward pass (after any fused activation's backward has turned `dz`
+    /// into the gradient of `z`): pack `x` and `dz` for `dW`, `W^T` and `dz` for `dx` (when
+    /// `input_grad`), and sum `db`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_jobs<'a>(
+        self,
+        isa: Isa,
+        weight: &'a [f32],
+        x: &'a [f32],
+        dz: &'a [f32],
+        db: &'a mut [f32],
+        input_grad: bool,
+        packs: &'a mut Packs,
+    ) -> Vec<Job<'a>> {
+        let (i, u) = (self.inputs, self.units);
+        let n = x.len() / i;
+        let [xa, dzb, wa, dzb2] = &mut packs.buffers;
+        let mut jobs = Vec::new();
+        // dW^T (inputs x units) = X (inputs x n) dZ^T (n x units).
+        push_packs(&mut jobs, Strided::col_major(x, i, n), isa.mr(), MAX_MR, xa);
+        push_packs(&mut jobs, Strided::col_major(dz, u, n), isa.nr(), MAX_NR, dzb);
+        if input_grad {
+            // dX (inputs x n) = W^T (inputs x units) dZ (units x n).
+            push_packs(&mut jobs, Strided::row_major(weight, u, i).t(), isa.mr(), MAX_MR, wa);
+            push_packs(&mut jobs, Strided::col_major(dz, u, n).t(), isa.nr(), MAX_NR, dzb2);
+        }
+        let parts = sum_jobs(u, n);
+        let mut rest = db;
+        for index in 0..parts {
+            let units = split(u, 1, parts, index);
+            let (out, later) = rest.split_at_mut(units.len());
+            rest = later;
+            jobs.push(Job::BiasGrad { dz, units: u, first: units.start, out });
+        }
+        jobs
+    }
+
+    /// Phase two of the backward pass: the products for `dw` and, when given, `dx`.
+    pub fn backward_products<'a>(
+        self,
+        isa: Isa,
+        n: usize,
+        dw: &'a mut [f32],
+        dx: Option<&'a mut [f32]>,
+        packs: &'a Packs,
+    ) -> (Product<'a>, Option<Product<'a>>) {
+        let (i, u) = (self.inputs, self.units);
+        let [xa, dzb, wa, dzb2] = &packs.buffers;
+        let weight_grad = Product::new(isa, Tiles::new(i, u, n), xa.as_slice(), dzb.as_slice(), dw, None, None);
+        let input_grad =
+            dx.map(|dx| Product::new(isa, Tiles::new(i, n, u), wa.as_slice(), dzb2.as_slice(), dx, None, None));
+        (weight_grad, input_grad)
+    }
+}
