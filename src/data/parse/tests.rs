@@ -257,3 +257,36 @@ fn generated_files_read_the_same_every_way() {
     // The cases reach both outcomes often.
     assert!(outcomes[0] > 300 && outcomes[1] > 300, "errors and tables: {outcomes:?}");
 }
+
+/// Rows longer than a chunk (a wide row of numbers, a long text cell, a long quoted cell with
+/// line ends) are read whole, and the rows around them keep their lines.
+#[test]
+fn rows_longer_than_a_chunk_are_read_whole() {
+    use ColumnRead::*;
+    let wide = 3 * CHUNK_BYTES / 4;
+    let mut text = String::from("h0");
+    for i in 1..wide {
+        text += &format!(",h{i}");
+    }
+    text += "\n";
+    for row in 0..3 {
+        let cells: Vec<String> = (0..wide).map(|i| ((i + row) % 256).to_string()).collect();
+        text += &cells.join(",");
+        text += "\n";
+    }
+    assert!(text.len() > 3 * CHUNK_BYTES);
+    let reads = vec![Number; wide];
+    let table = parse_bytes(text.as_bytes(), &reads, b',', &[CHUNK_BYTES, 4096]).unwrap();
+    assert_eq!((table.rows, table.lines.clone()), (3, vec![2, 3, 4]));
+    assert_eq!(table.numbers[2 * wide + 300_000], ((300_000 + 2) % 256) as f32);
+    let long = "x".repeat(3 * CHUNK_BYTES);
+    let quoted = format!("\"{}\n{}\"", "y".repeat(CHUNK_BYTES), "z".repeat(CHUNK_BYTES));
+    for cell in [long.as_str(), quoted.as_str()] {
+        let text = format!("a,b\n1,short\n2,{cell}\n3,short\n");
+        let table = parse_bytes(text.as_bytes(), &[Number, Text], b',', &[CHUNK_BYTES, 4096]).unwrap();
+        assert_eq!(table.numbers, [1.0, 2.0, 3.0]);
+        assert_eq!(table.texts[0].get(1).map(str::len), Some(cell.trim_matches('"').len()));
+        let last = if cell.contains('\n') { 5 } else { 4 };
+        assert_eq!(table.lines, [2, 3, last]);
+    }
+}
