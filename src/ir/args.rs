@@ -38,10 +38,11 @@ impl<'a, 'd> Args<'a, 'd> {
                     Some(param) => *param,
                     None => {
                         let known = params.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+                        let takes = if params.is_empty() { "no arguments".to_string() } else { known };
                         diags.push(
                             Diagnostic::error(Code::UnknownName, format!("`{owner}` has no argument `{}`", name.name))
                                 .at(name.span, "unknown argument")
-                                .note(format!("`{owner}` takes {known}"))
+                                .note(format!("`{owner}` takes {takes}"))
                                 .help_opt(did_you_mean(&name.name, params.iter().copied())),
                         );
                         continue;
