@@ -19,6 +19,7 @@ pub use csv_file::{CsvLayout, FileRef, Progress, probe_csv, read_header, read_ta
 pub use encoding::Encoding;
 pub use input::open_input;
 pub use labels::Target;
+pub use parse::{Cells, Frame};
 pub use scaling::Scaler;
 pub use split::Splits;
 pub use tabular::encode_error;
