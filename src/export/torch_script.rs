@@ -128,7 +128,7 @@ fn spec_table(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> Value {
             "restore_best": early.restore_best,
         })
     });
-    json!({
+    let mut table = json!({
         "name": model.name,
         "file": spec,
         "nnspec_version": env!("CARGO_PKG_VERSION"),
@@ -155,7 +155,12 @@ fn spec_table(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> Value {
         "params": params,
         "inits": inits,
         "architecture": crate::weights::architecture_hash(plan),
-    })
+    });
+    // Only where set, so that the scripts of other specs read as before.
+    if train.drop_last {
+        table["drop_last"] = json!(true);
+    }
+    table
 }
 
 /// The runtime's name for an initialiser.
