@@ -295,3 +295,18 @@ fn every_flag_and_positional_of_every_command_has_help() {
     let help = nnspec(&root(), &["plot", "--help"]).stdout;
     assert!(help.contains("SVG or PNG"), "{help}");
 }
+
+#[test]
+fn check_and_run_warn_of_a_one_row_batch_under_batch_norm() {
+    // 10 rows in batches of 3: the last batch of each epoch has one row.
+    let spec = "model m {\n    input 2\n    dense 4\n    batch_norm relu\n    dense 1\n}\nloss mse\noptimizer sgd\n\
+                data random(rows: 10, inputs: 2, seed: 1)\ntrain { epochs: 1, batch: 3 }\n";
+    let s = Scratch::new("one-row", &[("m.nn", spec)]);
+    for command in ["check", "run"] {
+        let out = nnspec(&s.dir, &[command, "m.nn"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stderr.contains("the last training batch of each epoch has one row"), "{command}: {}", out.stderr);
+    }
+    let out = nnspec(&s.dir, &["run", "m.nn", "--set", "train.drop_last=true"]);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+}

@@ -278,6 +278,16 @@ mod tests {
     }
 
     #[test]
+    fn numbers_in_messages_are_short_whatever_their_size() {
+        // A diverged loss of 1e60 was printed with sixty digits.
+        assert_eq!(number(1.2345678e60), "1.23457e60");
+        assert_eq!(number(-3.4e38), "-3.40000e38");
+        assert_eq!(number(0.0012345678), "0.001235");
+        assert_eq!(number(2.5e-9), "2.50000e-9");
+        assert_eq!((number(f64::INFINITY), number(0.0)), ("inf".to_string(), "0".to_string()));
+    }
+
+    #[test]
     fn other_frameworks_names_come_before_edit_distance_but_not_for_columns() {
         let monitors = ["val_loss", "val_accuracy", "val_f1", "val_auc"];
         assert_eq!(

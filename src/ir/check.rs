@@ -283,7 +283,10 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::warning(
                     Code::OutOfRange,
-                    format!("a learning rate of {} is unusually high", model.optimizer.optimizer.lr()),
+                    format!(
+                        "a learning rate of {} is unusually high",
+                        crate::diagnostic::number(model.optimizer.optimizer.lr())
+                    ),
                 )
                 .at(model.optimizer.span, "learning rate above 10")
                 .help("training usually diverges above 1; typical rates are 0.001 to 0.1"),
@@ -356,23 +359,26 @@ impl Checker<'_> {
                     .help("name the one column that holds the class labels"),
             ),
             // Two classes in one column of labels: `bce` takes one output, the probability of the
-            // second class. (A regression loss or a final `softmax` has its own error above.)
-            Some(_) if model.data.classes.is_some() => {
-                if model.loss.loss == Loss::Bce && final_activation == Some(Activation::Sigmoid) {
-                    self.error(
-                        Diagnostic::error(
-                            Code::Width,
-                            format!("`bce` on two classes needs one output, but the model has {output}"),
-                        )
-                        .at(last_span, format!("{output} outputs"))
-                        .with_context(model.data.span, "two classes in one column of labels")
-                        .note("the one output is the probability of the second class")
-                        .help(
-                            "end the model with `dense 1 sigmoid`, or use `loss cross_entropy` with `dense 2 softmax`",
-                        ),
-                    );
-                }
+            // second class.
+            Some(_)
+                if model.data.classes.is_some()
+                    && model.loss.loss == Loss::Bce
+                    && final_activation == Some(Activation::Sigmoid) =>
+            {
+                self.error(
+                    Diagnostic::error(
+                        Code::Width,
+                        format!("`bce` on two classes needs one output, but the model has {output}"),
+                    )
+                    .at(last_span, format!("{output} outputs"))
+                    .with_context(model.data.span, "two classes in one column of labels")
+                    .note("the one output is the probability of the second class")
+                    .help("end the model with `dense 1 sigmoid`, or use `loss cross_entropy` with `dense 2 softmax`"),
+                )
             }
+            // A regression loss with classes, or a final `softmax` under `bce`: their own errors
+            // above say what to change.
+            Some(_) if model.data.classes.is_some() => {}
             Some(targets) => self.error(
                 Diagnostic::error(
                     Code::Width,
