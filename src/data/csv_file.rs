@@ -9,7 +9,7 @@ use std::path::Path;
 use super::input::{self, MAX_HEADER_BYTES, Whole};
 use super::parse::{self, Body, Layout, ParseError, ParseErrorKind, Stage};
 use super::table::{ColumnRead, NaValues, Table, delimiter_name, sniff_delimiter};
-use crate::diagnostic::{Code, Diagnostic, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, closest_name};
 use crate::ir::{ColumnKind, CsvSource, Model};
 use crate::span::Span;
 
@@ -175,7 +175,7 @@ pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic
                         delimiter_name(other)
                     ));
             } else if header.len() > 1 {
-                error = error.help_opt(did_you_mean(name, header.iter().map(String::as_str)));
+                error = error.help_opt(closest_name(name, header.iter().map(String::as_str)));
             }
             error
         })

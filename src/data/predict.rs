@@ -96,7 +96,7 @@ fn column_reads(
         header.iter().position(|h| h == name).ok_or_else(|| {
             Diagnostic::error(Code::DataShape, format!("{role} column `{name}` is not in the header of `{shown}`"))
                 .note(format!("the header is: {}", header.join(", ")))
-                .help_opt(crate::diagnostic::did_you_mean(name, header.iter().map(String::as_str)))
+                .help_opt(crate::diagnostic::closest_name(name, header.iter().map(String::as_str)))
         })
     };
     for feature in &encoding.features {

@@ -563,9 +563,11 @@ def run(args, device, rank, world):
     epochs = args.epochs if args.epochs is not None else SPEC["epochs"]
     capacity = len(train_rows) if SPEC["batch"] is None else max(1, min(SPEC["batch"], len(train_rows)))
     order = list(train_rows)
+    # With `drop_last`, an epoch trains on its whole batches only: the first rows of its order.
+    rows_used = len(order) - len(order) % capacity if SPEC.get("drop_last") else len(order)
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         # nnspec normalises a single row (its variance is 0); PyTorch refuses to.
-        for size in {capacity, len(order) % capacity or capacity}:
+        for size in {capacity, rows_used % capacity or capacity}:
             if 1 in [len(share(range(size), r, world)) for r in range(world)]:
                 raise DataError(
                     f"a batch of {size} row(s) over {world} process(es) leaves a process one row, "
@@ -587,7 +589,7 @@ def run(args, device, rank, world):
             shuffle_rng.shuffle(order)
         model.train()
         batches = []
-        for at in range(0, len(order), capacity):
+        for at in range(0, rows_used, capacity):
             rows = order[at:at + capacity]
             index = torch.tensor(share(rows, rank, world), dtype=torch.long, device=device)
             out = trained(inputs[index])
@@ -607,14 +609,15 @@ def run(args, device, rank, world):
             dist.all_reduce(sums)
         per_batch = sums.tolist()
         losses = []
-        for (at, batch) in zip(range(0, len(order), capacity), per_batch):
+        for (at, batch) in zip(range(0, rows_used, capacity), per_batch):
             terms = len(order[at:at + capacity]) * SPEC["terms_per_sample"]
             loss = batch[0] / terms
             if not math.isfinite(loss):
                 raise DataError(f"training diverged: the loss became {loss} at epoch {epoch}")
             losses.append(loss)
         totals = [sequential_sum(column) for column in zip(*per_batch)]
-        train = metrics(sequential_sum(losses) / len(losses), totals, len(order), train_sst)
+        sst = train_sst if rows_used == len(order) else sum_of_squares(data, order[:rows_used])
+        train = metrics(sequential_sum(losses) / len(losses), totals, rows_used, sst)
         if world > 1:
             # DDP keeps batch norm's running statistics of process 0: evaluate with those.
             for buffer in model.buffers():

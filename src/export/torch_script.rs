@@ -167,7 +167,7 @@ fn spec_table(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> Value {
             }
         }
     }
-    json!({
+    let mut table = json!({
         "name": model.name,
         "file": spec,
         "nnspec_version": env!("CARGO_PKG_VERSION"),
@@ -207,7 +207,12 @@ fn spec_table(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> Value {
         "params": params,
         "inits": inits,
         "architecture": crate::weights::architecture_hash(plan),
-    })
+    });
+    // Only where set, so that the scripts of other specs read as before.
+    if train.drop_last {
+        table["drop_last"] = json!(true);
+    }
+    table
 }
 
 /// A scaling as the runtime reads it: `{"kind": ...}`, with the bounds of `minmax(low, high)`.

@@ -74,7 +74,8 @@ def _native_call(function, *args):
 
 def _overrides(overrides: Optional[Mapping[str, Any]]) -> List[str]:
     """``{"train.epochs": 5, "loss": "mae"}`` as ``--set`` texts: numbers and booleans as
-    nnspec writes them, strings as given (quote a string value yourself: ``'"y"'``)."""
+    nnspec writes them, strings as given: where the spec expects a string the text is that
+    string (``{"data.target": "y"}``); elsewhere a string is a name (``{"loss": "mae"}``)."""
     texts = []
     for key, value in (overrides or {}).items():
         if isinstance(value, bool):
