@@ -173,6 +173,13 @@ impl Spec {
         }
     }
 
+    /// Whether the plan needs the data: the input width from the columns, or class weights
+    /// `balanced` from the training rows.
+    pub fn plan_needs_data(&self) -> bool {
+        self.model.input.inferred
+            || matches!(self.model.loss.class_weights, Some((crate::ir::ClassWeights::Balanced, _)))
+    }
+
     /// Whether the spec declares its columns or takes its input width from them: then `check`
     /// and `plan` show the resolved columns.
     pub fn declares_columns(&self) -> bool {

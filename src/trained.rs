@@ -70,7 +70,15 @@ impl Trained {
         let decoded = weights::read(weights_path).map_err(|d| spec.fail(d))?;
         let model = spec.model();
         let encoding = data::predict::trained_encoding(model, &decoded, weights_path).map_err(|d| spec.fail(d))?;
-        let plan = spec.compile_for_width(encoding.width(), CompileOptions::default());
+        let mut plan = spec.compile_for_width(encoding.width(), CompileOptions::default());
+        // `balanced` weights are those training resolved from its rows: they weigh `eval`'s loss.
+        let balanced = matches!(spec.model().loss.class_weights, Some((crate::ir::ClassWeights::Balanced, _)));
+        if balanced
+            && let Some(weights) = weights::class_weights_of(&decoded, plan.output_width)
+                .map_err(|why| spec.fail(invalid_file(weights_path, &why)))?
+        {
+            plan.class_weights = weights;
+        }
         let warnings: Vec<Report> =
             weights::architecture_warning(&plan, &decoded, weights_path).map(|w| spec.fail(w)).into_iter().collect();
         let params = weights::params_from(&plan, &decoded, "", weights_path).map_err(|d| spec.fail(d))?;
@@ -311,13 +319,18 @@ impl Trained {
         let mut confusion = plan.class_count().map(|classes| Confusion::new("given", classes, labels));
         let sums = train::evaluate(plan, &mut params, &mut state, &rows, &all, capacity, confusion.as_mut());
         let sst = train::split_sst(plan, &rows, &all);
-        let mut metrics = Metrics::from_sums(plan, plan.mean_loss(sums.loss, rows.rows), &sums, rows.rows, sst);
+        let mut metrics = Metrics::from_sums(plan, plan.mean_loss(&sums, rows.rows), &sums, rows.rows, sst);
         if let Some(confusion) = &confusion {
             let all = [ExtraMetric::Precision, ExtraMetric::Recall, ExtraMetric::F1, ExtraMetric::Auc];
             metrics = metrics.with_extras(confusion, &all);
         }
         Evaluation { rows: rows.rows, dropped: 0, metrics, confusion }
     }
+}
+
+/// A weights file whose contents are wrong.
+fn invalid_file(path: &Path, why: &str) -> Diagnostic {
+    Diagnostic::error(Code::DataFile, format!("`{}`: {why}", path.display()))
 }
 
 impl Predictions {

@@ -155,13 +155,31 @@ pub fn metadata(plan: &Plan, scaler: &Scaler) -> HashMap<String, String> {
         "offset": scaler.offset,
         "factor": scaler.factor,
     });
-    HashMap::from([
+    let mut metadata = HashMap::from([
         ("format".to_string(), "pt".to_string()),
         ("nnspec.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
         ("nnspec.model".to_string(), plan.name.clone()),
         (ARCHITECTURE.to_string(), architecture_hash(plan)),
         ("nnspec.input_scaling".to_string(), scaling.to_string()),
-    ])
+    ]);
+    if !plan.class_weights.is_empty() {
+        metadata.insert(CLASS_WEIGHTS.to_string(), serde_json::json!(plan.class_weights).to_string());
+    }
+    metadata
+}
+
+/// The metadata key of the loss's class weights as resolved for training (JSON list), so that
+/// `eval` weighs its loss as training did, `balanced` included.
+pub const CLASS_WEIGHTS: &str = "nnspec.class_weights";
+
+/// The class weights a weights file records (`None` if none): `classes` positive numbers.
+pub fn class_weights_of(decoded: &Decoded, classes: usize) -> Result<Option<Vec<f32>>, String> {
+    let Some(text) = decoded.metadata.get(CLASS_WEIGHTS) else { return Ok(None) };
+    let weights: Vec<f32> = serde_json::from_str(text).map_err(|e| format!("its class weights are unreadable: {e}"))?;
+    if weights.len() != classes || weights.iter().any(|w| !(w.is_finite() && *w > 0.0)) {
+        return Err(format!("its class weights are not {classes} numbers above 0"));
+    }
+    Ok(Some(weights))
 }
 
 /// The bytes of a weights file.

@@ -111,3 +111,25 @@ fn every_product_kernel_gives_the_same_trace() {
         assert_eq!(trace, &traces[0], "NNSPEC_KERNELS={kernels} changes the trace");
     }
 }
+
+/// Class weights (`balanced`, resolved from the training rows) weigh each chunk's loss and
+/// gradient by a scale that every chunk shares: the same bits for any thread count, and a
+/// different run than without them.
+#[test]
+fn class_weights_give_the_same_bits_with_any_thread_count() {
+    let weighted = TILED
+        .replace("loss cross_entropy", "loss cross_entropy(class_weights: balanced)")
+        .replace("dense 512 relu", "dense 32 relu")
+        .replace("dense 256 tanh", "dense 16 tanh");
+    let plain = weighted.replace("(class_weights: balanced)", "");
+    let scratch = Scratch::new("weighted", &[("weighted.nn", weighted.as_str()), ("plain.nn", plain.as_str())]);
+    let spec = scratch.dir.join("weighted.nn");
+    let (plan, _) = prepare(&spec, Some(16));
+    assert_eq!(plan.class_weights.len(), 10, "balanced weights resolved from the data");
+    assert!(plan.class_weights.iter().any(|&w| w != 1.0));
+    let one = run(&spec, Some(16), 1);
+    for threads in [2, 3, 4] {
+        assert_eq!(run(&spec, Some(16), threads), one, "{threads} threads differ");
+    }
+    assert_ne!(run(&scratch.dir.join("plain.nn"), Some(16), 2).0, one.0, "the weights change the run");
+}

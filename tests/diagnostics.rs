@@ -442,6 +442,74 @@ fn a_regression_loss_after_softmax_is_a_warning() {
     ");
 }
 
+/// A spec of xor.csv's two classes with `loss` in place.
+fn two_classes(loss: &str, last: &str) -> String {
+    let classes = if last.contains("softmax") { ", classes: 2" } else { "" };
+    format!(
+        "model m {{\n    input 2\n    {last}\n}}\nloss {loss}\noptimizer sgd(lr: 0.5)\n\
+         data csv(\"xor.csv\", target: \"y\"{classes})\ntrain {{ epochs: 10 }}\n"
+    )
+}
+
+#[test]
+fn class_weights_are_checked() {
+    let (code, stderr) = check("cw_count", &two_classes("cross_entropy(class_weights: [1, 2, 3])", "dense 2 softmax"));
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @"
+    error[E0007]: 3 class weight(s) for a model of 2 classes
+     --> bad.nn:5:35
+      |
+    3 |     dense 2 softmax
+      |     --------------- 2 outputs
+    4 | }
+    5 | loss cross_entropy(class_weights: [1, 2, 3])
+      |                                   ^^^^^^^^^ 3 weight(s)
+      |
+      = help: give one weight per class, in class order, or write `class_weights: balanced`
+
+    For more information about this error, try `nnspec explain E0007`.
+    ");
+    let (code, stderr) = check("cw_zero", &two_classes("cross_entropy(class_weights: [1, 0])", "dense 2 softmax"));
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @"
+    error[E0004]: `class_weights` is `balanced` or a list of weights above 0
+     --> bad.nn:5:39
+      |
+    5 | loss cross_entropy(class_weights: [1, 0])
+      |                                       ^ not a weight above 0
+      |
+      = help: write `class_weights: balanced` or one weight per class, e.g. `class_weights: [1, 4]`
+
+    For more information about this error, try `nnspec explain E0004`.
+    ");
+    let (code, stderr) = check("cw_name", &two_classes("cross_entropy(class_weights: balance)", "dense 2 softmax"));
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @"
+    error[E0002]: unknown class weights `balance`
+     --> bad.nn:5:35
+      |
+    5 | loss cross_entropy(class_weights: balance)
+      |                                   ^^^^^^^ neither `balanced` nor a list of weights
+      |
+      = help: did you mean `balanced`?
+
+    For more information about this error, try `nnspec explain E0002`.
+    ");
+    let (code, stderr) = check("cw_bce", &two_classes("bce(class_weights: [1, 2])", "dense 1 sigmoid"));
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @"
+    error[E0007]: class weights need `cross_entropy`
+     --> bad.nn:5:10
+      |
+    5 | loss bce(class_weights: [1, 2])
+      |          ^^^^^^^^^^^^^^^^^^^^^ on `bce`
+      |
+      = help: for a weighted binary classifier, end the model with `dense 2 softmax` and use `loss cross_entropy(class_weights: ...)` with `classes: 2`
+
+    For more information about this error, try `nnspec explain E0007`.
+    ");
+}
+
 #[test]
 fn bce_on_two_outputs_says_what_to_change() {
     // A two-way softmax: one error, whose help offers both fixes.

@@ -21,14 +21,14 @@ const CLASSES: &str = "random(rows: 5, inputs: 3, classes: 3, seed: 3)";
 fn loss_at(state: &mut State, plan: &Plan, params: &mut Params, words: u128) -> f64 {
     state.dropout_words = words;
     let sums = state.step(plan, params, Mode::Train, 0.0, false);
-    plan.mean_loss(sums.loss, state.rows())
+    plan.mean_loss(&sums, state.rows())
 }
 
 fn check_gradients(text: &str) {
     let spec = Spec::parse(text, "g.nn", std::path::Path::new("."), &[]).expect(text);
     // Chunks of 2 rows: 5 rows make 3 chunks.
-    let plan = spec.compile(CompileOptions { chunk_rows: Some(2) });
     let data = spec.load_data().unwrap();
+    let plan = spec.compile_for(&data, CompileOptions { chunk_rows: Some(2) });
     let mut params = Params::init(&plan, 11);
     // Move batch norm's shift and scale off their initial values so their gradients matter.
     for (tensor, info) in params.tensors.iter_mut().zip(&plan.params) {
@@ -79,6 +79,8 @@ fn every_loss_matches_finite_differences() {
     }
     check_gradients(&spec(" dense 4 tanh\n dense 2 sigmoid", "bce", REGRESSION));
     check_gradients(&spec(" dense 4 tanh\n dense 3 softmax", "cross_entropy", CLASSES));
+    // Each sample weighted by its class, the batch's loss their weighted mean.
+    check_gradients(&spec(" dense 4 tanh\n dense 3 softmax", "cross_entropy(class_weights: [0.5, 2, 3.5])", CLASSES));
     // Softmax that is not fused into the loss.
     check_gradients(&spec(" dense 4 tanh\n dense 2 softmax", "mse", REGRESSION));
 }

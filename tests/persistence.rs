@@ -322,3 +322,35 @@ fn a_crafted_checkpoint_step_count_is_refused() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("are not those of whole epochs"), "{}", out.stderr);
 }
+
+/// `balanced` class weights are resolved from the training rows, saved with the weights, and
+/// weigh `eval`'s loss: the weighted mean of each row's `-ln p(class)` as `predict` gives them.
+#[test]
+fn eval_weighs_its_loss_with_the_saved_balanced_class_weights() {
+    let spec = CLASSIFIER
+        .replace("loss cross_entropy", "loss cross_entropy(class_weights: balanced)")
+        .replace("validation: 0.2", "validation: 0.4");
+    // Fifty flowers of each of two classes, ten of the third.
+    let iris = std::fs::read_to_string(root().join("specs/data/iris.csv")).unwrap();
+    let uneven: String = iris.lines().take(111).map(|line| format!("{line}\n")).collect();
+    let s = Scratch::new("balanced", &[("c.nn", spec.as_str()), ("iris.csv", uneven.as_str())]);
+    assert_eq!(nnspec(&s.dir, &["run", "c.nn", "--save", "w.safetensors"]).code, 0);
+    let decoded = nnspec::weights::read(&s.dir.join("w.safetensors")).unwrap();
+    let weights: Vec<f64> = serde_json::from_str(&decoded.metadata["nnspec.class_weights"]).unwrap();
+    assert_eq!(weights.len(), 3);
+    assert!(weights.iter().any(|&w| (w - 1.0).abs() > 1e-3), "the training rows' classes are uneven: {weights:?}");
+    let out = nnspec(&s.dir, &["predict", "c.nn", "--weights", "w.safetensors", "--input", "iris.csv"]);
+    let (mut weighted, mut total, mut plain) = (0.0, 0.0, 0.0);
+    assert_eq!(out.stdout.lines().count(), 111);
+    for (prediction, row) in out.stdout.lines().skip(1).zip(uneven.lines().skip(1)) {
+        let class: usize = row.rsplit(',').next().unwrap().parse().unwrap();
+        let p: f64 = prediction.split(',').nth(1 + class).unwrap().parse().unwrap();
+        weighted += weights[class] * -p.ln();
+        total += weights[class];
+        plain += -p.ln() / 110.0;
+    }
+    let out = nnspec(&s.dir, &["eval", "c.nn", "--weights", "w.safetensors", "--data", "iris.csv", "--json"]);
+    let loss = serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()["metrics"]["loss"].as_f64().unwrap();
+    assert!((loss - weighted / total).abs() < 1e-5, "eval {loss}, weighted mean {}", weighted / total);
+    assert!((loss - plain).abs() > 1e-4, "unweighted {plain} is another number");
+}

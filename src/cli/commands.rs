@@ -68,10 +68,12 @@ pub fn plan(path: &Path, ctx: &Context) -> Result<(), Report> {
     let spec = load(path, &[], ctx)?;
     // Where the data's columns decide the input width, the plan needs the data; the resolved
     // columns are shown first.
-    if spec.declares_columns() {
+    if spec.declares_columns() || spec.plan_needs_data() {
         spec.validate(ctx.max_memory)?;
         let data = load_data(&spec, false)?;
-        emit(&data.encoding.describe())?;
+        if spec.declares_columns() {
+            emit(&data.encoding.describe())?;
+        }
         return emit(&spec.compile_for(&data, CompileOptions::default()).to_string());
     }
     emit(&spec.compile(CompileOptions::default()).to_string())

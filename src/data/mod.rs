@@ -2,6 +2,7 @@
 //! the model before any row is read, split into training, validation and test rows, and
 //! encoded and scaled with statistics of the training rows only.
 
+mod class_weights;
 mod csv_file;
 pub mod encoding;
 pub mod input;
@@ -60,6 +61,8 @@ pub struct Prepared {
     pub encoding: Encoding,
     /// Rows left out: a missing target, or a missing cell in a `drop` column.
     pub dropped: usize,
+    /// The loss's class weights, resolved (`balanced` from the training rows); empty for none.
+    pub class_weights: Vec<f32>,
 }
 
 /// Checks what can be checked without reading the rows: each file exists and its header has
@@ -82,13 +85,19 @@ pub fn load(model: &Model) -> Result<Prepared, Diagnostic> {
 
 /// `load`, telling `progress` how the reading and parsing of each file goes.
 pub fn load_with(model: &Model, progress: Progress) -> Result<Prepared, Diagnostic> {
-    let mut dataset = match &model.data.source {
-        DataSource::Csv(csv) => return tabular::load(model, csv, progress),
+    let mut prepared = match &model.data.source {
+        DataSource::Csv(csv) => tabular::load(model, csv, progress)?,
         DataSource::Random { rows, inputs, targets, seed } => {
-            random::generate(*rows, *inputs, *targets, model.data.classes, *seed)
+            generated(model, random::generate(*rows, *inputs, *targets, model.data.classes, *seed))?
         }
-        DataSource::Xor { rows, seed } => random::xor(*rows, *seed),
+        DataSource::Xor { rows, seed } => generated(model, random::xor(*rows, *seed))?,
     };
+    prepared.class_weights = class_weights::resolve(model, &prepared)?;
+    Ok(prepared)
+}
+
+/// Generated rows, split and scaled.
+fn generated(model: &Model, mut dataset: Dataset) -> Result<Prepared, Diagnostic> {
     let own_rows = dataset.rows;
     let splits = Splits::new(model, &dataset, own_rows, 0, 0);
     check_rows(model, &splits, own_rows)?;
@@ -107,12 +116,21 @@ pub fn load_with(model: &Model, progress: Progress) -> Result<Prepared, Diagnost
         None => Target::Values { columns: dataset.target_names.clone() },
     };
     let encoding = Encoding::numeric(&dataset.input_names, target, &scaler.offset, &scaler.factor);
-    Ok(Prepared { dataset, splits, scaler, encoding, dropped: 0 })
+    Ok(Prepared { dataset, splits, scaler, encoding, dropped: 0, class_weights: Vec::new() })
 }
 
-/// The model with its input width taken from the data when the spec wrote `input` alone.
+/// The model with its input width taken from the data when the spec wrote `input` alone, and
+/// its class weights resolved.
 pub fn resolve(model: &Model, prepared: &Prepared) -> Model {
-    if model.input.inferred { model.with_input_width(prepared.dataset.input_width) } else { model.clone() }
+    let mut model =
+        if model.input.inferred { model.with_input_width(prepared.dataset.input_width) } else { model.clone() };
+    // `balanced` becomes the weights it resolved to.
+    if let Some((weights, _)) = &mut model.loss.class_weights
+        && !prepared.class_weights.is_empty()
+    {
+        *weights = crate::ir::ClassWeights::Listed(prepared.class_weights.clone());
+    }
+    model
 }
 
 /// Training rows are left after the split, and validation rows when early stopping needs them.

@@ -272,7 +272,7 @@ pub fn load(model: &Model, csv: &CsvSource, progress: Progress) -> Result<Prepar
     let scaler = Scaler::fit_slots(model.input.scaling, &scalings, &dataset, &splits.train);
     scaler.apply(&mut dataset);
     encoding.set_scaling(&scaler.offset, &scaler.factor);
-    Ok(Prepared { dataset, splits, scaler, encoding, dropped: dropped_rows })
+    Ok(Prepared { dataset, splits, scaler, encoding, dropped: dropped_rows, class_weights: Vec::new() })
 }
 
 fn width_error(model: &Model, csv: &CsvSource, encoding: &Encoding) -> Diagnostic {

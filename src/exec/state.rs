@@ -223,18 +223,24 @@ impl State {
         let rows = self.rows;
         let chunks = self.chunks(rows);
         let kernel = plan.loss_kernel;
-        let scale = 1.0 / plan.loss_terms(rows) as f32;
+        let targets = &self.targets[..rows * plan.target_width];
+        let scale = if mode == Mode::Train { plan.gradient_scale(targets, rows) } else { 0.0 };
+        let weights = plan.class_weights.as_slice();
         let (span, target_span) = (self.chunk_rows * width, self.chunk_rows * plan.target_width);
         let values = &self.values[output][..rows * width];
-        let targets = &self.targets[..rows * plan.target_width];
         let sums = &mut self.chunk_sums[..chunks];
         if chunks == 1 {
             // One chunk runs here: going through rayon would cost more than a light loss.
             sums[0] = match mode {
-                Mode::Train => {
-                    kernel.forward_backward(values, targets, &mut self.grads[output][..rows * width], scale, width)
-                }
-                Mode::Eval => kernel.evaluate(values, targets, width),
+                Mode::Train => kernel.forward_backward(
+                    values,
+                    targets,
+                    &mut self.grads[output][..rows * width],
+                    scale,
+                    width,
+                    weights,
+                ),
+                Mode::Eval => kernel.evaluate(values, targets, width, weights),
             };
             return;
         }
@@ -242,11 +248,11 @@ impl State {
             let grads = &mut self.grads[output][..rows * width];
             (values.par_chunks(span), targets.par_chunks(target_span), grads.par_chunks_mut(span), sums.par_iter_mut())
                 .into_par_iter()
-                .for_each(|(v, t, g, s)| *s = kernel.forward_backward(v, t, g, scale, width));
+                .for_each(|(v, t, g, s)| *s = kernel.forward_backward(v, t, g, scale, width, weights));
         } else {
             (values.par_chunks(span), targets.par_chunks(target_span), sums.par_iter_mut())
                 .into_par_iter()
-                .for_each(|(v, t, s)| *s = kernel.evaluate(v, t, width));
+                .for_each(|(v, t, s)| *s = kernel.evaluate(v, t, width, weights));
         }
     }
 }

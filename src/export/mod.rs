@@ -81,6 +81,13 @@ pub fn script_parts(spec: &Spec) -> Result<(Model, Plan, Preprocess), Report> {
 /// The PyTorch training script of a spec, to be written at `script` (it finds the spec's data
 /// relative to its own directory).
 pub fn script_for(spec: &Spec, script: &Path) -> Result<String, Report> {
+    if let Some((_, span)) = &spec.model().loss.class_weights {
+        return Err(spec.fail(
+            Diagnostic::error(Code::LossMismatch, "the PyTorch training script does not weigh classes yet")
+                .at(*span, "class weights")
+                .help("export the trained model instead (`export-torch` or `export-onnx` with `--weights`)"),
+        ));
+    }
     let (model, plan, preprocess) = script_parts(spec)?;
     let from = script.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let spec_dir = spec.path().map_or(Path::new("."), crate::spec::spec_dir);

@@ -53,11 +53,12 @@ impl<'a, 'd> Args<'a, 'd> {
                     None => {
                         let all = || params.iter().chain(others);
                         let known = all().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+                        let takes = if known.is_empty() { "no arguments".to_string() } else { known };
                         let names = all().map(|p| p.trim_end_matches("(...)"));
                         diags.push(
                             Diagnostic::error(Code::UnknownName, format!("`{owner}` has no argument `{}`", name.name))
                                 .at(name.span, "unknown argument")
-                                .note(format!("`{owner}` takes {known}"))
+                                .note(format!("`{owner}` takes {takes}"))
                                 .help_opt(did_you_mean(&name.name, names)),
                         );
                         continue;

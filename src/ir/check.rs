@@ -206,19 +206,76 @@ impl Checker<'_> {
             "mse" => Loss::Mse,
             "mae" => Loss::Mae,
             "bce" => Loss::Bce,
-            "cross_entropy" => Loss::CrossEntropy,
+            "cross_entropy" => {
+                let args = Args::bind(name, value.span, args, &["class_weights"], 0, &mut self.diags);
+                let class_weights = args.value("class_weights").and_then(|weights| self.class_weights(weights));
+                return Some(LossSpec { loss: Loss::CrossEntropy, span: value.span, class_weights });
+            }
             "huber" => {
                 let mut args = Args::bind(name, value.span, args, &["delta"], 1, &mut self.diags);
                 let delta = args.number_where("delta", 1.0, "a number above 0", |d| d > 0.0);
-                return Some(LossSpec { loss: Loss::Huber { delta: delta as f32 }, span: value.span });
+                return Some(LossSpec {
+                    loss: Loss::Huber { delta: delta as f32 },
+                    span: value.span,
+                    class_weights: None,
+                });
             }
             _ => {
                 self.unknown("loss", name, span, &Loss::KEYWORDS);
                 return None;
             }
         };
+        if loss == Loss::Bce
+            && let Some(arg) = args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == "class_weights"))
+        {
+            self.error(
+                Diagnostic::error(Code::LossMismatch, "class weights need `cross_entropy`")
+                    .at(arg.span, "on `bce`")
+                    .help("for a weighted binary classifier, end the model with `dense 2 softmax` and use `loss cross_entropy(class_weights: ...)` with `classes: 2`"),
+            );
+            return Some(LossSpec { loss, span: value.span, class_weights: None });
+        }
         Args::bind(name, value.span, args, &[], 0, &mut self.diags);
-        Some(LossSpec { loss, span: value.span })
+        Some(LossSpec { loss, span: value.span, class_weights: None })
+    }
+
+    /// `class_weights: balanced` or a list of positive numbers.
+    fn class_weights(&mut self, value: &Value) -> Option<(ClassWeights, Span)> {
+        let wrong = |this: &mut Self, span: Span, label: &str| {
+            this.error(
+                Diagnostic::error(Code::WrongType, "`class_weights` is `balanced` or a list of weights above 0")
+                    .at(span, label.to_string())
+                    .help("write `class_weights: balanced` or one weight per class, e.g. `class_weights: [1, 4]`"),
+            );
+        };
+        match &value.kind {
+            ValueKind::Ident(word) if word == "balanced" => Some((ClassWeights::Balanced, value.span)),
+            ValueKind::List(items) if !items.is_empty() => {
+                let mut weights = Vec::with_capacity(items.len());
+                for item in items {
+                    match item.kind {
+                        ValueKind::Number(w) if w > 0.0 && (w as f32).is_finite() && w as f32 > 0.0 => {
+                            weights.push(w as f32)
+                        }
+                        _ => wrong(self, item.span, "not a weight above 0"),
+                    }
+                }
+                (weights.len() == items.len()).then_some((ClassWeights::Listed(weights), value.span))
+            }
+            ValueKind::Ident(word) => {
+                self.error(
+                    Diagnostic::error(Code::UnknownName, format!("unknown class weights `{word}`"))
+                        .at(value.span, "neither `balanced` nor a list of weights")
+                        .help("write `class_weights: balanced` or one weight per class, e.g. `class_weights: [1, 4]`")
+                        .help_opt(did_you_mean(word, ["balanced"])),
+                );
+                None
+            }
+            _ => {
+                wrong(self, value.span, "neither `balanced` nor a list of weights");
+                None
+            }
+        }
     }
 
     /// Checks that need several statements at once.
@@ -264,6 +321,19 @@ impl Checker<'_> {
                         .help(format!("make the last layer `dense {classes} softmax`")),
                     ),
                     Some(_) => {}
+                }
+                if let Some((ClassWeights::Listed(weights), span)) = &model.loss.class_weights
+                    && weights.len() != output
+                {
+                    self.error(
+                        Diagnostic::error(
+                            Code::LossMismatch,
+                            format!("{} class weight(s) for a model of {output} classes", weights.len()),
+                        )
+                        .at(*span, format!("{} weight(s)", weights.len()))
+                        .with_context(last_span, format!("{output} outputs"))
+                        .help("give one weight per class, in class order, or write `class_weights: balanced`"),
+                    );
                 }
             }
             Loss::Mse | Loss::Mae | Loss::Huber { .. } if final_activation == Some(Activation::Softmax) => {

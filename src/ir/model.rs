@@ -131,6 +131,19 @@ impl LayerKind {
 pub struct LossSpec {
     pub loss: Loss,
     pub span: Span,
+    /// Per-class weights of `cross_entropy`, and where the spec gives them.
+    pub class_weights: Option<(ClassWeights, Span)>,
+}
+
+/// `class_weights` of `cross_entropy`: each sample's loss is weighted by its class's weight and
+/// a batch's loss is the weighted mean, as `nn.CrossEntropyLoss(weight=...)` computes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClassWeights {
+    /// `n / (K * n_k)` for class `k` of `n_k` among the `n` training rows (scikit-learn's
+    /// `compute_class_weight("balanced")`), resolved when the data is read.
+    Balanced,
+    /// One weight per class, in class order.
+    Listed(Vec<f32>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

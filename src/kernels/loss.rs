@@ -78,6 +78,8 @@ pub struct LossSums {
     pub abs_error: f64,
     /// Sum of `(o - t)^2` over outputs (regression).
     pub squared_error: f64,
+    /// The sum of the samples' class weights (cross-entropy): a weighted mean's divisor.
+    pub weight: f64,
 }
 
 impl LossSums {
@@ -86,6 +88,7 @@ impl LossSums {
         self.correct += other.correct;
         self.abs_error += other.abs_error;
         self.squared_error += other.squared_error;
+        self.weight += other.weight;
     }
 }
 
@@ -102,8 +105,10 @@ impl LossKernel {
     }
 
     /// Computes the loss sums of a chunk of `width`-long output columns and writes
-    /// `scale * dLoss/dValue` into `grad`, where `scale` is one over the batch's term count.
-    /// `targets` holds `width` values per sample, or one class index for cross-entropy.
+    /// `scale * dLoss/dValue` into `grad`, where `scale` is one over the batch's term count
+    /// (or its class weights' sum). `targets` holds `width` values per sample, or one class
+    /// index for cross-entropy; cross-entropy weighs each sample's loss by its class's entry
+    /// of `class_weights` (all 1 when it is empty).
     pub fn forward_backward(
         self,
         values: &[f32],
@@ -111,27 +116,40 @@ impl LossKernel {
         grad: &mut [f32],
         scale: f32,
         width: usize,
+        class_weights: &[f32],
     ) -> LossSums {
-        self.run(values, targets, Some(grad), scale, width)
+        self.run(values, targets, Some(grad), scale, width, class_weights)
     }
 
     /// The loss sums of a chunk without gradients (evaluation).
-    pub fn evaluate(self, values: &[f32], targets: &[f32], width: usize) -> LossSums {
-        self.run(values, targets, None, 0.0, width)
+    pub fn evaluate(self, values: &[f32], targets: &[f32], width: usize, class_weights: &[f32]) -> LossSums {
+        self.run(values, targets, None, 0.0, width, class_weights)
     }
 
-    fn run(self, values: &[f32], targets: &[f32], mut grad: Option<&mut [f32]>, scale: f32, width: usize) -> LossSums {
+    fn run(
+        self,
+        values: &[f32],
+        targets: &[f32],
+        mut grad: Option<&mut [f32]>,
+        scale: f32,
+        width: usize,
+        class_weights: &[f32],
+    ) -> LossSums {
         if self == LossKernel::SoftmaxCrossEntropy {
             let mut sums = LossSums::default();
             for (sample, (z, &t)) in values.chunks_exact(width).zip(targets).enumerate() {
                 let class = t as usize;
+                // Without class weights, 1: the same bits as no weighting at all.
+                let weight = class_weights.get(class).copied().unwrap_or(1.0);
                 let max = z.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
                 let sum: f64 = z.iter().map(|&v| f64::from(v - max).exp()).sum();
                 let log_sum = sum.ln();
-                sums.loss += log_sum - f64::from(z[class] - max);
+                sums.loss += f64::from(weight) * (log_sum - f64::from(z[class] - max));
+                sums.weight += f64::from(weight);
                 sums.correct += u64::from(argmax(z) == class);
                 if let Some(grad) = grad.as_deref_mut() {
                     let g = &mut grad[sample * width..(sample + 1) * width];
+                    let scale = weight * scale;
                     for (k, (g, &v)) in g.iter_mut().zip(z).enumerate() {
                         let p = (f64::from(v - max) - log_sum).exp() as f32;
                         *g = (p - f32::from(u8::from(k == class))) * scale;
@@ -280,13 +298,13 @@ mod tests {
         for (kernel, values, targets, width) in cases {
             let scale = 1.0 / (values.len() / width) as f32;
             let mut grad = vec![0.0; values.len()];
-            kernel.forward_backward(values, targets, &mut grad, scale, width);
+            kernel.forward_backward(values, targets, &mut grad, scale, width, &[]);
             for i in 0..values.len() {
                 let h = 1e-3f32;
                 let at = |delta: f32| {
                     let mut moved = values.to_vec();
                     moved[i] += delta;
-                    kernel.evaluate(&moved, targets, width).loss * f64::from(scale)
+                    kernel.evaluate(&moved, targets, width, &[]).loss * f64::from(scale)
                 };
                 let numeric = (at(h) - at(-h)) / (2.0 * f64::from(h));
                 assert!(
@@ -303,31 +321,65 @@ mod tests {
         // Reference: torch.nn.functional.binary_cross_entropy(sigmoid(z), t) for z = 0.4, t = 1
         // is ln(1 + e^-0.4) = 0.513015.
         let z = 0.4f32;
-        let logits = LossKernel::BceWithLogits.evaluate(&[z], &[1.0], 1).loss;
-        let probabilities = LossKernel::Bce.evaluate(&[crate::kernels::activation::sigmoid(z)], &[1.0], 1).loss;
+        let logits = LossKernel::BceWithLogits.evaluate(&[z], &[1.0], 1, &[]).loss;
+        let probabilities = LossKernel::Bce.evaluate(&[crate::kernels::activation::sigmoid(z)], &[1.0], 1, &[]).loss;
         assert!((logits - 0.513015).abs() < 1e-5 && (probabilities - 0.513015).abs() < 1e-5);
-        let extreme = LossKernel::BceWithLogits.evaluate(&[-200.0], &[1.0], 1).loss;
+        let extreme = LossKernel::BceWithLogits.evaluate(&[-200.0], &[1.0], 1, &[]).loss;
         assert!((extreme - 200.0).abs() < 1e-4);
-        assert_eq!(LossKernel::Bce.evaluate(&[0.0], &[1.0], 1).loss, 100.0);
+        assert_eq!(LossKernel::Bce.evaluate(&[0.0], &[1.0], 1, &[]).loss, 100.0);
     }
 
     /// Reference: torch.nn.functional.cross_entropy(tensor([[1., 2., 3.]]), tensor([0]))
     /// = ln(e + e^2 + e^3) - 1 = 2.407606; logits of 1000 do not overflow.
     #[test]
     fn cross_entropy_matches_reference_and_is_stable() {
-        let sums = LossKernel::SoftmaxCrossEntropy.evaluate(&[1.0, 2.0, 3.0], &[0.0], 3);
+        let sums = LossKernel::SoftmaxCrossEntropy.evaluate(&[1.0, 2.0, 3.0], &[0.0], 3, &[]);
         assert!((sums.loss - 2.407606).abs() < 1e-6);
         assert_eq!(sums.correct, 0);
-        let large = LossKernel::SoftmaxCrossEntropy.evaluate(&[1000.0, 0.0, -1000.0], &[0.0], 3);
+        let large = LossKernel::SoftmaxCrossEntropy.evaluate(&[1000.0, 0.0, -1000.0], &[0.0], 3, &[]);
         assert!(large.loss.abs() < 1e-9 && large.correct == 1);
+    }
+
+    /// Reference: torch.nn.functional.cross_entropy(tensor([[1., 2., 3.], [1., 2., 3.]]),
+    /// tensor([0, 2]), weight=tensor([1., 2., 3.])) = (1 * 2.407606 + 3 * 0.407606) / (1 + 3)
+    /// = 0.907606: each sample weighted by its class, the mean over the weights; the gradient
+    /// agrees with central differences of that weighted mean.
+    #[test]
+    fn class_weights_weigh_each_sample_by_its_class() {
+        let (values, targets, weights) = ([1.0, 2.0, 3.0, 1.0, 2.0, 3.0], [0.0, 2.0], [1.0, 2.0, 3.0]);
+        let kernel = LossKernel::SoftmaxCrossEntropy;
+        let sums = kernel.evaluate(&values, &targets, 3, &weights);
+        assert_eq!(sums.weight, 4.0);
+        assert!((sums.loss / sums.weight - 0.907606).abs() < 1e-6);
+        let scale = 1.0 / sums.weight as f32;
+        let mut grad = [0.0; 6];
+        kernel.forward_backward(&values, &targets, &mut grad, scale, 3, &weights);
+        for i in 0..values.len() {
+            let at = |delta: f32| {
+                let mut moved = values;
+                moved[i] += delta;
+                kernel.evaluate(&moved, &targets, 3, &weights).loss * f64::from(scale)
+            };
+            let numeric = (at(1e-3) - at(-1e-3)) / 2e-3;
+            assert!((f64::from(grad[i]) - numeric).abs() < 1e-3, "element {i}: {} vs {numeric}", grad[i]);
+        }
+        // Weights of 1 change nothing, to the bit.
+        let mut plain = [0.0; 6];
+        let unweighted = kernel.forward_backward(&values, &targets, &mut plain, 0.5, 3, &[]);
+        let mut ones = [0.0; 6];
+        let weighted = kernel.forward_backward(&values, &targets, &mut ones, 0.5, 3, &[1.0; 3]);
+        assert_eq!(
+            (unweighted.loss.to_bits(), plain.map(f32::to_bits)),
+            (weighted.loss.to_bits(), ones.map(f32::to_bits))
+        );
     }
 
     /// Reference: nn.HuberLoss(delta=1) of a difference of 3 is 1 * (3 - 0.5) = 2.5, of 0.5 is 0.125.
     #[test]
     fn huber_and_mae_match_reference() {
         let huber = LossKernel::Huber { delta: 1.0 };
-        assert_eq!(huber.evaluate(&[3.0, 0.5], &[0.0, 0.0], 1).loss, 2.625);
-        let mae = LossKernel::Mae.evaluate(&[3.0, -0.5], &[0.0, 0.0], 1);
+        assert_eq!(huber.evaluate(&[3.0, 0.5], &[0.0, 0.0], 1, &[]).loss, 2.625);
+        let mae = LossKernel::Mae.evaluate(&[3.0, -0.5], &[0.0, 0.0], 1, &[]);
         assert_eq!((mae.loss, mae.abs_error, mae.squared_error), (3.5, 3.5, 9.25));
     }
 }

@@ -100,7 +100,13 @@ impl Plan {
                     .and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_object()?.keys().next().cloned()))
                     .unwrap_or_default();
                 let fused = self.fused.map(|a| format!("  ({} fused into the loss)", a.keyword())).unwrap_or_default();
-                (name, format!("{}, y[b,{}] -> loss{fused}", self.buffer(*output), self.target_width))
+                let weighted = if self.class_weights.is_empty() {
+                    String::new()
+                } else {
+                    let weights: Vec<String> = self.class_weights.iter().map(f32::to_string).collect();
+                    format!("  (class weights {})", weights.join(", "))
+                };
+                (name, format!("{}, y[b,{}] -> loss{fused}{weighted}", self.buffer(*output), self.target_width))
             }
             Kernel::Update => {
                 let description = self.optimizer.describe();

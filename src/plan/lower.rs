@@ -98,6 +98,10 @@ pub fn compile(model: &Model, source: &Source, options: CompileOptions) -> Plan 
         steps,
         loss: model.loss.loss,
         loss_kernel,
+        class_weights: match &model.loss.class_weights {
+            Some((crate::ir::ClassWeights::Listed(weights), _)) => weights.clone(),
+            _ => Vec::new(),
+        },
         fused,
         loss_input,
         output_width: model.output_width(),

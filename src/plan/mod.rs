@@ -10,7 +10,7 @@ use crate::ir::Train;
 use crate::kernels::activation::Activation;
 use crate::kernels::dense::Dense;
 use crate::kernels::init::Init;
-use crate::kernels::loss::{Loss, LossKernel};
+use crate::kernels::loss::{Loss, LossKernel, LossSums};
 use crate::kernels::optim::Optimizer;
 use crate::kernels::schedule::Schedule;
 
@@ -187,6 +187,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     pub loss: Loss,
     pub loss_kernel: LossKernel,
+    /// Cross-entropy's weight of each class (empty: unweighted); a batch's loss is then the
+    /// weighted mean. `balanced` weights are here once the data resolved them.
+    pub class_weights: Vec<f32>,
     /// The final activation folded into the loss (sigmoid for BCE, softmax for cross-entropy).
     pub fused: Option<Activation>,
     /// The buffer the loss reads: the model's output, or the logits under a fused activation.
@@ -224,9 +227,30 @@ impl Plan {
         rows * self.loss_kernel.terms_per_sample(self.output_width)
     }
 
-    /// The mean loss of `rows` rows whose loss terms sum to `sum`.
-    pub fn mean_loss(&self, sum: f64, rows: usize) -> f64 {
-        sum / self.loss_terms(rows).max(1) as f64
+    /// The mean loss of `rows` rows with loss sums `sums`: over the loss terms, or with class
+    /// weights the weighted mean (the weighted terms over the rows' weights).
+    pub fn mean_loss(&self, sums: &LossSums, rows: usize) -> f64 {
+        if self.class_weights.is_empty() {
+            sums.loss / self.loss_terms(rows).max(1) as f64
+        } else {
+            sums.loss / sums.weight
+        }
+    }
+
+    /// What one loss term's gradient is scaled by in a batch of `targets` (`rows` rows): one
+    /// over the batch's terms, or with class weights one over the batch's weights (summed in
+    /// row order, so any thread count gives the same scale).
+    pub fn gradient_scale(&self, targets: &[f32], rows: usize) -> f32 {
+        if self.class_weights.is_empty() {
+            return 1.0 / self.loss_terms(rows) as f32;
+        }
+        let weight: f64 = targets.iter().take(rows).map(|&t| f64::from(self.class_weight(t))).fold(0.0, |a, w| a + w);
+        (1.0 / weight) as f32
+    }
+
+    /// The weight of class target `t` (1 without class weights).
+    pub fn class_weight(&self, t: f32) -> f32 {
+        self.class_weights.get(t as usize).copied().unwrap_or(1.0)
     }
 
     /// The largest batch for `rows` rows of training data: buffers hold this many columns.

@@ -107,7 +107,7 @@ impl<'a> Session<'a> {
         for (batch, rows) in trained.chunks(self.capacity).enumerate() {
             self.state.load_batch(&data.dataset, rows);
             let sums = self.state.step(plan, &mut self.params, Mode::Train, lr, true);
-            let loss = plan.mean_loss(sums.loss, rows.len());
+            let loss = plan.mean_loss(&sums, rows.len());
             if !loss.is_finite() {
                 return Err(self.diverged(format!("the loss became {loss} at epoch {epoch}, batch {}", batch + 1)));
             }
@@ -137,7 +137,7 @@ impl<'a> Session<'a> {
                 confusion.as_mut(),
             );
             let metrics =
-                Metrics::from_sums(plan, plan.mean_loss(sums.loss, rows.len()), &sums, rows.len(), self.validation_sst);
+                Metrics::from_sums(plan, plan.mean_loss(&sums, rows.len()), &sums, rows.len(), self.validation_sst);
             self.with_extras(metrics, confusion.as_ref())
         });
         // Finite batch losses can still leave weights that overflow on other rows: a diverged
@@ -213,7 +213,7 @@ impl<'a> Session<'a> {
         if !splits.test.is_empty() {
             let sst = split_sst(plan, &data.dataset, &splits.test);
             let test =
-                Metrics::from_sums(plan, plan.mean_loss(sums.loss, splits.test.len()), &sums, splits.test.len(), sst);
+                Metrics::from_sums(plan, plan.mean_loss(&sums, splits.test.len()), &sums, splits.test.len(), sst);
             let test = self.with_extras(test, confusion.as_ref());
             if let Some(last) = self.trace.last_mut() {
                 last.test = Some(test);
