@@ -15,10 +15,14 @@ pandas are timed in this process around the call alone (`np.loadtxt(..., dtype=f
 `pd.read_csv(..., engine="c", dtype=float32)`, and pandas' default int64 parsing as well), so
 the comparison favours them. With
 --repeat N the fastest of N runs is kept for each (interference on a shared machine only
-slows runs down). Prints a Markdown table with the ratios. Needs numpy and pandas.
+slows runs down). Each run's CPU time (user + system, of the nnspec process or of this one
+around the call) is kept too: on a machine busy with other work, wall time measures the
+machine's load as much as the loader, CPU time much less so. Prints a Markdown table with the
+ratios of both. Needs numpy and pandas.
 """
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -61,13 +65,23 @@ train { epochs: 1 }
 """
 
 
+def cpu_seconds():
+    """User + system CPU time of this process and of its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def best_of(repeat, run):
-    times = []
+    """The fastest of `repeat` runs: (wall seconds, CPU seconds), each the least seen."""
+    walls, cpus = [], []
     for _ in range(repeat):
+        cpu = cpu_seconds()
         start = time.perf_counter()
         run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(cpu_seconds() - cpu)
+    return min(walls), min(cpus)
 
 
 def main():
@@ -109,12 +123,14 @@ def main():
         results.append(("pandas.read_csv (C engine, default dtypes)", best_of(args.repeat, lambda: pd.read_csv(csv, engine="c"))))
     except ImportError:
         print("pandas is not installed: skipped", file=sys.stderr)
-    nnspec_s = results[0][1]
-    print(f"{args.rows} rows x 785 columns, {size_mb:.0f} MB; fastest of {args.repeat}\n")
-    print("| loader | seconds | MB/s | time / nnspec's |")
-    print("|---|---:|---:|---:|")
-    for name, seconds in results:
-        print(f"| {name} | {seconds:.3f} | {size_mb / seconds:.0f} | {seconds / nnspec_s:.1f}x |")
+    nnspec_wall, nnspec_cpu = results[0][1]
+    print(f"{args.rows} rows x 785 columns, {size_mb:.0f} MB; fastest of {args.repeat}; load average {os.getloadavg()[0]:.1f}\n")
+    print("| loader | seconds | MB/s | time / nnspec's | CPU seconds | CPU / nnspec's |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, (wall, cpu) in results:
+        print(
+            f"| {name} | {wall:.3f} | {size_mb / wall:.0f} | {wall / nnspec_wall:.1f}x | {cpu:.3f} | {cpu / nnspec_cpu:.1f}x |"
+        )
 
 
 if __name__ == "__main__":

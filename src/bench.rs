@@ -23,7 +23,7 @@ pub fn measure(path: &Path, options: &RunOptions) -> Result<serde_json::Value, R
     let ends = &run.outcome.step_ends;
     let sizes: Vec<usize> = (0..ends.len())
         .map(|step| {
-            let within = step % rows.div_ceil(capacity);
+            let within = step % plan.steps_per_epoch(rows).max(1);
             capacity.min(rows - within * capacity)
         })
         .collect();

@@ -156,7 +156,7 @@ pub fn train(spec: &Spec, options: &RunOptions, observer: &mut dyn Observer) -> 
     check_outputs(spec, options)?;
     let (plan, data) = prepare_observed(spec, options, &mut *observer)?;
     let mut train_options = train::Options { record_steps: options.record_steps, ..train::Options::default() };
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<Report> = spec.data_warnings(&data).into_iter().collect();
     if let Some(path) = &options.init {
         let decoded = weights::read(path).map_err(|d| spec.fail(d))?;
         if let Some(warning) = weights::architecture_warning(&plan, &decoded, path) {

@@ -45,7 +45,7 @@ impl Spec {
 
     /// `load`, with the paths the command line allows besides the project.
     pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Spec, Report> {
-        let source = Arc::new(read_source(path)?);
+        let source = read_source(path)?;
         let access = Access::new(spec_dir(path), &options.allow_paths);
         let mut spec = Spec::check(source, spec_dir(path), &options.overrides, access)?;
         spec.path = Some(path.to_path_buf());
@@ -55,13 +55,28 @@ impl Spec {
     /// Parses and checks spec text shown under `name` in diagnostics; relative data paths
     /// start at `base_dir`, and must stay in its project.
     pub fn parse(text: &str, name: &str, base_dir: &Path, overrides: &[String]) -> Result<Spec, Report> {
-        Spec::check(Arc::new(Source::new(name, text)), base_dir, overrides, Access::new(base_dir, &[]))
+        Spec::check(Source::new(name, text), base_dir, overrides, Access::new(base_dir, &[]))
     }
 
-    fn check(source: Arc<Source>, base_dir: &Path, overrides: &[String], access: Access) -> Result<Spec, Report> {
+    fn check(mut source: Source, base_dir: &Path, overrides: &[String], access: Access) -> Result<Spec, Report> {
+        let invalid =
+            |diagnostics, source: Source| Report::of_kind(Kind::Spec, diagnostics).with_source(&Arc::new(source));
+        let mut ast = match syntax::parse_tolerant(&source.text) {
+            Ok(ast) => ast,
+            Err(recovered) => {
+                // The statements that parsed are checked too: their own errors (unknown names,
+                // wrong values) are reported with the syntax errors, in the order of the text.
+                let mut diagnostics = recovered.errors;
+                diagnostics.extend(ir::check_statements(&recovered.spec, base_dir, source.text.len()));
+                diagnostics.sort_by_key(|d| d.span.as_ref().map_or(usize::MAX, |(span, _)| span.start));
+                return Err(invalid(diagnostics, source));
+            }
+        };
+        if let Err(diagnostics) = syntax::overrides::apply(&mut ast, overrides, &mut source) {
+            return Err(invalid(diagnostics, source));
+        }
+        let source = Arc::new(source);
         let invalid = |diagnostics| Report::of_kind(Kind::Spec, diagnostics).with_source(&source);
-        let mut ast = syntax::parse(&source.text).map_err(invalid)?;
-        syntax::overrides::apply(&mut ast, overrides).map_err(invalid)?;
         let checked = ir::check(&ast, base_dir, source.text.len()).map_err(invalid)?;
         let outside = confine(&checked.model, &access);
         if !outside.is_empty() {
@@ -108,6 +123,13 @@ impl Spec {
     /// What the check found worth saying about a valid spec.
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.warnings
+    }
+
+    /// What the loaded data makes worth a warning: a batch-norm model whose training batches
+    /// can have one row. `nnspec check` and every run show it.
+    pub fn data_warnings(&self, data: &Prepared) -> Option<Report> {
+        let warning = ir::one_row_batch_warning(&self.model, data.splits.train.len())?;
+        Some(self.report(vec![warning]))
     }
 
     /// The warnings as a report to render, if there are any.

@@ -132,6 +132,30 @@ impl Trained {
         data::predict::read_rows(path, &self.encoding, self.delimiter, false).map_err(Report::from)
     }
 
+    /// Every row of a table given in memory (named columns: a DataFrame's, say), encoded
+    /// (unscaled) as the model's inputs exactly as `read_rows` encodes a file's, with its id
+    /// columns; other columns are ignored.
+    pub fn frame_rows(&self, frame: &data::Frame) -> Result<data::predict::Rows, Report> {
+        data::predict::frame_rows(frame, &self.encoding, false).map_err(Report::from)
+    }
+
+    /// The class names of a classifier (`0`, `1`, ... for classes given as indices), else
+    /// `None`.
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.encoding.target.labels()
+    }
+
+    /// Whether a classifier's classes were given as indices `0..K-1`, not as names.
+    pub fn classes_are_indices(&self) -> bool {
+        matches!(self.encoding.target, data::Target::Classes { indices: true, .. })
+    }
+
+    /// The columns of a table the model reads: its feature columns, in order (a category
+    /// becomes several input slots, listed by `features`).
+    pub fn columns(&self) -> Vec<String> {
+        self.encoding.features.iter().map(|f| f.column.clone()).collect()
+    }
+
     /// The encoded (unscaled) inputs of every row of a CSV file.
     pub fn read_inputs(&self, path: &Path) -> Result<Dataset, Report> {
         Ok(self.read_rows(path)?.dataset)

@@ -343,3 +343,60 @@ fn check_json_gives_each_diagnostic_with_its_location() {
     let value: serde_json::Value = serde_json::from_str(&good.stdout).unwrap();
     assert_eq!((value["valid"].as_bool(), value["diagnostics"].as_array().map(Vec::len)), (Some(true), Some(0)));
 }
+
+#[test]
+fn every_flag_and_positional_of_every_command_has_help() {
+    use clap::CommandFactory;
+    fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
+            if help.trim().is_empty() {
+                missing.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            if sub.get_name() != "help" {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+    }
+    let mut command = nnspec::cli::Cli::command();
+    command.build();
+    let mut missing = Vec::new();
+    walk(&command, "nnspec", &mut missing);
+    assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    // `--max-memory` only where it limits something, `--allow-path` only where paths are read.
+    let flag = |name: &str, long: &str| {
+        let sub = command.find_subcommand(name).unwrap();
+        sub.get_arguments().any(|arg| arg.get_long() == Some(long) && !arg.is_hide_set())
+    };
+    for name in ["run", "check", "plan", "predict", "eval", "test", "bench"] {
+        assert!(flag(name, "max-memory"), "{name}");
+    }
+    for name in ["init", "completions", "fmt", "plot", "explain", "export-torch", "export-onnx"] {
+        assert!(!flag(name, "max-memory"), "{name}");
+    }
+    for name in ["init", "completions", "fmt", "plot", "explain", "bench"] {
+        assert!(!flag(name, "allow-path"), "{name}");
+    }
+    // Before the command's name, both are still taken.
+    let out = nnspec(&root(), &["--max-memory", "1G", "check", "specs/xor.nn", "--max-memory", "2G"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let help = nnspec(&root(), &["plot", "--help"]).stdout;
+    assert!(help.contains("SVG or PNG"), "{help}");
+}
+
+#[test]
+fn check_and_run_warn_of_a_one_row_batch_under_batch_norm() {
+    // 10 rows in batches of 3: the last batch of each epoch has one row.
+    let spec = "model m {\n    input 2\n    dense 4\n    batch_norm relu\n    dense 1\n}\nloss mse\noptimizer sgd\n\
+                data random(rows: 10, inputs: 2, seed: 1)\ntrain { epochs: 1, batch: 3 }\n";
+    let s = Scratch::new("one-row", &[("m.nn", spec)]);
+    for command in ["check", "run"] {
+        let out = nnspec(&s.dir, &[command, "m.nn"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stderr.contains("the last training batch of each epoch has one row"), "{command}: {}", out.stderr);
+    }
+    let out = nnspec(&s.dir, &["run", "m.nn", "--set", "train.drop_last=true"]);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+}

@@ -139,7 +139,7 @@ fn every_semantic_error_is_reported_at_once() {
     9 | train { epochs: 10, bacth: 4 }
       |                     ^^^^^ unknown argument
       |
-      = note: `train` takes `epochs`, `batch`, `seed`, `shuffle`, `log_every`
+      = note: `train` takes `epochs`, `batch`, `seed`, `shuffle`, `log_every`, `drop_last`, `metrics`, `early_stop(...)`, `reduce_lr(...)`
       = help: did you mean `batch`?
 
     error: 7 errors in bad.nn
@@ -440,4 +440,109 @@ fn a_regression_loss_after_softmax_is_a_warning() {
       |
       = help: for classification use `loss cross_entropy` with `classes: K` in the data
     ");
+}
+
+#[test]
+fn bce_on_two_outputs_says_what_to_change() {
+    // A two-way softmax: one error, whose help offers both fixes.
+    let softmax = with_model("    dense 2 softmax\n").replace("target: \"y\"", "target: \"y\", classes: 2");
+    let (code, stderr) = check("bce-softmax", &softmax);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @"
+    error[E0007]: `bce` needs outputs in [0, 1], from a final `sigmoid`
+     --> bad.nn:5:6
+      |
+    3 |     dense 2 softmax
+      |     --------------- this last layer is not a `sigmoid`
+    4 | }
+    5 | loss bce
+      |      ^^^ binary cross-entropy
+      |
+      = help: with a `softmax` over the classes use `loss cross_entropy`; for `bce` end the model with `dense 1 sigmoid`
+
+    For more information about this error, try `nnspec explain E0007`.
+    ");
+    // Two sigmoids over two classes in one column of labels.
+    let (code, stderr) = check("bce-two", &softmax.replace("softmax", "sigmoid"));
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @r#"
+    error[E0010]: `bce` on two classes needs one output, but the model has 2
+     --> bad.nn:3:5
+      |
+    3 |     dense 2 sigmoid
+      |     ^^^^^^^^^^^^^^^ 2 outputs
+    ...
+    7 | data csv("xor.csv", target: "y", classes: 2)
+      | -------------------------------------------- two classes in one column of labels
+      |
+      = note: the one output is the probability of the second class
+      = help: end the model with `dense 1 sigmoid`, or use `loss cross_entropy` with `dense 2 softmax`
+
+    For more information about this error, try `nnspec explain E0010`.
+    "#);
+}
+
+#[test]
+fn a_width_the_spec_contradicts_is_an_invalid_spec() {
+    // The spec names one target column and gives two outputs: found before any data is read,
+    // so an invalid spec (exit 2) with its own code, not E0101 (the data, exit 1).
+    let (code, stderr) = check("two-outputs", &with_model("    dense 2 sigmoid\n"));
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(stderr, @r#"
+    error[E0010]: the data has 1 target column(s) but the model has 2 output(s)
+     --> bad.nn:7:1
+      |
+    3 |     dense 2 sigmoid
+      |     --------------- 2 output(s)
+    ...
+    7 | data csv("xor.csv", target: "y")
+      | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ 1 target(s)
+      |
+      = help: make the last layer's width the number of target columns
+
+    For more information about this error, try `nnspec explain E0010`.
+    "#);
+}
+
+#[test]
+fn every_code_exits_as_its_explanation_and_the_docs_say() {
+    use nnspec::diagnostic::explain;
+    let docs = std::fs::read_to_string(crate::support::root().join("docs/language.md")).unwrap();
+    for code in explain::ALL {
+        let exit = nnspec::Kind::of(code).exit_code();
+        assert!(explain::explain(code).contains(&format!("Exit code {exit}.")), "{code:?}");
+        let row = docs.lines().find(|line| line.starts_with(&format!("| {} |", code.as_str()))).unwrap();
+        assert!(row.ends_with(&format!("| {exit} |")), "{row}");
+    }
+}
+
+#[test]
+fn a_one_row_batch_under_batch_norm_is_a_warning_until_drop_last() {
+    // 10 rows in batches of 3: three batches of 3 and one of 1.
+    let spec = "model m {\n    input 2\n    dense 4\n    batch_norm relu\n    dense 1\n}\nloss mse\noptimizer sgd\n\
+                data random(rows: 10, inputs: 2, seed: 1)\ntrain { epochs: 1, batch: 3 }\n";
+    let warned = |spec: &str| {
+        let spec = Spec::parse(spec, "bn.nn", std::path::Path::new("."), &[]).expect("valid");
+        let data = spec.load_data().expect("generated");
+        spec.data_warnings(&data).map(|report| report.render(ColorChoice::Never))
+    };
+    insta::assert_snapshot!(warned(spec).expect("a warning"), @"
+    warning[E0005]: the last training batch of each epoch has one row, which batch norm cannot normalise
+      --> bn.nn:10:1
+       |
+     4 |     batch_norm relu
+       |     --------------- normalises over each training batch
+    ...
+    10 | train { epochs: 1, batch: 3 }
+       | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ 10 training rows make 3 batch(es) of 3 and one of 1
+       |
+       = note: a one-row batch has variance 0: batch norm outputs its shift alone (PyTorch refuses such a batch)
+       = help: add `drop_last: true` to the train block (the short batch is left out of each epoch), or change the batch size or the split
+    ");
+    assert_eq!(warned(&spec.replace("batch: 3", "batch: 3, drop_last: true")), None);
+    assert_eq!(warned(&spec.replace("batch: 3", "batch: 5")), None, "two whole batches");
+    assert_eq!(warned(&spec.replace("    batch_norm relu\n", "")), None, "no batch norm");
+    assert!(
+        warned(&spec.replace("batch: 3", "batch: 1")).is_some_and(|w| w.contains("every training batch has one row"))
+    );
 }

@@ -156,3 +156,45 @@ fn restored_weights_are_reported_apart_from_the_last_epoch() {
     assert!(svg.contains(&format!("restored weights (epoch {best})")), "the restored epoch is marked");
     assert!(svg.contains("m (m.nn)") && svg.contains("test: test_loss "), "title and test metrics");
 }
+
+#[test]
+fn drop_last_leaves_out_the_short_last_batch_of_each_epoch() {
+    // Ten rows in batches of 4 without shuffling: with `drop_last`, every epoch trains on the
+    // first eight rows only, exactly as a run on those eight rows does (same seed, same initial
+    // weights, same batches), metrics included.
+    let rows: Vec<String> = (0..10).map(|i| format!("{},{},{}", i % 3, (i * 7) % 5, i % 2)).collect();
+    let ten = format!("a,b,y\n{}\n", rows.join("\n"));
+    let eight = format!("a,b,y\n{}\n", rows[..8].join("\n"));
+    let s = Scratch::new("drop-last", &[("ten.csv", ten.as_str()), ("eight.csv", eight.as_str())]);
+    let spec = |file: &str, train: &str| {
+        format!(
+            "model m {{\n input 2\n dense 3 tanh\n dense 1\n}}\nloss mse\noptimizer sgd(lr: 0.05)\n\
+             data csv(\"{file}\", target: \"y\")\ntrain {{ epochs: 3, batch: 4, shuffle: false, {train} }}\n"
+        )
+    };
+    let (_, dropped) = run(&s.dir, &spec("ten.csv", "drop_last: true"));
+    let (_, eight_rows) = run(&s.dir, &spec("eight.csv", "drop_last: false"));
+    let (_, kept) = run(&s.dir, &spec("ten.csv", "drop_last: false"));
+    let steps = |outcome: &nnspec::train::Outcome| outcome.trace.iter().map(|l| l.step).collect::<Vec<_>>();
+    assert_eq!(steps(&dropped), [2, 4, 6]);
+    assert_eq!(steps(&kept), [3, 6, 9]);
+    let metrics =
+        |outcome: &nnspec::train::Outcome| format!("{:?}", outcome.trace.iter().map(|l| &l.train).collect::<Vec<_>>());
+    assert_eq!(metrics(&dropped), metrics(&eight_rows));
+    assert_eq!(dropped.params.to_bits(), eight_rows.params.to_bits());
+    assert_ne!(metrics(&dropped), metrics(&kept));
+    // Where the batches divide the rows, `drop_last` changes nothing.
+    let (_, whole) = run(&s.dir, &spec("ten.csv", "drop_last: true").replace("batch: 4", "batch: 5"));
+    let (_, whole_kept) = run(&s.dir, &spec("ten.csv", "drop_last: false").replace("batch: 4", "batch: 5"));
+    assert_eq!(metrics(&whole), metrics(&whole_kept));
+}
+
+#[test]
+fn drop_last_shows_in_the_plan() {
+    let text = "model m {\n input 2\n dense 1\n}\nloss mse\noptimizer sgd\ndata random(rows: 10, inputs: 2)\n\
+                train { epochs: 1, batch: 4, drop_last: true }\n";
+    let spec = Spec::parse(text, "t.nn", std::path::Path::new("."), &[]).expect("valid");
+    let plan = spec.compile(CompileOptions::default());
+    assert!(plan.to_string().lines().next().unwrap().contains("batch 4 (b rows, a short last batch dropped)"));
+    assert_eq!((plan.steps_per_epoch(10), plan.trained_rows(10)), (2, 8));
+}

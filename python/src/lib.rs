@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
-use nnspec::{Observer, Report, RunOptions, Spec, Trained};
+use nnspec::data::{Cells, Frame};
+use nnspec::{Observer, Predictions, Report, RunOptions, Spec, Trained};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -171,9 +172,61 @@ impl Model {
         }
         let data = self.trained.dataset(values, Vec::new()).map_err(error)?;
         let predictions = py.detach(|| self.trained.predict(&data)).map_err(error)?;
-        let bytes: Vec<u8> = predictions.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Ok((PyBytes::new(py, &bytes), predictions.width, predictions.classes, predictions.names))
+        Ok(prediction(py, predictions))
     }
+
+    /// The columns of a table the model reads (its feature columns, in order).
+    #[getter]
+    fn columns(&self) -> Vec<String> {
+        self.trained.columns()
+    }
+
+    /// The class names of a classifier, and whether they are indices `0..K-1`; `None` for a
+    /// regressor.
+    #[getter]
+    fn classes(&self) -> Option<(Vec<String>, bool)> {
+        self.trained.class_names().map(|names| (names.to_vec(), self.trained.classes_are_indices()))
+    }
+
+    /// Predictions for a raw table: `names` of its columns and, per column, either its numbers
+    /// as little-endian f64 bytes (NaN where missing) or a list of texts (`None` where
+    /// missing). The table is encoded with the saved encoding, as `nnspec predict` encodes a
+    /// file.
+    fn predict_table<'py>(
+        &self,
+        py: Python<'py>,
+        names: Vec<String>,
+        columns: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<Prediction<'py>> {
+        let columns = columns.iter().map(column).collect::<PyResult<Vec<Cells>>>()?;
+        let frame = Frame { names, columns };
+        let predictions = py
+            .detach(|| {
+                let rows = self.trained.frame_rows(&frame)?;
+                self.trained.predict(&rows.dataset)
+            })
+            .map_err(error)?;
+        Ok(prediction(py, predictions))
+    }
+}
+
+/// A column of a table as it crosses from Python: f64 bytes, or a list of optional texts.
+fn column(cells: &Bound<'_, PyAny>) -> PyResult<Cells> {
+    if let Ok(bytes) = cells.cast::<PyBytes>() {
+        let bytes = bytes.as_bytes();
+        if !bytes.len().is_multiple_of(8) {
+            return Err(PyException::new_err(format!("{} bytes are not whole f64 values", bytes.len())));
+        }
+        let values = bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).collect();
+        return Ok(Cells::Numbers(values));
+    }
+    Ok(Cells::Texts(cells.extract::<Vec<Option<String>>>()?))
+}
+
+/// Predictions as they cross to Python.
+fn prediction(py: Python<'_>, predictions: Predictions) -> Prediction<'_> {
+    let bytes: Vec<u8> = predictions.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    (PyBytes::new(py, &bytes), predictions.width, predictions.classes, predictions.names)
 }
 
 #[pymodule]

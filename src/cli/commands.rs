@@ -15,7 +15,7 @@ use crate::train::{Observer, RunStart, StepProgress, TraceLine};
 /// A bar over every step of the run, with its ETA and the latest loss.
 fn progress_bar(plan: &Plan, prepared: &data::Prepared) -> indicatif::ProgressBar {
     let rows = prepared.splits.train.len();
-    let steps = rows.div_ceil(plan.batch_rows(rows)) * plan.train.epochs;
+    let steps = plan.steps_per_epoch(rows) * plan.train.epochs;
     let bar = indicatif::ProgressBar::new(steps as u64);
     let style = indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} steps, ETA {eta}  {msg}")
         .expect("a valid template")
@@ -32,6 +32,7 @@ pub fn check(path: &Path, json: bool, ctx: &Context) -> Result<(), Report> {
     let layout = spec.validate(ctx.max_memory)?;
     // The rows too: a check reads them as a run would, and fits the columns.
     let data = load_data(&spec, false)?;
+    warn(spec.data_warnings(&data), ctx.color);
     let plan = spec.compile_for(&data, CompileOptions::default());
     emit(&summary::model(&spec.resolved_model(&data), &plan))?;
     emit(&format!("{}\n", summary::data(spec.model(), layout.as_ref())))?;

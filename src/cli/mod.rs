@@ -47,17 +47,33 @@ pub struct Cli {
     /// Colour in diagnostics.
     #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// The most memory a run may use (e.g. 512M, 8G); default: the memory available. A spec
-    /// estimated to need more is refused before anything is allocated.
-    #[arg(long, global = true, value_parser = crate::data::memory::parse_size)]
+    /// `--max-memory` before the command's name, as older versions took it everywhere.
+    #[arg(long, hide = true, value_parser = crate::data::memory::parse_size)]
     pub max_memory: Option<f64>,
-    /// Let paths in specs and nnspec.toml lead into DIR, outside the project (repeatable). By
-    /// default they must stay inside the project root: the nearest folder above the spec holding
-    /// nnspec.toml or .git.
-    #[arg(long = "allow-path", value_name = "DIR", global = true)]
+    /// `--allow-path` before the command's name, as older versions took it everywhere.
+    #[arg(long = "allow-path", value_name = "DIR", hide = true)]
     pub allow_paths: Vec<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--max-memory`: on the commands that load data or train.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Memory {
+    /// The most memory a run may use (e.g. 512M, 8G); default: the memory available. A spec
+    /// estimated to need more is refused before anything is allocated.
+    #[arg(long, value_parser = crate::data::memory::parse_size)]
+    pub max_memory: Option<f64>,
+}
+
+/// `--allow-path`: on the commands that read the files a spec or nnspec.toml names.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Paths {
+    /// Let paths in specs and nnspec.toml lead into DIR, outside the project (repeatable). By
+    /// default they must stay inside the project root: the nearest folder above the spec holding
+    /// nnspec.toml or .git.
+    #[arg(long = "allow-path", value_name = "DIR")]
+    pub allow_paths: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,6 +86,7 @@ pub enum Command {
     ///
     /// Example: nnspec predict specs/iris.nn --weights iris.safetensors --input new.csv
     Predict {
+        /// The spec the weights were trained from (.nn).
         spec: PathBuf,
         /// Weights saved by `nnspec run --save`.
         #[arg(long)]
@@ -80,12 +97,18 @@ pub enum Command {
         /// Write the predictions here (atomically) instead of to stdout.
         #[arg(long)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        memory: Memory,
+        #[command(flatten)]
+        paths: Paths,
     },
     /// Evaluate trained weights on a labelled CSV file: loss, metrics, confusion matrix.
     ///
     /// Example: nnspec eval specs/iris.nn --weights iris.safetensors --data specs/data/iris.csv
     Eval {
+        /// The spec the weights were trained from (.nn).
         spec: PathBuf,
+        /// Weights saved by `nnspec run --save`.
         #[arg(long)]
         weights: PathBuf,
         /// A CSV file with the spec's feature and target columns.
@@ -94,45 +117,64 @@ pub enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        memory: Memory,
+        #[command(flatten)]
+        paths: Paths,
     },
     /// Train the specs that nnspec.toml lists and compare their traces with golden files.
     ///
     /// Example: nnspec test            (exit 1 and a diff when a trace drifted)
     /// Example: nnspec test --bless    (rewrite the golden files)
     Test {
-        /// The configuration (specs and golden traces); default: nnspec.toml in this folder or
-        /// the nearest folder above it.
+        /// The configuration (specs and golden traces; format in docs/language.md); default:
+        /// nnspec.toml in this folder or the nearest folder above it.
         #[arg(long)]
         config: Option<PathBuf>,
         /// Rewrite the golden traces instead of comparing.
         #[arg(long)]
         bless: bool,
+        /// Worker threads (default and at most: one per core). The traces are identical for any value.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: Option<u16>,
+        #[command(flatten)]
+        memory: Memory,
+        #[command(flatten)]
+        paths: Paths,
     },
     /// Create a starter project: NAME/NAME.nn and NAME/nnspec.toml.
     ///
     /// Example: nnspec init my_model
-    Init { name: String },
+    Init {
+        /// The project's folder and model name.
+        name: String,
+    },
     /// Print a shell completion script.
     ///
     /// Example: nnspec completions bash > /etc/bash_completion.d/nnspec
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
     /// Rewrite specs in canonical form, keeping comments; with --check, only report.
     ///
     /// Example: nnspec fmt specs/*.nn
     /// Example: nnspec fmt --check specs/*.nn   (exit 1 and the names of files to format)
     Fmt {
+        /// The spec files to format in place.
         #[arg(required = true)]
         specs: Vec<PathBuf>,
+        /// Change nothing: print the files that are not in canonical form, and exit 1 if any.
         #[arg(long)]
         check: bool,
     },
-    /// Draw the loss and metric curves of a trace (JSON lines) as SVG.
+    /// Draw the loss and metric curves of a trace (JSON lines) as SVG or PNG.
     ///
     /// Example: nnspec plot iris.jsonl --output iris.svg
     Plot {
+        /// A trace written by `nnspec run --trace` (JSON lines).
         trace: PathBuf,
+        /// The image to write (atomically): SVG or PNG, by the file's extension.
         #[arg(long)]
         output: PathBuf,
         /// Draw the loss on a logarithmic axis.
@@ -145,7 +187,10 @@ pub enum Command {
     /// Explain an error code, with an example.
     ///
     /// Example: nnspec explain E0002
-    Explain { code: String },
+    Explain {
+        /// The code, as in `error[E0002]` (`E0002`, or `2`).
+        code: String,
+    },
     /// Print the PyTorch module whose `load_state_dict` takes the weights `--save` writes (with
     /// the input scaling built in), or write a PyTorch training script for the spec.
     ///
@@ -153,6 +198,7 @@ pub enum Command {
     /// Example: nnspec export-torch specs/iris.nn --script iris_torch.py   (then python iris_torch.py,
     /// or torchrun --nproc_per_node 2 iris_torch.py)
     ExportTorch {
+        /// The spec to export (.nn).
         spec: PathBuf,
         /// Write a self-contained PyTorch training script (one process or torchrun) to this file.
         #[arg(long)]
@@ -164,12 +210,15 @@ pub enum Command {
         /// Change a setting without editing the spec (as `run --set`).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        #[command(flatten)]
+        paths: Paths,
     },
     /// Write trained weights as an ONNX model (opset 17) that takes raw rows and gives what
     /// `predict` prints (and, for classifiers, the class).
     ///
     /// Example: nnspec export-onnx specs/iris.nn --weights iris.safetensors --output iris.onnx
     ExportOnnx {
+        /// The spec the weights were trained from (.nn).
         spec: PathBuf,
         /// Weights saved by `nnspec run --save` (their input scaling is built in).
         #[arg(long)]
@@ -177,23 +226,31 @@ pub enum Command {
         /// The ONNX file to write (atomically).
         #[arg(long)]
         output: PathBuf,
+        #[command(flatten)]
+        paths: Paths,
     },
     /// Check a spec and its data header without training; print the inferred shapes.
     ///
     /// Example: nnspec check specs/iris_petal_width.nn
     /// Example: nnspec check --json specs/iris.nn   (diagnostics as JSON, for editors and CI)
     Check {
+        /// The spec to check (.nn).
         spec: PathBuf,
         /// Print one JSON object: `{"file", "valid", "diagnostics": [...]}`, each diagnostic
         /// with its code, severity, message, file, line and column.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        memory: Memory,
+        #[command(flatten)]
+        paths: Paths,
     },
     /// Train benchmark specs and print one JSON line each with samples per second, timed as
     /// the NumPy and PyTorch baselines in benches/ time themselves (see benches/compare.py).
     ///
     /// Example: nnspec bench benches/w2_mnist.nn --threads 2
     Bench {
+        /// The benchmark specs to train (.nn).
         #[arg(required = true)]
         specs: Vec<PathBuf>,
         /// Worker threads (default and at most: one per core).
@@ -202,16 +259,47 @@ pub enum Command {
         /// Rows per parallel chunk instead of the plan's own choice (for experiments).
         #[arg(long, hide = true)]
         chunk_rows: Option<usize>,
+        #[command(flatten)]
+        memory: Memory,
     },
     /// Print the execution plan: one line per kernel, with shapes and spec lines.
     ///
     /// Example: nnspec plan specs/seed.nn
-    Plan { spec: PathBuf },
+    Plan {
+        /// The spec to compile (.nn).
+        spec: PathBuf,
+        #[command(flatten)]
+        memory: Memory,
+        #[command(flatten)]
+        paths: Paths,
+    },
+}
+
+impl Command {
+    /// The command's `--max-memory` and `--allow-path`, where it takes them.
+    fn limits(&self) -> (Option<&Memory>, Option<&Paths>) {
+        match self {
+            Command::Run(args) => (Some(&args.memory), Some(&args.paths)),
+            Command::Predict { memory, paths, .. }
+            | Command::Eval { memory, paths, .. }
+            | Command::Test { memory, paths, .. }
+            | Command::Check { memory, paths, .. }
+            | Command::Plan { memory, paths, .. } => (Some(memory), Some(paths)),
+            Command::ExportTorch { paths, .. } | Command::ExportOnnx { paths, .. } => (None, Some(paths)),
+            Command::Bench { memory, .. } => (Some(memory), None),
+            Command::Init { .. }
+            | Command::Completions { .. }
+            | Command::Fmt { .. }
+            | Command::Plot { .. }
+            | Command::Explain { .. } => (None, None),
+        }
+    }
 }
 
 /// The arguments of `nnspec run`.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
+    /// The spec to train (.nn).
     pub spec: PathBuf,
     /// Write the trace as JSON lines (one object per logged epoch) to this file.
     #[arg(long)]
@@ -239,39 +327,48 @@ pub struct RunArgs {
     /// Continue from a checkpoint, or from the newest complete checkpoint in a directory.
     #[arg(long)]
     pub resume: Option<PathBuf>,
-    /// Change a setting without editing the spec, e.g. `--set train.epochs=5 --set optimizer.lr=0.1`.
+    /// Change a setting without editing the spec, e.g. `--set train.epochs=5 --set optimizer.lr=0.1`
+    /// (values as in a spec; where a string is expected, the text is the string: `--set data.target=y`).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Write a JSON summary of the run: final and best metrics, epochs, stop reason, parameters, time.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
-    /// Draw the loss and metric curves as SVG at the end.
+    /// Draw the loss and metric curves at the end, as SVG or PNG (by the file's extension).
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub memory: Memory,
+    #[command(flatten)]
+    pub paths: Paths,
 }
 
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = cli.color;
-    let memory = cli.max_memory;
-    let context = Context { color, max_memory: memory, allow_paths: cli.allow_paths };
+    // The command's own `--max-memory` and `--allow-path`, or those given before its name.
+    let (memory, paths) = cli.command.limits();
+    let memory = memory.and_then(|m| m.max_memory).or(cli.max_memory);
+    let mut allow_paths = cli.allow_paths;
+    allow_paths.extend(paths.iter().flat_map(|p| p.allow_paths.iter().cloned()));
+    let context = Context { color, max_memory: memory, allow_paths };
     let ctx = &context;
     let result = match cli.command {
         Command::Run(args) => commands::run(&args, ctx),
-        Command::Predict { spec, weights, input, output } => {
+        Command::Predict { spec, weights, input, output, .. } => {
             predict::predict(&spec, &weights, &input, output.as_deref(), ctx)
         }
-        Command::Eval { spec, weights, data, json } => predict::eval(&spec, &weights, &data, json, ctx),
+        Command::Eval { spec, weights, data, json, .. } => predict::eval(&spec, &weights, &data, json, ctx),
         Command::Explain { code } => explain(&code),
         Command::Fmt { specs, check } => fmt::fmt(&specs, check),
         Command::Plot { trace, output, log_loss, title } => {
             crate::plot::plot_file(&trace, &output, &crate::plot::Style { title, log_loss })
         }
-        Command::Test { config, bless, threads } => {
+        Command::Test { config, bless, threads, .. } => {
             let options = RunOptions { threads: threads.map(usize::from), max_memory: memory, ..RunOptions::default() };
             golden::test(config, bless, &options, ctx)
         }
@@ -282,7 +379,7 @@ pub fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "nnspec", &mut text);
             emit(&String::from_utf8_lossy(&text))
         }
-        Command::ExportTorch { spec, script, weights, set } => {
+        Command::ExportTorch { spec, script, weights, set, .. } => {
             let args = export::TorchArgs {
                 spec: &spec,
                 script: script.as_deref(),
@@ -291,9 +388,9 @@ pub fn main() -> ExitCode {
             };
             export::export_torch(&args, ctx)
         }
-        Command::ExportOnnx { spec, weights, output } => export::export_onnx(&spec, &weights, &output, ctx),
-        Command::Check { spec, json } => commands::check(&spec, json, ctx),
-        Command::Bench { specs, threads, chunk_rows } => {
+        Command::ExportOnnx { spec, weights, output, .. } => export::export_onnx(&spec, &weights, &output, ctx),
+        Command::Check { spec, json, .. } => commands::check(&spec, json, ctx),
+        Command::Bench { specs, threads, chunk_rows, .. } => {
             let options = RunOptions {
                 threads: threads.map(usize::from),
                 chunk_rows,
@@ -302,7 +399,7 @@ pub fn main() -> ExitCode {
             };
             bench::bench(&specs, &options)
         }
-        Command::Plan { spec } => commands::plan(&spec, ctx),
+        Command::Plan { spec, .. } => commands::plan(&spec, ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

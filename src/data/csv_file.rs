@@ -6,10 +6,10 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use super::input::{self, MAX_HEADER_BYTES};
-use super::parse::{self, Layout, ParseErrorKind};
+use super::input::{self, MAX_HEADER_BYTES, Whole};
+use super::parse::{self, Body, Layout, ParseError, ParseErrorKind, Stage};
 use super::table::{ColumnRead, NaValues, Table, delimiter_name, sniff_delimiter};
-use crate::diagnostic::{Code, Diagnostic, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, closest_name};
 use crate::ir::{ColumnKind, CsvSource, Model};
 use crate::span::Span;
 
@@ -175,7 +175,7 @@ pub fn probe_csv(csv: &CsvSource, model: &Model) -> Result<CsvLayout, Diagnostic
                         delimiter_name(other)
                     ));
             } else if header.len() > 1 {
-                error = error.help_opt(did_you_mean(name, header.iter().map(String::as_str)));
+                error = error.help_opt(closest_name(name, header.iter().map(String::as_str)));
             }
             error
         })
@@ -274,6 +274,7 @@ pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
 
 /// Reads a whole file into a table: `reads` says how each column of its header is read
 /// (it is given the header and the delimiter); a file with a header but no rows is an error.
+/// A regular file is read in chunks as they are parsed; a `.gz` file is decompressed first.
 pub fn read_table(
     file: &FileRef,
     delimiter: Option<u8>,
@@ -282,58 +283,35 @@ pub fn read_table(
     progress: Progress,
 ) -> Result<Table, Diagnostic> {
     let reading = format!("reading {}", file.shown);
-    let bytes = input::read_all(file.path, &|done: u64, total: u64| progress(&reading, done, total))
+    let parsing = format!("parsing {}", file.shown);
+    let tell = |stage: Stage, done: u64, total: u64| {
+        progress(if stage == Stage::Reading { &reading } else { &parsing }, done, total);
+    };
+    let opened = input::open_whole(file.path, &|done, total| tell(Stage::Reading, done, total))
         .map_err(|e| file.cannot_open(&e.0))?;
-    let header_end = memchr::memchr(b'\n', &bytes).unwrap_or(bytes.len());
-    if header_end > MAX_HEADER_BYTES {
-        return Err(
-            file.cannot_open(&format!("its first line is longer than {} MiB: not a header", MAX_HEADER_BYTES >> 20))
-        );
-    }
-    let (header, delimiter) = split_header(file, &bytes[..header_end], delimiter)?;
+    let header_line = match &opened {
+        Whole::Plain { file: plain, .. } => input::first_line(plain).map_err(|e| file.cannot_open(&e.0))?,
+        Whole::Bytes(bytes) => {
+            let end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
+            if end > MAX_HEADER_BYTES {
+                return Err(file.cannot_open(&format!(
+                    "its first line is longer than {} MiB: not a header",
+                    MAX_HEADER_BYTES >> 20
+                )));
+            }
+            bytes[..end].to_vec()
+        }
+    };
+    let (header, delimiter) = split_header(file, &header_line, delimiter)?;
     let column_reads = reads(&header)?;
     let layout = Layout { width: header.len(), reads: &column_reads, na, delimiter };
-    let parsing = format!("parsing {}", file.shown);
-    let body = (header_end + 1).min(bytes.len());
-    let table = parse::parse_body(&bytes, body, header, &layout, &|done, total| progress(&parsing, done, total))
-        .map_err(|error| {
-            let line = parse::line_of(&bytes, error.byte);
-            let at = |column: usize| {
-                format!(
-                    "`{}:{line}`, column {} (`{}`)",
-                    file.shown,
-                    column + 1,
-                    shown_name(&layout_name(&bytes, header_end, delimiter, column))
-                )
-            };
-            file.locate(match error.kind {
-                ParseErrorKind::FieldCount { found, expected } => Diagnostic::error(
-                    Code::DataFile,
-                    format!("`{}:{line}` has {found} field(s), but the header has {expected}", file.shown),
-                )
-                .help("every row needs one value per header column"),
-                // Cells are described, never echoed: a spec may name a file that is not data,
-                // and its errors can end up in a public CI log.
-                ParseErrorKind::NotANumber { column, cell } => Diagnostic::error(
-                    Code::DataFile,
-                    format!("{}: the value ({}) is not a number", at(column), describe_cell(&cell)),
-                )
-                .help("number columns hold numbers; declare a text column with `category(...)` or `binary(...)`"),
-                ParseErrorKind::NotFinite { column, cell } => Diagnostic::error(
-                    Code::DataFile,
-                    format!("{}: the value ({}) is not a finite number", at(column), describe_cell(&cell)),
-                )
-                .help("remove or impute rows with NaN or infinite values"),
-                ParseErrorKind::UnclosedQuote => {
-                    Diagnostic::error(Code::DataFile, format!("`{}:{line}`: a quoted field never closes", file.shown))
-                        .help("close the quote, or write a quote inside a quoted field as `\"\"`")
-                }
-                ParseErrorKind::NotUtf8 { column } => Diagnostic::error(
-                    Code::DataFile,
-                    format!("cannot read {}: the file is not valid UTF-8", at(column)),
-                ),
-            })
-        })?;
+    let body = match &opened {
+        Whole::Plain { file, size } => {
+            Body::File { file, start: (header_line.len() + 1).min(*size), end: *size, first_line: 2 }
+        }
+        Whole::Bytes(bytes) => Body::Bytes { bytes, start: (header_line.len() + 1).min(bytes.len()), first_line: 2 },
+    };
+    let table = parse::parse_body(body, header.clone(), &layout, &tell).map_err(|e| parse_error(file, &header, e))?;
     if table.rows == 0 {
         let error = Diagnostic::error(Code::DataFile, format!("`{}` has a header but no rows", file.shown));
         return Err(match file.spans {
@@ -344,13 +322,38 @@ pub fn read_table(
     Ok(table)
 }
 
-/// The header name of `column` (for messages, re-split from the header line).
-fn layout_name(bytes: &[u8], header_end: usize, delimiter: u8, column: usize) -> String {
-    let line = bytes[..header_end].strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes[..header_end]);
-    parse::split_line(line, delimiter)
-        .ok()
-        .and_then(|fields| fields.get(column).map(|f| String::from_utf8_lossy(f).into_owned()))
-        .unwrap_or_default()
+/// The diagnostic for a parse error in `file` with `header`.
+pub fn parse_error(file: &FileRef, header: &[String], error: ParseError) -> Diagnostic {
+    let line = error.line;
+    let name = |column: usize| shown_name(header.get(column).map_or("", String::as_str));
+    let at = |column: usize| format!("`{}:{line}`, column {} (`{}`)", file.shown, column + 1, name(column));
+    file.locate(match error.kind {
+        ParseErrorKind::FieldCount { found, expected } => Diagnostic::error(
+            Code::DataFile,
+            format!("`{}:{line}` has {found} field(s), but the header has {expected}", file.shown),
+        )
+        .help("every row needs one value per header column"),
+        // Cells are described, never echoed: a spec may name a file that is not data, and its
+        // errors can end up in a public CI log.
+        ParseErrorKind::NotANumber { column, cell } => Diagnostic::error(
+            Code::DataFile,
+            format!("{}: the value ({}) is not a number", at(column), describe_cell(&cell)),
+        )
+        .help("number columns hold numbers; declare a text column with `category(...)` or `binary(...)`"),
+        ParseErrorKind::NotFinite { column, cell } => Diagnostic::error(
+            Code::DataFile,
+            format!("{}: the value ({}) is not a finite number", at(column), describe_cell(&cell)),
+        )
+        .help("remove or impute rows with NaN or infinite values"),
+        ParseErrorKind::UnclosedQuote => {
+            Diagnostic::error(Code::DataFile, format!("`{}:{line}`: a quoted field never closes", file.shown))
+                .help("close the quote, or write a quote inside a quoted field as `\"\"`")
+        }
+        ParseErrorKind::NotUtf8 { column } => {
+            Diagnostic::error(Code::DataFile, format!("cannot read {}: the file is not valid UTF-8", at(column)))
+        }
+        ParseErrorKind::Unreadable(reason) => return file.cannot_open(&reason),
+    })
 }
 
 /// The error for a target cell that is not one of the classes.

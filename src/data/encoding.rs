@@ -389,7 +389,8 @@ impl Encoding {
             && self.features.iter().zip(&table.number_columns).all(|(f, &c)| {
                 matches!(f.kind, FeatureKind::Number { .. }) && !f.indicator && table.header[c] == f.column
             })
-            && !table.numbers.par_chunks(1 << 16).any(|part| part.iter().any(|v| v.is_nan()));
+            && (table.numbers_complete
+                || !table.numbers.par_chunks(1 << 16).any(|part| part.iter().any(|v| v.is_nan())));
         if plain {
             return Ok(table.numbers);
         }
@@ -540,14 +541,15 @@ enum Source {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::parse::{Layout, parse_body};
+    use crate::data::parse::{Body, Layout, parse_body};
     use crate::data::table::ColumnRead;
 
     fn table(text: &str, reads: &[ColumnRead]) -> Table {
         let na = NaValues::new(None);
         let header: Vec<String> = text.lines().next().unwrap().split(',').map(String::from).collect();
         let layout = Layout { width: reads.len(), reads, na: &na, delimiter: b',' };
-        parse_body(text.as_bytes(), text.find('\n').unwrap() + 1, header, &layout, &|_, _| {}).unwrap()
+        let body = Body::Bytes { bytes: text.as_bytes(), start: text.find('\n').unwrap() + 1, first_line: 2 };
+        parse_body(body, header, &layout, &|_, _, _| {}).unwrap()
     }
 
     fn spec(column: &str, kind: ColumnKind) -> FeatureSpec {

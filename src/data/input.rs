@@ -1,7 +1,8 @@
 //! The one way a data file is opened. Every CSV that training, `check`, `predict` and `eval`
 //! read comes through `open_input`, so checks on what may be read live in one place: only
 //! regular files (not FIFOs, devices or directories, which could block or never end), and
-//! `.gz` files are decompressed as they are read.
+//! `.gz` files are decompressed as they are read. A regular file is read in parts by the
+//! parser (`parse::Body::File`), never held whole.
 
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -50,13 +51,21 @@ pub fn open_input(path: &Path) -> Result<Input, InputError> {
     Ok(Input { reader, disk_bytes: meta.len(), gzip })
 }
 
-/// Reads a whole data file into memory; `progress` is told `(bytes read, bytes expected)`
-/// as blocks arrive (for `.gz`, decompressed bytes against four times the file's size). A
-/// plain file is read in parallel blocks (positioned reads into disjoint parts of the buffer).
-pub fn read_all(path: &Path, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Vec<u8>, InputError> {
+/// A data file to read whole: a regular file, read in parts as it is parsed (`size` bytes,
+/// its size when opened); or a `.gz` file's decompressed bytes.
+pub enum Whole {
+    Plain { file: std::fs::File, size: usize },
+    Bytes(Vec<u8>),
+}
+
+/// Opens a data file to read whole; a `.gz` file is decompressed here, and `progress` told
+/// `(bytes read, bytes expected)` as blocks arrive (four times the file's size expected).
+pub fn open_whole(path: &Path, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Whole, InputError> {
     let mut input = open_input(path)?;
     if !input.gzip {
-        return read_plain(path, input.disk_bytes, progress);
+        let file = crate::input::open(path, "data file", "").map_err(reason_of)?;
+        let size = usize::try_from(input.disk_bytes).map_err(|_| InputError("too large for this machine".into()))?;
+        return Ok(Whole::Plain { file, size });
     }
     let expected = input.disk_bytes.saturating_mul(4);
     let mut bytes = Vec::with_capacity(usize::try_from(expected.min(1 << 34)).unwrap_or(0) + 1);
@@ -71,38 +80,31 @@ pub fn read_all(path: &Path, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Vec
         bytes.extend_from_slice(&block[..read]);
         progress(bytes.len() as u64, expected.max(bytes.len() as u64));
     }
-    Ok(bytes)
+    Ok(Whole::Bytes(bytes))
 }
 
-/// A regular file of `size` bytes, read in blocks of 8 MiB in parallel.
-#[cfg(unix)]
-fn read_plain(path: &Path, size: u64, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Vec<u8>, InputError> {
-    use rayon::prelude::*;
-    use std::os::unix::fs::FileExt;
-    let file = crate::input::open(path, "data file", "").map_err(reason_of)?;
-    let size = usize::try_from(size).map_err(|_| InputError("too large for this machine".into()))?;
-    let mut bytes = vec![0u8; size];
-    let done = std::sync::atomic::AtomicU64::new(0);
-    const BLOCK: usize = 1 << 23;
-    bytes.par_chunks_mut(BLOCK).enumerate().try_for_each(|(i, block)| {
-        file.read_exact_at(block, (i * BLOCK) as u64).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => InputError("it became shorter while it was read".into()),
-            _ => InputError(io_reason(&e)),
-        })?;
-        let read = done.fetch_add(block.len() as u64, std::sync::atomic::Ordering::Relaxed) + block.len() as u64;
-        progress(read, size as u64);
-        Ok(())
-    })?;
-    // A file that grew while it was read is read to its size at the start.
-    Ok(bytes)
-}
-
-/// A regular file, read in one go (where positioned reads are not available).
-#[cfg(not(unix))]
-fn read_plain(path: &Path, size: u64, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Vec<u8>, InputError> {
-    let bytes = std::fs::read(path).map_err(|e| InputError(io_reason(&e)))?;
-    progress(bytes.len() as u64, size.max(bytes.len() as u64));
-    Ok(bytes)
+/// The first line of a regular file (without its line end), refusing a line longer than
+/// `MAX_HEADER_BYTES`.
+pub fn first_line(file: &std::fs::File) -> Result<Vec<u8>, InputError> {
+    let mut line = Vec::new();
+    let mut block = vec![0u8; 1 << 16];
+    let mut file = file;
+    loop {
+        let read = match file.read(&mut block) {
+            Ok(0) => return Ok(line),
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(InputError(io_reason(&e))),
+        };
+        if let Some(end) = memchr::memchr(b'\n', &block[..read]) {
+            line.extend_from_slice(&block[..end]);
+            return check_header_length(line);
+        }
+        line.extend_from_slice(&block[..read]);
+        if line.len() > MAX_HEADER_BYTES {
+            return check_header_length(line);
+        }
+    }
 }
 
 /// Reads only the first line of a data file (for checks before any row is read), refusing a
@@ -149,7 +151,11 @@ mod tests {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut encoder, b"a,b\n1,2\n").unwrap();
         std::fs::write(&path, encoder.finish().unwrap()).unwrap();
-        assert_eq!(read_all(&path, &|_, _| {}).unwrap(), b"a,b\n1,2\n");
+        assert!(matches!(open_whole(&path, &|_, _| {}).unwrap(), Whole::Bytes(bytes) if bytes == b"a,b\n1,2\n"));
+        let plain = dir.join("t.csv");
+        std::fs::write(&plain, b"a,b\r\n1,2\n").unwrap();
+        let Whole::Plain { file, size: 9 } = open_whole(&plain, &|_, _| {}).unwrap() else { panic!("a plain file") };
+        assert_eq!(first_line(&file).unwrap(), b"a,b\r");
         assert_eq!(read_header(&path).unwrap(), b"a,b");
         std::fs::write(dir.join("long.csv"), vec![b'a'; MAX_HEADER_BYTES + 10]).unwrap();
         assert!(read_header(&dir.join("long.csv")).unwrap_err().0.contains("longer than"));

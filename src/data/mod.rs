@@ -19,8 +19,10 @@ pub use csv_file::{CsvLayout, FileRef, Progress, probe_csv, read_header, read_ta
 pub use encoding::Encoding;
 pub use input::open_input;
 pub use labels::Target;
+pub use parse::{Cells, Frame};
 pub use scaling::Scaler;
 pub use split::Splits;
+pub use tabular::encode_error;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::{DataSource, Model};

@@ -8,7 +8,8 @@ use super::Dataset;
 use super::csv_file::{self, FileRef};
 use super::encoding::{Encoding, FeatureKind};
 use super::labels::Target;
-use super::table::ColumnRead;
+use super::parse::{self, Frame, Layout};
+use super::table::{ColumnRead, Table};
 use super::tabular::encode_error;
 use crate::diagnostic::{Code, Diagnostic};
 
@@ -31,39 +32,100 @@ pub fn read_rows(
 ) -> Result<Rows, Diagnostic> {
     let shown = path.display().to_string();
     let file = FileRef { path, shown: &shown, spans: None };
-    let targets = encoding.target.columns();
-    let reads = |header: &[String]| -> Result<Vec<ColumnRead>, Diagnostic> {
-        let mut reads = vec![ColumnRead::Skip; header.len()];
-        let find = |name: &str, role: &str| {
-            header.iter().position(|h| h == name).ok_or_else(|| {
-                Diagnostic::error(Code::DataShape, format!("{role} column `{name}` is not in the header of `{shown}`"))
-                    .note(format!("the header is: {}", header.join(", ")))
-                    .help_opt(crate::diagnostic::did_you_mean(name, header.iter().map(String::as_str)))
-            })
-        };
-        for feature in &encoding.features {
-            reads[find(&feature.column, "feature")?] = match feature.kind {
-                FeatureKind::Number { .. } => ColumnRead::Number,
-                _ => ColumnRead::Text,
-            };
-        }
-        if with_targets {
-            let read = match encoding.target {
-                Target::Values { .. } => ColumnRead::Number,
-                Target::Classes { .. } => ColumnRead::Text,
-            };
-            for name in &targets {
-                reads[find(name, "target")?] = read;
-            }
-        }
-        for id in &encoding.ids {
-            if let Some(column) = header.iter().position(|h| h == id) {
-                reads[column] = ColumnRead::Text;
-            }
-        }
-        Ok(reads)
-    };
+    let reads = |header: &[String]| column_reads(header, encoding, with_targets, &shown);
     let table = csv_file::read_table(&file, delimiter, &encoding.na(), &reads, &|_, _, _| {})?;
+    encode_rows(&table, encoding, with_targets, &file)
+}
+
+/// Reads a table given in memory (named columns) for a model trained with `encoding`, as
+/// `read_rows` reads a file: columns it does not need are ignored; rows are numbered from 1
+/// in messages.
+pub fn frame_rows(frame: &Frame, encoding: &Encoding, with_targets: bool) -> Result<Rows, Diagnostic> {
+    let shown = "<table>";
+    let file = FileRef { path: Path::new(shown), shown, spans: None };
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = frame.names.iter().find(|name| !seen.insert(name.as_str())) {
+        return Err(Diagnostic::error(Code::DataShape, format!("the table names column `{twice}` twice"))
+            .help("give every column its own name"));
+    }
+    if let Some((name, cells)) = frame.names.iter().zip(&frame.columns).find(|(_, c)| c.len() != frame.rows()) {
+        return Err(Diagnostic::error(
+            Code::DataShape,
+            format!("column `{name}` has {} rows, but column `{}` has {}", cells.len(), frame.names[0], frame.rows()),
+        )
+        .help("give every column one cell per row"));
+    }
+    let reads = column_reads(&frame.names, encoding, with_targets, shown)?;
+    let na = encoding.na();
+    let layout = Layout { width: reads.len(), reads: &reads, na: &na, delimiter: b',' };
+    let known = |column: usize| known_values(encoding, &frame.names[column]);
+    let table =
+        parse::read_frame(frame, &layout, &known).map_err(|error| csv_file::parse_error(&file, &frame.names, error))?;
+    encode_rows(&table, encoding, with_targets, &file)
+}
+
+/// The values a text column of `encoding` is matched against: a category's vocabulary, a
+/// binary column's two values, the class labels.
+fn known_values(encoding: &Encoding, column: &str) -> Vec<String> {
+    let mut known = Vec::new();
+    for feature in encoding.features.iter().filter(|f| f.column == column) {
+        match &feature.kind {
+            FeatureKind::Category { vocabulary, .. } => known.extend(vocabulary.iter().cloned()),
+            FeatureKind::Binary { negative, positive, .. } => known.extend([negative.clone(), positive.clone()]),
+            FeatureKind::Number { .. } => {}
+        }
+    }
+    if let Target::Classes { column: target, labels, .. } = &encoding.target
+        && target == column
+    {
+        known.extend(labels.iter().cloned());
+    }
+    known
+}
+
+/// How each column of `header` is read for a model trained with `encoding`: its features
+/// (numbers or text), its targets with `with_targets`, its id columns; the rest skipped.
+fn column_reads(
+    header: &[String],
+    encoding: &Encoding,
+    with_targets: bool,
+    shown: &str,
+) -> Result<Vec<ColumnRead>, Diagnostic> {
+    let mut reads = vec![ColumnRead::Skip; header.len()];
+    let find = |name: &str, role: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            Diagnostic::error(Code::DataShape, format!("{role} column `{name}` is not in the header of `{shown}`"))
+                .note(format!("the header is: {}", header.join(", ")))
+                .help_opt(crate::diagnostic::closest_name(name, header.iter().map(String::as_str)))
+        })
+    };
+    for feature in &encoding.features {
+        reads[find(&feature.column, "feature")?] = match feature.kind {
+            FeatureKind::Number { .. } => ColumnRead::Number,
+            _ => ColumnRead::Text,
+        };
+    }
+    if with_targets {
+        let read = match encoding.target {
+            Target::Values { .. } => ColumnRead::Number,
+            Target::Classes { .. } => ColumnRead::Text,
+        };
+        for name in &encoding.target.columns() {
+            reads[find(name, "target")?] = read;
+        }
+    }
+    for id in &encoding.ids {
+        if let Some(column) = header.iter().position(|h| h == id) {
+            reads[column] = ColumnRead::Text;
+        }
+    }
+    Ok(reads)
+}
+
+/// The rows of `table` encoded for a model trained with `encoding` (targets checked with
+/// `with_targets`), with the cells of its id columns.
+fn encode_rows(table: &Table, encoding: &Encoding, with_targets: bool, file: &FileRef) -> Result<Rows, Diagnostic> {
+    let targets = encoding.target.columns();
     let mut kept: Vec<usize> = (0..table.rows).collect();
     let mut target_values = Vec::new();
     if with_targets {
@@ -71,7 +133,7 @@ pub fn read_rows(
             targets.iter().map(|name| table.header.iter().position(|h| h == name).expect("read")).collect();
         let mut rows = Vec::with_capacity(kept.len());
         for row in kept {
-            if encoding.drops(&table, row) {
+            if encoding.drops(table, row) {
                 continue;
             }
             match &encoding.target {
@@ -87,7 +149,7 @@ pub fn read_rows(
                     let Some(class) = encoding.target.class_of(cell) else {
                         let name = &table.header[columns[0]];
                         return Err(csv_file::not_a_class(
-                            &file,
+                            file,
                             table.lines[row],
                             columns[0],
                             name,
@@ -104,7 +166,7 @@ pub fn read_rows(
         kept = rows;
     }
     let dropped = table.rows - kept.len();
-    let inputs = encoding.raw_slots(&table, &kept).map_err(|e| encode_error(e, &file, &table))?;
+    let inputs = encoding.raw_slots(table, &kept).map_err(|e| encode_error(e, file, table))?;
     let ids = encoding
         .ids
         .iter()

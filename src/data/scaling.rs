@@ -12,6 +12,19 @@ pub struct Scaler {
     pub factor: Vec<f32>,
 }
 
+/// Per input column, `step` folded over the values of `rows` from `init`. Row by row (memory
+/// in order, every column at once), each column's values still taken in row order: the same
+/// result as folding column by column.
+fn fold(data: &Dataset, rows: &[usize], init: f64, step: impl Fn(f64, usize, f64) -> f64) -> Vec<f64> {
+    let mut acc = vec![init; data.input_width];
+    for &r in rows {
+        for (f, (a, &x)) in acc.iter_mut().zip(data.input_row(r)).enumerate() {
+            *a = step(*a, f, f64::from(x));
+        }
+    }
+    acc
+}
+
 impl Scaler {
     /// Statistics of `rows` (computed in f64): mean and population std for `standardize`,
     /// min and range for `minmax`. A constant feature keeps a factor of 1.
@@ -23,22 +36,37 @@ impl Scaler {
     pub fn fit_slots(kind: Scaling, kinds: &[Scaling], data: &Dataset, rows: &[usize]) -> Scaler {
         let width = data.input_width;
         let (mut offset, mut factor) = (vec![0.0f32; width], vec![1.0f32; width]);
-        let column = |f: usize| rows.iter().map(move |&r| f64::from(data.input_row(r)[f]));
+        let n = rows.len() as f64;
+        let has = |kind: Scaling| kinds.contains(&kind);
+        // Sums from -0.0, as `Iterator::sum` of floats starts.
+        let (means, squares) = if has(Scaling::Standardize) {
+            let means: Vec<f64> = fold(data, rows, -0.0, |a, _, x| a + x).iter().map(|s| s / n).collect();
+            let squares = fold(data, rows, -0.0, |a, f, x| a + (x - means[f]).powi(2));
+            (means, squares)
+        } else {
+            (vec![], vec![])
+        };
+        let (mins, maxs) = if has(Scaling::MinMax) {
+            (
+                fold(data, rows, f64::INFINITY, |a, _, x| a.min(x)),
+                fold(data, rows, f64::NEG_INFINITY, |a, _, x| a.max(x)),
+            )
+        } else {
+            (vec![], vec![])
+        };
         for f in 0..width {
             match kinds[f] {
                 Scaling::None => {}
                 Scaling::Standardize => {
-                    let n = rows.len() as f64;
-                    let mean = column(f).sum::<f64>() / n;
-                    let std = (column(f).map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+                    let mean = means[f];
+                    let std = (squares[f] / n).sqrt();
                     offset[f] = mean as f32;
                     if std > 0.0 && ((1.0 / std) as f32).is_finite() {
                         factor[f] = (1.0 / std) as f32;
                     }
                 }
                 Scaling::MinMax => {
-                    let min = column(f).fold(f64::INFINITY, f64::min);
-                    let max = column(f).fold(f64::NEG_INFINITY, f64::max);
+                    let (min, max) = (mins[f], maxs[f]);
                     offset[f] = min as f32;
                     if max > min && ((1.0 / (max - min)) as f32).is_finite() {
                         factor[f] = (1.0 / (max - min)) as f32;
@@ -109,5 +137,43 @@ mod tests {
         let range = Scaling::Range { low: 0.0, high: 256.0 };
         Scaler::fit(range, &d, &[0, 1, 2]).apply(&mut d);
         assert_eq!([d.inputs[0], d.inputs[6]], [1.0 / 256.0, 100.0 / 256.0]);
+    }
+
+    /// Gathered row by row, the statistics have the bits of each column summed on its own in
+    /// row order (as `Iterator::sum` and `fold` give them), on awkward values.
+    #[test]
+    fn row_by_row_statistics_equal_column_by_column() {
+        let (rows, width) = (97, 5);
+        let inputs: Vec<f32> = (0..rows * width).map(|i| ((i * 7919) % 1013) as f32 * 0.37 - 151.3).collect();
+        let d = Dataset {
+            rows,
+            input_width: width,
+            inputs,
+            target_width: 0,
+            targets: vec![],
+            input_names: vec![],
+            target_names: vec![],
+        };
+        let picked: Vec<usize> = (0..rows).filter(|r| r % 3 != 1).collect();
+        let kinds = [Scaling::Standardize, Scaling::MinMax, Scaling::None, Scaling::Standardize, Scaling::MinMax];
+        let scaler = Scaler::fit_slots(Scaling::Standardize, &kinds, &d, &picked);
+        for (f, kind) in kinds.iter().enumerate() {
+            let column = || picked.iter().map(|&r| f64::from(d.input_row(r)[f]));
+            let n = picked.len() as f64;
+            let (offset, factor) = match kind {
+                Scaling::Standardize => {
+                    let mean = column().sum::<f64>() / n;
+                    let std = (column().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+                    (mean as f32, (1.0 / std) as f32)
+                }
+                Scaling::MinMax => {
+                    let min = column().fold(f64::INFINITY, f64::min);
+                    let max = column().fold(f64::NEG_INFINITY, f64::max);
+                    (min as f32, (1.0 / (max - min)) as f32)
+                }
+                _ => (0.0, 1.0),
+            };
+            assert_eq!((scaler.offset[f].to_bits(), scaler.factor[f].to_bits()), (offset.to_bits(), factor.to_bits()));
+        }
     }
 }

@@ -44,6 +44,9 @@ pub struct Table {
     pub number_columns: Vec<usize>,
     /// `rows x number_columns.len()`, row-major; NaN where a cell is missing.
     pub numbers: Vec<f32>,
+    /// True when it is known that no number cell is missing (the parser saw none); false
+    /// when some may be.
+    pub numbers_complete: bool,
     /// Header indices of the text columns, in header order, and their cells.
     pub text_columns: Vec<usize>,
     pub texts: Vec<TextColumn>,

@@ -3,7 +3,7 @@
 use super::Code;
 
 /// Every code, in order.
-pub const ALL: [Code; 14] = [
+pub const ALL: [Code; 15] = [
     Code::Syntax,
     Code::UnknownName,
     Code::Duplicate,
@@ -13,6 +13,7 @@ pub const ALL: [Code; 14] = [
     Code::LossMismatch,
     Code::TooLarge,
     Code::PathPolicy,
+    Code::Width,
     Code::DataFile,
     Code::DataShape,
     Code::Runtime,
@@ -26,47 +27,50 @@ pub fn explain(code: Code) -> &'static str {
         Code::Syntax => {
             "The text does not follow nnspec's grammar. Statements (`model`, `loss`, `optimizer`,\n\
              `data`, `train`) and layers end at the end of a line or at `;`; arguments are\n\
-             `name: value`, separated by commas.\n\n\
+             `name: value`, separated by commas. Exit code 2.\n\n\
              Example:\n    optimizer sgd(lr = 0.1)\nFix:\n    optimizer sgd(lr: 0.1)\n"
         }
         Code::UnknownName => {
             "A keyword, layer, activation, loss, optimizer, initialiser, data source or argument\n\
              that nnspec does not know. The message lists the names that exist and suggests the\n\
-             closest one.\n\n\
+             closest one, or nnspec's name for another framework's (`learning_rate` is `lr`).\n\
+             Exit code 2.\n\n\
              Example:\n    dense 16 rleu\nFix:\n    dense 16 relu\n"
         }
         Code::Duplicate => {
             "The same statement or argument is given twice, or two settings contradict each\n\
-             other (validation rows from both a file and a split). A spec says each thing once.\n\n\
+             other (validation rows from both a file and a split). A spec says each thing once.\n\
+             Exit code 2.\n\n\
              Example:\n    train { epochs: 10, epochs: 20 }\nFix:\n    train { epochs: 20 }\n"
         }
         Code::WrongType => {
             "A value of the wrong kind: a string where a number is expected, a named argument\n\
-             where only positional ones are allowed, an item a layer does not take.\n\n\
+             where only positional ones are allowed, an item a layer does not take. Exit code 2.\n\n\
              Example:\n    train { epochs: \"ten\" }\nFix:\n    train { epochs: 10 }\n"
         }
         Code::OutOfRange => {
             "A value outside its allowed range: a learning rate that is not positive, zero units,\n\
              a dropout probability outside [0, 1), zero epochs, a split that leaves no training\n\
-             rows, or a number that f32 cannot hold.\n\n\
+             rows, or a number that f32 cannot hold. Exit code 2.\n\n\
              Example:\n    dropout 1.5\nFix:\n    dropout 0.5\n"
         }
         Code::Missing => {
             "Something required is absent: one of the five statements, the `input` line, a\n\
              layer's unit count, a required argument, the class count that `cross_entropy`\n\
-             needs, validation data for early stopping, or any layer with weights to train.\n\n\
+             needs, validation data for early stopping, or any layer with weights to train.\n\
+             Exit code 2.\n\n\
              Example (no `loss` statement):\n    model m { input 2; dense 1 }\nFix: add\n    loss mse\n"
         }
         Code::LossMismatch => {
             "The loss cannot be computed on what the model outputs: `bce` needs a final\n\
              `sigmoid`, `cross_entropy` a final `softmax` as wide as the number of classes.\n\
-             As a warning: a regression loss after a `softmax`.\n\n\
+             As a warning: a regression loss after a `softmax`. Exit code 2.\n\n\
              Example:\n    dense 2 softmax   # with classes: 3\nFix:\n    dense 3 softmax\n"
         }
         Code::TooLarge => {
             "The run would need more memory than allowed (`--max-memory`, by default the\n\
              memory available). nnspec estimates the data, the batch buffers and the parameters\n\
-             with their optimizer state before allocating anything.\n\n\
+             with their optimizer state before allocating anything. Exit code 2.\n\n\
              Example:\n    data random(rows: 1e12, inputs: 100)\nFix: use fewer rows, a smaller batch or narrower layers.\n"
         }
         Code::PathPolicy => {
@@ -76,6 +80,13 @@ pub fn explain(code: Code) -> &'static str {
              rest of the machine; `--allow-path DIR` widens it. And no output may be one of the\n\
              command's inputs or another of its outputs. Exit code 2.\n\n\
              Example:\n    data csv(\"../../secrets.csv\", target: \"y\")\nFix: copy the data into the project, or run with\n    nnspec run spec.nn --allow-path ../..\n"
+        }
+        Code::Width => {
+            "The model's input or output width does not match what the spec itself says of its\n\
+             data: a generated source's `inputs` or `targets`, the number of `target` columns, or\n\
+             the one output a two-class `bce` needs. The spec alone shows it, before any data is\n\
+             read (the same mismatch found in a CSV file's header is E0101). Exit code 2.\n\n\
+             Example:\n    dense 2 sigmoid   # but `target: \"y\"` names one column\nFix:\n    dense 1 sigmoid\n"
         }
         Code::DataFile => {
             "A data, weights or checkpoint file cannot be read or is malformed: missing, empty,\n\

@@ -1,6 +1,7 @@
 //! Structured errors and warnings: `{ code, message, span, labels, help }`. Every stage
 //! produces these; `render` is the only place that turns them into text.
 
+mod aliases;
 pub mod explain;
 mod render;
 
@@ -39,6 +40,9 @@ pub enum Code {
     /// A path nnspec will not use: outside the project, or an output that is also an input
     /// or another output of the same command.
     PathPolicy,
+    /// The model's width does not match what the spec says of its data (generated inputs,
+    /// the target columns named): an invalid spec, found before any data is read.
+    Width,
     /// A data file is missing, unreadable or malformed.
     DataFile,
     /// The data's columns do not match the spec.
@@ -63,6 +67,7 @@ impl Code {
             Code::LossMismatch => "E0007",
             Code::TooLarge => "E0008",
             Code::PathPolicy => "E0009",
+            Code::Width => "E0010",
             Code::DataFile => "E0100",
             Code::DataShape => "E0101",
             Code::Runtime => "E0200",
@@ -92,10 +97,11 @@ pub struct Location {
 }
 
 impl Location {
+    /// Where `span` lies: in the spec's file, or in a `--set` override (`<command line>`).
     pub fn of(span: Span, source: &Source) -> Location {
-        let (line, column) = source.line_col(span.start);
-        let (end_line, end_column) = source.line_col(span.end);
-        Location { file: source.name.clone(), line, column, end_line, end_column }
+        let (file, line, column) = source.locate(span.start);
+        let (_, end_line, end_column) = source.locate(span.end.max(span.start));
+        Location { file: file.to_string(), line, column, end_line, end_column }
     }
 }
 
@@ -211,8 +217,16 @@ pub fn number(value: f64) -> String {
 /// would cost time and memory for nothing.
 const MAX_SUGGESTED_LEN: usize = 64;
 
-/// The closest candidate to a misspelled name, if one is close enough to be a likely typo.
+/// The help for an unknown keyword among `candidates`: nnspec's name for another framework's
+/// (`learning_rate` is `lr`), else the closest candidate if it is a likely typo.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    aliases::suggest(name, &candidates).or_else(|| closest_name(name, candidates))
+}
+
+/// The closest candidate to a misspelled name, if one is close enough to be a likely typo:
+/// for names the user chose (columns), where other frameworks' keywords mean nothing.
+pub fn closest_name<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     if name.len() > MAX_SUGGESTED_LEN {
         return None;
     }
@@ -261,5 +275,27 @@ mod tests {
         assert_eq!(did_you_mean("softmax", names), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(did_you_mean("mea", ["mse", "mae"]).as_deref(), Some("did you mean `mae`?"));
+    }
+
+    #[test]
+    fn numbers_in_messages_are_short_whatever_their_size() {
+        // A diverged loss of 1e60 was printed with sixty digits.
+        assert_eq!(number(1.2345678e60), "1.23457e60");
+        assert_eq!(number(-3.4e38), "-3.40000e38");
+        assert_eq!(number(0.0012345678), "0.001235");
+        assert_eq!(number(2.5e-9), "2.50000e-9");
+        assert_eq!((number(f64::INFINITY), number(0.0)), ("inf".to_string(), "0".to_string()));
+    }
+
+    #[test]
+    fn other_frameworks_names_come_before_edit_distance_but_not_for_columns() {
+        let monitors = ["val_loss", "val_accuracy", "val_f1", "val_auc"];
+        assert_eq!(
+            did_you_mean("val_acc", monitors).as_deref(),
+            Some("did you mean `val_accuracy`? (nnspec's name for `val_acc`)")
+        );
+        // One letter from `val_auc`: edit distance alone gets it wrong.
+        assert_eq!(closest_name("val_acc", monitors).as_deref(), Some("did you mean `val_auc`?"));
+        assert_eq!(closest_name("label", ["target", "x"]), None);
     }
 }

@@ -5,7 +5,7 @@
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
 use super::{Diagnostic, Severity};
-use crate::span::Source;
+use crate::span::{Source, Target};
 
 /// Whether rendered diagnostics carry ANSI colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,7 +14,9 @@ pub enum ColorChoice {
     /// Colour when stderr is a terminal and `NO_COLOR` is unset.
     #[default]
     Auto,
+    /// Always colour.
     Always,
+    /// Never colour.
     Never,
 }
 
@@ -29,7 +31,9 @@ impl ColorChoice {
     }
 }
 
-/// Renders one diagnostic against the spec source it points into.
+/// Renders one diagnostic against the spec source it points into. Spans in a `--set`
+/// override are shown in the override's own text (`<command line>`), followed by a note
+/// showing the spec's text it replaced.
 pub fn render(diagnostic: &Diagnostic, source: &Source, color: ColorChoice) -> String {
     let level = match diagnostic.severity {
         Severity::Error => Level::ERROR,
@@ -37,15 +41,33 @@ pub fn render(diagnostic: &Diagnostic, source: &Source, color: ColorChoice) -> S
     };
     let title = level.primary_title(&diagnostic.message).id(diagnostic.code.as_str());
     let mut group = Group::with_title(title);
+    let mut replaced = None;
     if let Some((span, label)) = &diagnostic.span {
-        let mut snippet = Snippet::source(&source.text)
-            .path(&source.name)
-            .fold(true)
-            .annotation(AnnotationKind::Primary.span(clamp(span.range(), &source.text)).label(label));
-        for (span, label) in &diagnostic.context {
-            snippet = snippet.annotation(AnnotationKind::Context.span(clamp(span.range(), &source.text)).label(label));
+        // One snippet per text the spans lie in, the primary span's first.
+        let primary = source.resolve(*span);
+        replaced = primary.piece.and_then(|piece| piece.target);
+        let mut annotations = vec![(primary, AnnotationKind::Primary, label.as_str())];
+        annotations.extend(
+            diagnostic
+                .context
+                .iter()
+                .map(|(span, label)| (source.resolve(*span), AnnotationKind::Context, label.as_str())),
+        );
+        let mut texts: Vec<(&str, &str)> = Vec::new();
+        for (resolved, _, _) in &annotations {
+            if !texts.contains(&(resolved.name, resolved.text)) {
+                texts.push((resolved.name, resolved.text));
+            }
         }
-        group = group.element(snippet);
+        for (name, text) in texts {
+            let mut snippet = Snippet::source(text).path(name).fold(true);
+            for (resolved, kind, label) in &annotations {
+                if (resolved.name, resolved.text) == (name, text) {
+                    snippet = snippet.annotation(kind.span(clamp(resolved.range.clone(), text)).label(*label));
+                }
+            }
+            group = group.element(snippet);
+        }
     }
     for note in &diagnostic.notes {
         group = group.element(Level::NOTE.message(note));
@@ -53,8 +75,21 @@ pub fn render(diagnostic: &Diagnostic, source: &Source, color: ColorChoice) -> S
     if let Some(help) = &diagnostic.help {
         group = group.element(Level::HELP.message(help));
     }
+    let mut groups = vec![group];
+    if let Some(target) = replaced {
+        let (span, title, label) = match target {
+            Target::Replaces(span) => (span, "`--set` replaces this value of the spec", "replaced"),
+            Target::AddsTo(span) => (span, "`--set` adds the argument to this", "changed"),
+        };
+        let resolved = source.resolve(span);
+        let snippet = Snippet::source(resolved.text)
+            .path(resolved.name)
+            .fold(true)
+            .annotation(AnnotationKind::Context.span(clamp(resolved.range.clone(), resolved.text)).label(label));
+        groups.push(Group::with_title(Level::NOTE.secondary_title(title)).element(snippet));
+    }
     let renderer = if color.enabled() { Renderer::styled() } else { Renderer::plain() };
-    renderer.render(&[group])
+    renderer.render(&groups)
 }
 
 /// At most this many diagnostics are shown; a count stands for the rest.

@@ -3,8 +3,11 @@
 //! script that trains the same model on the same rows with PyTorch (one process or
 //! DistributedDataParallel under torchrun), and [`onnx::onnx_model`] a trained model as ONNX
 //! for serving. All three start from [`Preprocess`], the steps a raw row goes through before
-//! the first layer, so that exported models take raw rows as nnspec's `predict` does.
+//! the first layer (the column encoding of [`columns`], then the input scaling), so that
+//! exported models take raw rows as nnspec's `predict` does. Each works on the model with its
+//! input width resolved (the width the data's columns give, where the spec leaves it out).
 
+pub mod columns;
 pub mod onnx;
 pub mod preprocess;
 pub mod python;
@@ -13,84 +16,114 @@ mod torch_script;
 
 use std::path::{Component, Path};
 
+pub use columns::Tables;
 pub use preprocess::Preprocess;
 pub use torch_module::torch_module;
 pub use torch_script::torch_script;
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::ir::{Model, Scaling};
-use crate::plan::CompileOptions;
+use crate::ir::{ClassLabels, DataSource, Model};
+use crate::plan::{CompileOptions, Plan};
 use crate::report::Report;
 use crate::spec::Spec;
 use crate::trained::Trained;
-use crate::weights::Decoded;
 
-/// Refuses, for now, a spec whose rows need more than numbers and scaling to reach the model
-/// (declared columns, a width the data decides, class labels): its exports would be wrong.
-pub fn check_supported(spec: &Spec) -> Result<(), Report> {
-    let model = spec.model();
-    let declared = match &model.data.source {
-        crate::ir::DataSource::Csv(csv) => !csv.table.columns.is_empty(),
-        _ => false,
-    };
-    let labelled = matches!(model.data.labels, crate::ir::ClassLabels::Listed(_) | crate::ir::ClassLabels::Inferred);
-    if declared || model.input.inferred || labelled {
-        return Err(spec.fail(
-            Diagnostic::error(Code::DataShape, "exports do not yet carry column encodings or class labels")
-                .at(model.data.span, "declares columns or labels")
-                .help("export a spec whose features are numeric columns and whose classes are indices"),
-        ));
-    }
-    Ok(())
+/// What an exported PyTorch module is made of: the model with its input width resolved, the
+/// preprocessing fitted on the training rows (or read from weights), warnings about weights.
+pub struct ModuleParts {
+    pub model: Model,
+    pub preprocess: Preprocess,
+    pub warnings: Vec<Report>,
 }
 
-/// The PyTorch module of a spec, with the input scaling of `weights` (or, without weights, the
-/// scaling a run would fit on the training rows), and warnings about the weights.
+/// The module's parts: with `weights`, their column encoding and scaling (what `predict`
+/// applies); without, those a run fits on the training rows (read only when the spec has
+/// something to fit: scaling, declared columns, an input width or class names to take).
+pub fn module_parts(spec: &Spec, weights: Option<&Path>) -> Result<ModuleParts, Report> {
+    let model = spec.model();
+    if let Some(path) = weights {
+        let trained = Trained::load(spec, path)?;
+        let preprocess = fitted(spec, model, trained.encoding())?;
+        let model = resolved(model, trained.encoding().width());
+        return Ok(ModuleParts { model, preprocess, warnings: trained.warnings().to_vec() });
+    }
+    if plain(model) && !preprocess::scales(model) && model.data.labels == ClassLabels::None {
+        let preprocess = Preprocess::unfitted(model, None).map_err(|why| spec.fail(inconsistent(why)))?;
+        return Ok(ModuleParts { model: model.clone(), preprocess, warnings: Vec::new() });
+    }
+    let data = spec.load_data()?;
+    let preprocess = fitted(spec, model, &data.encoding)?;
+    Ok(ModuleParts { model: spec.resolved_model(&data), preprocess, warnings: Vec::new() })
+}
+
+/// The PyTorch module of a spec (see [`module_parts`]), and warnings about the weights.
 pub fn module_for(spec: &Spec, weights: Option<&Path>) -> Result<(String, Vec<Report>), Report> {
-    check_supported(spec)?;
-    let (preprocess, warnings) = match weights {
-        Some(path) => {
-            let trained = Trained::load(spec, path)?;
-            (Preprocess::from_scaler(trained.scaler()), trained.warnings().to_vec())
-        }
-        None => (fitted_preprocess(spec.model()).map_err(|d| spec.fail(d))?, Vec::new()),
+    let parts = module_parts(spec, weights)?;
+    Ok((torch_module(&parts.model, &parts.preprocess, spec.name()), parts.warnings))
+}
+
+/// What the training script is made of: the resolved model, its plan, and the preprocessing
+/// the script fits on its rows, shaped as the encoding a run fits now (read from the data
+/// where the spec declares columns or leaves the input width to them).
+pub fn script_parts(spec: &Spec) -> Result<(Model, Plan, Preprocess), Report> {
+    let model = spec.model();
+    let (model, preprocess) = if plain(model) {
+        (model.clone(), Preprocess::unfitted(model, None))
+    } else {
+        let data = spec.load_data()?;
+        (spec.resolved_model(&data), Preprocess::unfitted(model, Some(&data.encoding)))
     };
-    Ok((torch_module(spec.model(), &preprocess, spec.name()), warnings))
+    let preprocess = preprocess.map_err(|why| spec.fail(inconsistent(why)))?;
+    let plan = spec.compile_for_width(model.input.width, CompileOptions::default());
+    Ok((model, plan, preprocess))
 }
 
 /// The PyTorch training script of a spec, to be written at `script` (it finds the spec's data
 /// relative to its own directory).
 pub fn script_for(spec: &Spec, script: &Path) -> Result<String, Report> {
-    check_supported(spec)?;
-    let plan = spec.compile(CompileOptions::default());
+    let (model, plan, preprocess) = script_parts(spec)?;
     let from = script.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let spec_dir = spec.path().map_or(Path::new("."), crate::spec::spec_dir);
-    Ok(torch_script(spec.model(), &plan, spec.name(), &relative_dir(from, spec_dir)))
+    Ok(torch_script(&model, &plan, &preprocess, spec.name(), &relative_dir(from, spec_dir)))
 }
 
 /// The ONNX model of a spec with trained weights, and warnings about the weights.
 pub fn onnx_for(spec: &Spec, weights: &Path) -> Result<(Vec<u8>, Vec<Report>), Report> {
-    check_supported(spec)?;
     let trained = Trained::load(spec, weights)?;
-    let preprocess = Preprocess::from_scaler(trained.scaler());
-    let bytes = onnx::onnx_model(trained.plan(), trained.params(), &preprocess, spec.name());
+    let preprocess = fitted(spec, spec.model(), trained.encoding())?;
+    let bytes = onnx::onnx_model(trained.plan(), trained.params(), &preprocess, trained.encoding(), spec.name());
     Ok((bytes, trained.warnings().to_vec()))
 }
 
-/// The preprocessing a run of this spec fits: the input scaling of its training rows (which
-/// reads the data), or nothing to fit when the spec does not scale its inputs.
-pub fn fitted_preprocess(model: &Model) -> Result<Preprocess, Diagnostic> {
-    if model.input.scaling == Scaling::None {
-        return Ok(Preprocess { steps: Vec::new() });
-    }
-    Ok(Preprocess::from_scaler(&crate::data::load(model)?.scaler))
+/// Every row of a CSV file as the numbers the exported models of `trained` take: one per raw
+/// feature column, row-major (see [`columns`]); returns the row count and the numbers.
+pub fn input_codes(spec: &Spec, trained: &Trained, file: &Path) -> Result<(usize, Vec<f32>), Report> {
+    let tables = Tables::of(trained.encoding()).map_err(|why| spec.fail(inconsistent(why)))?;
+    let delimiter = match &spec.model().data.source {
+        DataSource::Csv(csv) => csv.table.delimiter,
+        _ => None,
+    };
+    columns::codes_of_file(&tables, trained.encoding(), file, delimiter).map_err(Report::from)
 }
 
-/// The preprocessing a weights file records (what `predict` applies).
-pub fn preprocess_of(decoded: &Decoded, model: &Model, file: &Path) -> Result<Preprocess, Diagnostic> {
-    let scaler = crate::weights::scaler_of(decoded, model.input.width)
-        .map_err(|why| Diagnostic::error(Code::DataFile, format!("`{}`: {why}", file.display())))?;
-    Ok(Preprocess::from_scaler(&scaler))
+/// Whether the spec's rows reach the model as they are: no declared columns, a written width.
+fn plain(model: &Model) -> bool {
+    let declared = matches!(&model.data.source, DataSource::Csv(csv) if !csv.table.columns.is_empty());
+    !declared && !model.input.inferred
+}
+
+/// The model with the input width the encoding gives, where the spec leaves it to the data.
+fn resolved(model: &Model, width: usize) -> Model {
+    if model.input.inferred { model.with_input_width(width) } else { model.clone() }
+}
+
+fn fitted(spec: &Spec, model: &Model, encoding: &crate::data::Encoding) -> Result<Preprocess, Report> {
+    Preprocess::fitted(model, encoding).map_err(|why| spec.fail(inconsistent(why)))
+}
+
+fn inconsistent(why: String) -> Diagnostic {
+    Diagnostic::error(Code::DataFile, format!("the weights cannot be exported: {why}"))
+        .help("train again with `nnspec run --save` to record a consistent encoding")
 }
 
 /// `to` relative to the directory `from` (both made absolute against the current directory

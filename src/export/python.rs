@@ -116,7 +116,23 @@ const RESERVED: &[&str] = &[
 ];
 
 /// Names the generated script defines at module level besides the model's class.
-pub const SCRIPT_NAMES: &[&str] = &["ChaCha8", "Objective", "Dataset", "Tensor"];
+/// (Upper-case ones too: `m_o_d_e_l` would become `MODEL`.)
+pub const SCRIPT_NAMES: &[&str] = &[
+    "ChaCha8",
+    "Objective",
+    "Dataset",
+    "Tensor",
+    "Fraction",
+    "DataError",
+    "File",
+    "Prepared",
+    "MODEL",
+    "SPEC",
+    "MASK32",
+    "MASK64",
+    "NUMBER",
+    "DELIMITERS",
+];
 
 /// The model's class name: the spec's model name in CamelCase (`iris_petal_width` becomes
 /// `IrisPetalWidth`), reduced to ASCII letters, digits and underscores; `Model` is added when

@@ -1,6 +1,6 @@
 # ---------------------------------------------------------------------------------------------
-# What follows is the same for every spec: nnspec's random streams, data, split, scaling, batch
-# order and trace, mirrored so that this script trains the same model on the same rows.
+# Then training: nnspec's random streams, initial weights, batch order, metrics and trace,
+# mirrored so that this script trains the same model on the same rows.
 # ---------------------------------------------------------------------------------------------
 
 MASK32 = 0xFFFFFFFF
@@ -134,193 +134,6 @@ def sequential_sum(values):
     return total
 
 
-class Dataset:
-    """Every row, raw: inputs [rows, width] and targets [rows, targets] as float32, with the
-    column names; validation and test files follow the main source's rows."""
-
-    def __init__(self, inputs, targets, input_names, target_names):
-        self.inputs = inputs
-        self.targets = targets
-        self.input_names = input_names
-        self.target_names = target_names
-
-
-class DataError(Exception):
-    """A data file that cannot be read as the spec says."""
-
-
-def read_csv(path, source):
-    """A CSV file: the header, then one numeric row per sample (blank lines skipped, cells
-    trimmed), features and targets chosen by name as nnspec chooses them."""
-    try:
-        handle = open(path, newline="", encoding="utf-8")
-    except OSError as error:
-        raise DataError(f"cannot read data file {path!r}: {error.strerror or error}") from None
-    with handle:
-        reader = csv.reader(handle)
-        header = [cell.strip() for cell in next(reader, [])]
-        if not header or header == [""]:
-            raise DataError(f"data file {path!r} is empty")
-
-        def column(name, role):
-            if name not in header:
-                raise DataError(f"{role} column {name!r} is not in the header of {path!r}")
-            return header.index(name)
-
-        targets = [column(name, "target") for name in source["targets"]]
-        for name in source["ignore"]:
-            column(name, "ignored")
-        if source["features"] is not None:
-            features = [column(name, "feature") for name in source["features"]]
-        else:
-            features = [
-                i for i, name in enumerate(header) if i not in targets and name not in source["ignore"]
-            ]
-        if len(features) != SPEC["input_width"]:
-            raise DataError(
-                f"{path!r} has {len(features)} feature column(s) but the model's input is {SPEC['input_width']}"
-            )
-        inputs, outputs = [], []
-        for record in reader:
-            where = f"{path}:{reader.line_num}"
-            record = [cell.strip() for cell in record]
-            if record in ([], [""]):
-                continue
-            if len(record) != len(header):
-                raise DataError(f"{where} has {len(record)} field(s), but the header has {len(header)}")
-            inputs.append([number(record[c], where, header[c]) for c in features])
-            row = [number(record[c], where, header[c]) for c in targets]
-            if SPEC["classes"] is not None:
-                for value in row:
-                    if not (value == int(value) and 0 <= value < SPEC["classes"]):
-                        raise DataError(f"{where}: {value} is not a class index in 0..{SPEC['classes'] - 1}")
-            outputs.append(row)
-        if not inputs:
-            raise DataError(f"{path!r} has a header but no rows")
-    return Dataset(
-        torch.tensor(inputs, dtype=torch.float32).reshape(len(inputs), len(features)),
-        torch.tensor(outputs, dtype=torch.float32).reshape(len(outputs), len(targets)),
-        [header[c] for c in features],
-        [header[c] for c in targets],
-    )
-
-
-def number(cell, where, name):
-    try:
-        value = float(cell)
-    except ValueError:
-        raise DataError(f"{where}, column {name!r}: {cell!r} is not a number") from None
-    if not math.isfinite(value):
-        raise DataError(f"{where}, column {name!r}: {cell!r} is not a finite number")
-    return value
-
-
-def generate(source):
-    """nnspec's built-in generators, from the `data` stream (5) of the source's seed."""
-    rng = ChaCha8(source["seed"], 5)
-    if source["kind"] == "xor":
-        rows = source["rows"]
-        inputs = [rng.uniform01() * 2.0 - 1.0 for _ in range(rows * 2)]
-        targets = [[1.0 if inputs[2 * r] * inputs[2 * r + 1] > 0.0 else 0.0] for r in range(rows)]
-        return Dataset(
-            torch.tensor(inputs, dtype=torch.float32).reshape(rows, 2),
-            torch.tensor(targets, dtype=torch.float32),
-            ["x0", "x1"],
-            ["y"],
-        )
-    rows, width, outputs = source["rows"], source["inputs"], source["targets"]
-    inputs = [rng.uniform01() for _ in range(rows * width)]
-    classes = SPEC["classes"]
-    if classes is not None:
-        targets = [min(math.floor(f32(rng.uniform01() * classes)), classes - 1) for _ in range(rows)]
-    else:
-        targets = [rng.uniform01() for _ in range(rows * outputs)]
-    return Dataset(
-        torch.tensor(inputs, dtype=torch.float32).reshape(rows, width),
-        torch.tensor(targets, dtype=torch.float32).reshape(rows, outputs),
-        [f"x{i}" for i in range(width)],
-        [f"y{i}" for i in range(outputs)],
-    )
-
-
-def load_data(spec_dir):
-    """Every row (main source, then the validation and test files) and the row counts."""
-    source = SPEC["data"]
-    if source["kind"] == "csv":
-        data = read_csv(os.path.join(spec_dir, source["path"]), source)
-    else:
-        data = generate(source)
-    own = data.inputs.shape[0]
-    counts = []
-    for key in ("validation_file", "test_file"):
-        extra = SPEC[key]
-        if extra is None:
-            counts.append(0)
-            continue
-        more = read_csv(os.path.join(spec_dir, extra["path"]), extra)
-        data.inputs = torch.cat([data.inputs, more.inputs])
-        data.targets = torch.cat([data.targets, more.targets])
-        counts.append(more.inputs.shape[0])
-    if SPEC["loss"] == "bce" and bool(((data.targets < 0) | (data.targets > 1)).any()):
-        raise DataError("`bce` targets must be in [0, 1]")
-    return data, own, counts[0], counts[1]
-
-
-def split_rows(data, own, validation_rows, test_rows):
-    """nnspec's split: per class (with `classes`) or all rows at once, each group shuffled by
-    the `split` stream (4); the first round(t n) rows test, the next round(v n) validate, the
-    rest train; each list sorted. Separate files give their own rows."""
-    fractions = SPEC["split"]
-    if SPEC["classes"] is not None:
-        groups = [[] for _ in range(SPEC["classes"])]
-        labels = data.targets[:own, 0].tolist()
-        for row in range(own):
-            groups[int(labels[row])].append(row)
-    else:
-        groups = [list(range(own))]
-    rng = ChaCha8(SPEC["seed"], 4)
-    train, validation, test = [], [], []
-    for group in groups:
-        if fractions["validation"] == 0.0 and fractions["test"] == 0.0:
-            train.extend(group)
-            continue
-        rng.shuffle(group)
-        n = float(len(group))
-        tests = int(round_half_away(fractions["test"] * n))
-        validations = min(int(round_half_away(fractions["validation"] * n)), len(group) - tests)
-        test.extend(group[:tests])
-        validation.extend(group[tests:tests + validations])
-        train.extend(group[tests + validations:])
-    validation.extend(range(own, own + validation_rows))
-    test.extend(range(own + validation_rows, own + validation_rows + test_rows))
-    return sorted(train), sorted(validation), sorted(test)
-
-
-def fit_scaling(data, rows):
-    """Input scaling fitted on `rows` in float64 (nnspec's Scaler::fit): mean and population
-    std for `standardize`, min and range for `minmax`; a constant feature keeps factor 1."""
-    width = SPEC["input_width"]
-    offset, factor = [0.0] * width, [1.0] * width
-    kind = SPEC["scaling"]
-    if kind == "none":
-        return offset, factor
-    columns = data.inputs[rows].t().tolist() if rows else [[] for _ in range(width)]
-    for f, values in enumerate(columns):
-        if kind == "standardize":
-            n = float(len(values))
-            mean = sequential_sum(values) / n
-            std = math.sqrt(sequential_sum((x - mean) * (x - mean) for x in values) / n)
-            offset[f] = f32(mean)
-            if std > 0.0 and math.isfinite(f32(1.0 / std)):
-                factor[f] = f32(1.0 / std)
-        else:
-            low, high = min(values), max(values)
-            offset[f] = f32(low)
-            if high > low and math.isfinite(f32(1.0 / (high - low))):
-                factor[f] = f32(1.0 / (high - low))
-    return offset, factor
-
-
 def sum_of_squares(data, rows):
     """The targets' total sum of squares about their means (R²'s denominator), in float64."""
     if not rows or SPEC["classifier"]:
@@ -404,19 +217,28 @@ def write_atomic(path, data):
         raise
 
 
-def save_weights(path, model, offset, factor, data):
-    """safetensors in nnspec's layout and with its metadata, so that nnspec's predict, eval
-    and `run --init` take the file: the state_dict in the spec's parameter order."""
+def save_weights(path, model, data):
+    """safetensors in nnspec's layout and with its metadata (the column encoding this script
+    fitted, with its input scaling), so that nnspec's predict, eval and `run --init` take the
+    file: the state_dict in the spec's parameter order."""
     state = model.state_dict()
+    slots = [s for feature in data.encoding["features"] for s in feature["slots"]]
+    targets = data.encoding["target"].get("columns") or [data.encoding["target"]["column"]]
     header = {
         "__metadata__": {
             "format": "pt",
             "nnspec.architecture": SPEC["architecture"],
             "nnspec.columns": json.dumps(
-                {"features": data.input_names, "targets": data.target_names}, separators=(",", ":")
+                {"features": [s["name"] for s in slots], "targets": targets}, separators=(",", ":")
             ),
+            "nnspec.encoding": json.dumps(data.encoding, separators=(",", ":")),
             "nnspec.input_scaling": json.dumps(
-                {"kind": SPEC["scaling"], "offset": offset, "factor": factor}, separators=(",", ":")
+                {
+                    "kind": SPEC["scaling"]["kind"],
+                    "offset": [s["offset"] for s in slots],
+                    "factor": [s["factor"] for s in slots],
+                },
+                separators=(",", ":"),
             ),
             "nnspec.model": SPEC["name"],
             "nnspec.version": SPEC["nnspec_version"],
@@ -513,19 +335,123 @@ def share(rows, rank, world):
 
 @torch.no_grad()
 def evaluate(model, inputs, targets, rows, world, rank, sst):
-    """Metrics of `rows` in evaluation mode, shared between the processes: the exact mean loss."""
+    """Metrics of `rows` in evaluation mode, shared between the processes: the exact mean
+    loss, and the confusion-based metrics the spec asks for (`SPEC["extra_metrics"]`)."""
     model.eval()
     mine = share(rows, rank, world)
     objective = Objective(model)
+    outcomes = torch.zeros((0, 3), dtype=torch.float64, device=inputs.device)
     if mine:
         index = torch.tensor(mine, device=inputs.device)
-        _, sums = batch_sums(objective(inputs[index]), targets[index])
+        out = objective(inputs[index])
+        _, sums = batch_sums(out, targets[index])
+        if SPEC["extra_metrics"]:
+            outcomes = classified(out, targets[index])
     else:
         sums = torch.zeros(4, dtype=torch.float64, device=inputs.device)
     if world > 1:
         dist.all_reduce(sums)
+        if SPEC["extra_metrics"]:
+            outcomes = gathered(outcomes, [len(share(rows, r, world)) for r in range(world)])
     sums = sums.tolist()
-    return metrics(sums[0] / (len(rows) * SPEC["terms_per_sample"]), sums, len(rows), sst)
+    result = metrics(sums[0] / (len(rows) * SPEC["terms_per_sample"]), sums, len(rows), sst)
+    if SPEC["extra_metrics"]:
+        result.update(confusion_metrics(outcomes.tolist()))
+    return result
+
+
+def classified(out, target):
+    """Per row [actual class, predicted class, score of class 1] (nnspec's evaluate): the
+    prediction from what the loss reads, the score a logit or a difference of outputs."""
+    width = out.shape[1]
+    if SPEC["loss"] == "cross_entropy":
+        actual = target.double()
+    else:
+        actual = (target[:, 0] >= 0.5).double()
+    if SPEC["loss"] == "bce":
+        predicted = (out[:, 0] >= (0.0 if SPEC["fused"] else 0.5)).double()
+    else:
+        predicted = out.argmax(dim=1).double()
+    score = out[:, 0] if width == 1 else (out[:, 1] - out[:, 0]) if width > 1 else out[:, 0]
+    return torch.stack([actual, predicted, score.double()], dim=1)
+
+
+def gathered(rows, sizes):
+    """Every process's rows, in process order (padded to the largest share to gather)."""
+    padded = torch.zeros((max(sizes), 3), dtype=rows.dtype, device=rows.device)
+    padded[:rows.shape[0]] = rows
+    parts = [torch.zeros_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)])
+
+
+def confusion_metrics(outcomes):
+    """Macro precision, recall and F1 (0 where a class has no predictions or no rows) and ROC
+    AUC of two classes (ties count half; absent without rows of both classes), as nnspec's
+    ClassReport and Confusion::auc compute them, for the metrics the spec asks for."""
+    k = SPEC["class_count"]
+    counts = [[0] * k for _ in range(k)]
+    for actual, predicted, _ in outcomes:
+        counts[int(actual)][int(predicted)] += 1
+
+    def ratio(a, b):
+        return a / b if b > 0.0 else 0.0
+
+    precision, recall, f1 = [], [], []
+    for c in range(k):
+        hits = float(counts[c][c])
+        p = ratio(hits, sequential_sum(float(counts[a][c]) for a in range(k)))
+        r = ratio(hits, sequential_sum(float(counts[c][q]) for q in range(k)))
+        precision.append(p)
+        recall.append(r)
+        f1.append(ratio(2.0 * p * r, p + r))
+    values = {
+        "precision": sequential_sum(precision) / k,
+        "recall": sequential_sum(recall) / k,
+        "f1": sequential_sum(f1) / k,
+    }
+    if k == 2:
+        scores = sorted((f32(score), actual == 1.0) for actual, _, score in outcomes)
+        positives = float(sum(1 for _, positive in scores if positive))
+        negatives = float(len(scores)) - positives
+        if positives > 0.0 and negatives > 0.0:
+            rank_sum, i = 0.0, 0
+            while i < len(scores):
+                run = 1
+                while i + run < len(scores) and scores[i + run][0] == scores[i][0]:
+                    run += 1
+                mean_rank = float(i) + (float(run) + 1.0) / 2.0
+                rank_sum += mean_rank * float(sum(1 for _, positive in scores[i:i + run] if positive))
+                i += run
+            values["auc"] = (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
+    return {key: values[key] for key in ("precision", "recall", "f1", "auc") if key in SPEC["extra_metrics"] and key in values}
+
+
+class Plateau:
+    """`reduce_lr`: PyTorch's ReduceLROnPlateau as nnspec applies it (a scale on top of the
+    schedule, never below min_lr), watching a validation metric after each epoch."""
+
+    def __init__(self, settings):
+        self.settings, self.scale, self.best, self.waited = settings, 1.0, None, 0
+
+    def lr(self, scheduled):
+        return scheduled if self.scale == 1.0 else max(scheduled * self.scale, self.settings["min_lr"])
+
+    def observe(self, validation):
+        score = monitored(validation, self.settings["monitor"])
+        if not math.isnan(score) and (self.best is None or score > self.best + self.settings["min_delta"]):
+            self.best, self.waited = score, 0
+            return
+        self.waited += 1
+        if self.waited > self.settings["patience"]:
+            self.scale *= self.settings["factor"]
+            self.waited = 0
+
+
+def monitored(validation, monitor):
+    """A validation metric as a score, higher better (NaN where the split lacks it)."""
+    value = (validation or {}).get(monitor[len("val_"):], math.nan)
+    return -value if monitor in ("val_loss", "val_mae", "val_rmse") else value
 
 
 def trace_line(epoch, step, train, validation, test, lr, elapsed):
@@ -581,19 +507,42 @@ def main(argv=None):
             dist.destroy_process_group()
 
 
+@torch.no_grad()
+def fit_preprocess(model, data):
+    """The column encoding and input scaling fitted on this script's training rows, set in the
+    model and recorded in the encoding's slots (what --save writes)."""
+    if hasattr(model, "set_encoding"):
+        model.set_encoding(encoding_tables(data.encoding))
+        raw = model.encode(data.inputs)
+    else:
+        raw = data.inputs
+    if raw.shape[1] != SPEC["input_width"]:
+        raise DataError(
+            f"the data's columns now give {raw.shape[1]} input slot(s), but this script was written for "
+            f"{SPEC['input_width']}: export it again (nnspec export-torch SPEC --script FILE)"
+        )
+    offset, factor = fit_scaling(raw, data.train, data.scalings)
+    if hasattr(model, "set_preprocess"):
+        model.set_preprocess(offset, factor)
+    slots = [s for feature in data.encoding["features"] for s in feature["slots"]]
+    for s, o, f in zip(slots, offset, factor):
+        s["offset"], s["factor"] = o, f
+    target = data.encoding["target"]
+    if target["kind"] == "classes" and not target["indices"]:
+        model.labels = target["labels"]
+
+
 def run(args, device, rank, world):
     here = os.path.dirname(os.path.abspath(__file__))
     spec_dir = args.data_dir if args.data_dir is not None else os.path.join(here, SPEC["spec_dir"])
-    data, own, validation_rows, test_rows = load_data(spec_dir)
-    train_rows, validation, test = split_rows(data, own, validation_rows, test_rows)
+    data = prepare(spec_dir)
+    train_rows, validation, test = data.train, data.validation, data.test
     if not train_rows:
-        raise DataError(f"no training rows are left out of {own}")
+        raise DataError(f"no training rows are left out of {data.own}")
     if SPEC["early_stop"] is not None and not validation:
         raise DataError("early stopping has no validation rows: the split left none")
-    offset, factor = fit_scaling(data, train_rows)
     model = MODEL()
-    if hasattr(model, "set_preprocess"):
-        model.set_preprocess(offset, factor)
+    fit_preprocess(model, data)
     if args.init is not None:
         load_weights(args.init, model)
     else:
@@ -614,9 +563,11 @@ def run(args, device, rank, world):
     epochs = args.epochs if args.epochs is not None else SPEC["epochs"]
     capacity = len(train_rows) if SPEC["batch"] is None else max(1, min(SPEC["batch"], len(train_rows)))
     order = list(train_rows)
+    # With `drop_last`, an epoch trains on its whole batches only: the first rows of its order.
+    rows_used = len(order) - len(order) % capacity if SPEC.get("drop_last") else len(order)
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         # nnspec normalises a single row (its variance is 0); PyTorch refuses to.
-        for size in {capacity, len(order) % capacity or capacity}:
+        for size in {capacity, rows_used % capacity or capacity}:
             if 1 in [len(share(range(size), r, world)) for r in range(world)]:
                 raise DataError(
                     f"a batch of {size} row(s) over {world} process(es) leaves a process one row, "
@@ -626,18 +577,19 @@ def run(args, device, rank, world):
     train_sst = sum_of_squares(data, train_rows)
     validation_sst = sum_of_squares(data, validation)
     early = SPEC["early_stop"]
+    plateau = Plateau(SPEC["reduce_lr"]) if SPEC["reduce_lr"] is not None else None
     best_score, best_state, waited, stopped = None, None, 0, False
     trace, step = [], 0
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        lr = learning_rate(epoch - 1)
+        lr = learning_rate(epoch - 1) if plateau is None else plateau.lr(learning_rate(epoch - 1))
         for group in optimizer.param_groups:
             group["lr"] = lr
         if SPEC["shuffle"]:
             shuffle_rng.shuffle(order)
         model.train()
         batches = []
-        for at in range(0, len(order), capacity):
+        for at in range(0, rows_used, capacity):
             rows = order[at:at + capacity]
             index = torch.tensor(share(rows, rank, world), dtype=torch.long, device=device)
             out = trained(inputs[index])
@@ -657,22 +609,26 @@ def run(args, device, rank, world):
             dist.all_reduce(sums)
         per_batch = sums.tolist()
         losses = []
-        for (at, batch) in zip(range(0, len(order), capacity), per_batch):
+        for (at, batch) in zip(range(0, rows_used, capacity), per_batch):
             terms = len(order[at:at + capacity]) * SPEC["terms_per_sample"]
             loss = batch[0] / terms
             if not math.isfinite(loss):
                 raise DataError(f"training diverged: the loss became {loss} at epoch {epoch}")
             losses.append(loss)
         totals = [sequential_sum(column) for column in zip(*per_batch)]
-        train = metrics(sequential_sum(losses) / len(losses), totals, len(order), train_sst)
+        sst = train_sst if rows_used == len(order) else sum_of_squares(data, order[:rows_used])
+        train = metrics(sequential_sum(losses) / len(losses), totals, rows_used, sst)
         if world > 1:
             # DDP keeps batch norm's running statistics of process 0: evaluate with those.
             for buffer in model.buffers():
                 dist.broadcast(buffer, 0)
         val = evaluate(model, inputs, targets, validation, world, rank, validation_sst) if validation else None
         line = trace_line(epoch, step, train, val, None, lr, time.perf_counter() - start)
+        if plateau is not None:
+            plateau.observe(val)
         if early is not None:
-            score = -val["loss"] if early["monitor"] == "val_loss" else val.get("accuracy", 0.0)
+            score = monitored(val, early["monitor"])
+            score = -math.inf if math.isnan(score) else score
             if best_score is None or score > best_score + early["min_delta"]:
                 best_score, waited = score, 0
                 best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
@@ -701,7 +657,7 @@ def run(args, device, rank, world):
         if args.trace is not None:
             write_atomic(args.trace, "".join(json.dumps(line) + "\n" for line in trace).encode("utf-8"))
         if args.save is not None:
-            save_weights(args.save, model, offset, factor, data)
+            save_weights(args.save, model, data)
 
 
 if __name__ == "__main__":

@@ -1,36 +1,41 @@
 //! `nnspec export-torch SPEC --script OUT.py`: a self-contained PyTorch training script for a
 //! spec. The spec-specific part is generated here (the module, a `SPEC` table, the optimizer,
 //! the schedule and the loss); the rest (`torch_runtime.py`) is the same for every spec and
-//! mirrors nnspec's random streams, data reading, split, scaling, batch order, metrics, early
-//! stopping, trace and weights layout, so that the script trains the same model on the same
-//! rows, as one process or under `torchrun` with DistributedDataParallel.
+//! mirrors nnspec's random streams, split, scaling, batch order, metrics, early stopping, trace
+//! and weights layout; `torch_data.py` mirrors its CSV reading, class labels and column
+//! encoding), so that the script trains the same model on the same rows, as one process or
+//! under `torchrun` with DistributedDataParallel.
 
 use serde_json::{Value, json};
 
 use super::preprocess::{Preprocess, scaling_keyword};
 use super::python;
-use super::torch_module::module_class;
-use crate::ir::{Batch, CsvSource, DataSource, Model};
+use super::torch_module::{NUMBER_PARSER, module_class};
+use crate::data::table::NaValues;
+use crate::ir::{Batch, ClassLabels, ColumnKind, CsvSource, DataSource, Missing, Model, Scaling};
 use crate::kernels::init::Init;
 use crate::kernels::loss::Loss;
 use crate::kernels::optim::Optimizer;
 use crate::kernels::schedule::Schedule;
 use crate::plan::{ParamInit, Plan};
 
-/// The part of the script that does not depend on the spec.
+/// The part of the script that does not depend on the spec: training.
 const RUNTIME: &str = include_str!("torch_runtime.py");
+/// The part of the script that does not depend on the spec: reading and encoding the data.
+const DATA: &str = include_str!("torch_data.py");
 
-/// The script's source. `spec` is the spec's path as shown to the user; `spec_dir` is the
-/// spec's directory relative to the script's (where the spec's relative data paths start,
-/// unless `--data-dir` says otherwise).
-pub fn torch_script(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> String {
+/// The script's source. `model` has its input width resolved, `preprocess` is unfitted (the
+/// script fits it, see `Preprocess::unfitted`); `spec` is the spec's path as shown to the user;
+/// `spec_dir` is the spec's directory relative to the script's (where the spec's relative data
+/// paths start, unless `--data-dir` says otherwise).
+pub fn torch_script(model: &Model, plan: &Plan, preprocess: &Preprocess, spec: &str, spec_dir: &str) -> String {
     let class = python::class_name(&model.name);
     let mut out = header(model, spec);
-    out +=
-        "import argparse\nimport csv\nimport json\nimport math\nimport os\nimport struct\nimport sys\nimport time\n\n";
+    out += "import argparse\nimport csv\nimport gzip\nimport io\nimport json\nimport math\nimport os\n\
+            import struct\nimport sys\nimport time\nfrom fractions import Fraction\n\n";
     out +=
         "import torch\nimport torch.distributed as dist\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n";
-    out += &module_class(model, &Preprocess::unfitted(model), spec);
+    out += &module_class(model, preprocess, spec);
     out += &format!("\n\nMODEL = {class}\n\n");
     out += "# The spec, as nnspec checked it (every default applied).\n";
     out += &format!("SPEC = {}\n\n\n", python::literal(&spec_table(model, plan, spec, spec_dir), 0));
@@ -39,6 +44,10 @@ pub fn torch_script(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> S
     out += &schedule(plan.optimizer.lr(), &plan.schedule);
     out += "\n\n";
     out += &loss(plan);
+    out += "\n\n";
+    out += DATA;
+    out += "\n\n";
+    out += NUMBER_PARSER;
     out += "\n\n";
     out += RUNTIME;
     out
@@ -56,17 +65,22 @@ fn header(model: &Model, spec: &str) -> String {
          and every process takes its share of each of the spec's batches (batch/N rows), so the\n\
          global batch and the learning curve stay the spec's.\n\n\
          Conventions (nnspec's, which are PyTorch's documented ones):\n\
-         - the rows, the split (stratified by class with `classes`), the input scaling (fitted on\n\
-         \x20 the training rows in float64), the initial weights and the batch order (reshuffled\n\
-         \x20 each epoch) come from nnspec's seeded ChaCha8 streams, recomputed here;\n\
+         - the rows are read as nnspec reads them (delimiter, missing-value markers, class labels,\n\
+         \x20 rows left out); the column encoding (fills, vocabularies) and the input scaling are\n\
+         \x20 fitted on the training rows in float64, as nnspec fits them; the split (stratified by\n\
+         \x20 class with `classes`), the initial weights and the batch order (reshuffled each\n\
+         \x20 epoch) come from nnspec's seeded ChaCha8 streams, recomputed here;\n\
          - a batch's loss is the mean over its rows (and outputs), reduction='mean'; a final\n\
          \x20 sigmoid or softmax is applied inside the loss (logits forms); the epoch's `loss` is\n\
          \x20 the mean of its batch losses; accuracy and regression metrics count each training row\n\
          \x20 once, measured before its batch's update; validation and test losses are exact means;\n\
          - torch.optim's update rules and defaults; the learning rate is set once per epoch from\n\
-         \x20 the spec's schedule; gradients are clipped with clip_grad_norm_;\n\
-         - early stopping watches val_loss or val_accuracy after each epoch and restores the best\n\
+         \x20 the spec's schedule (scaled by reduce_lr, as ReduceLROnPlateau); gradients are\n\
+         \x20 clipped with clip_grad_norm_;\n\
+         - early stopping watches its validation metric after each epoch and restores the best\n\
          \x20 weights; the test split is measured once, at the end, on the final line;\n\
+         - precision, recall and F1 are macro averages over the classes (0 for a class without\n\
+         \x20 predictions or rows), ROC AUC the rank statistic with ties counted half;\n\
          - the trace has nnspec's keys; --save writes nnspec's safetensors layout and metadata,\n\
          \x20 which `nnspec predict`, `nnspec eval` and `nnspec run --init` read.\n\
          Dropout masks come from PyTorch's generator, not nnspec's stream, so runs with dropout\n\
@@ -81,12 +95,17 @@ fn header(model: &Model, spec: &str) -> String {
 /// What the runtime needs to know about the spec, as a JSON value rendered as a Python dict.
 fn spec_table(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> Value {
     let csv = |source: &CsvSource| {
+        let na = NaValues::new(source.table.na_values.as_deref());
         json!({
             "kind": "csv",
             "path": source.shown,
             "targets": source.targets,
             "features": source.features,
             "ignore": source.ignore,
+            "columns": source.table.columns.iter().map(|decl| column_table(&decl.name, &decl.kind)).collect::<Vec<_>>(),
+            "na_values": na.describe(),
+            "na_ignore_case": source.table.na_values.is_none(),
+            "delimiter": source.table.delimiter.map(|d| (d as char).to_string()),
         })
     };
     let data = match &model.data.source {
@@ -128,7 +147,27 @@ fn spec_table(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> Value {
             "restore_best": early.restore_best,
         })
     });
-    json!({
+    let reduce_lr = train.reduce_lr.map(|reduce| {
+        json!({
+            "monitor": reduce.monitor.key(),
+            "factor": reduce.factor,
+            "patience": reduce.patience,
+            "min_delta": reduce.min_delta,
+            "min_lr": reduce.min_lr,
+        })
+    });
+    // The confusion-based metrics of the validation and test rows: listed, or monitored.
+    let mut extra: Vec<&str> = Vec::new();
+    if plan.class_count().is_some() && train.wants_extra_metrics() {
+        let monitored = [train.early_stop.map(|e| e.monitor), train.reduce_lr.map(|r| r.monitor)];
+        let wanted = train.metrics.iter().copied().chain(monitored.into_iter().flatten().filter_map(|m| m.extra()));
+        for metric in wanted {
+            if !extra.contains(&metric.keyword()) {
+                extra.push(metric.keyword());
+            }
+        }
+    }
+    let mut table = json!({
         "name": model.name,
         "file": spec,
         "nnspec_version": env!("CARGO_PKG_VERSION"),
@@ -137,9 +176,19 @@ fn spec_table(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> Value {
         "validation_file": model.data.validation_file.as_ref().map(csv),
         "test_file": model.data.test_file.as_ref().map(csv),
         "classes": model.data.classes,
+        "labels": match &model.data.labels {
+            ClassLabels::None => "none",
+            ClassLabels::Indices => "indices",
+            ClassLabels::Listed(_) => "listed",
+            ClassLabels::Inferred => "inferred",
+        },
+        "class_labels": match &model.data.labels {
+            ClassLabels::Listed(labels) => Some(labels),
+            _ => None,
+        },
         "split": { "validation": model.data.split.validation, "test": model.data.split.test },
         "input_width": model.input.width,
-        "scaling": scaling_keyword(model.input.scaling),
+        "scaling": scaling_table(model.input.scaling),
         "loss": model.loss.loss.keyword(),
         "classifier": plan.is_classifier(),
         "fused": plan.fused.is_some(),
@@ -151,11 +200,66 @@ fn spec_table(model: &Model, plan: &Plan, spec: &str, spec_dir: &str) -> Value {
         "shuffle": train.shuffle,
         "log_every": train.log_every,
         "early_stop": early_stop,
+        "reduce_lr": reduce_lr,
+        "extra_metrics": extra,
+        "class_count": plan.class_count(),
         "clip_norm": plan.clip_norm,
         "params": params,
         "inits": inits,
         "architecture": crate::weights::architecture_hash(plan),
-    })
+    });
+    // Only where set, so that the scripts of other specs read as before.
+    if train.drop_last {
+        table["drop_last"] = json!(true);
+    }
+    table
+}
+
+/// A scaling as the runtime reads it: `{"kind": ...}`, with the bounds of `minmax(low, high)`.
+fn scaling_table(scaling: Scaling) -> Value {
+    match scaling {
+        Scaling::Range { low, high } => json!({ "kind": "range", "low": low, "high": high }),
+        kind => json!({ "kind": scaling_keyword(kind) }),
+    }
+}
+
+/// A column declaration as the runtime reads it (every field, with nnspec's defaults).
+fn column_table(name: &str, kind: &ColumnKind) -> Value {
+    let mut table = json!({ "name": name, "kind": kind.keyword() });
+    let fields = match kind {
+        ColumnKind::Number { missing, indicator, scale } => {
+            let (missing, constant) = strategy(*missing);
+            json!({ "missing": missing, "constant": constant, "indicator": indicator, "scale": scale.map(scaling_table) })
+        }
+        ColumnKind::Category { missing, indicator, max_categories, min_frequency, other } => {
+            let (missing, constant) = strategy(*missing);
+            json!({
+                "missing": missing,
+                "constant": constant,
+                "indicator": indicator,
+                "max_categories": max_categories,
+                "min_frequency": min_frequency,
+                "other": other,
+            })
+        }
+        ColumnKind::Binary { missing, indicator, positive } => {
+            let (missing, constant) = strategy(*missing);
+            json!({ "missing": missing, "constant": constant, "indicator": indicator, "positive": positive })
+        }
+        ColumnKind::Id | ColumnKind::Ignore => json!({}),
+    };
+    if let (Value::Object(table), Value::Object(fields)) = (&mut table, fields) {
+        table.extend(fields);
+    }
+    table
+}
+
+/// A missing-value strategy's name and, for `constant(V)`, its value.
+fn strategy(missing: Missing) -> (String, Option<f32>) {
+    match missing {
+        Missing::Constant(value) => ("constant".to_string(), Some(value)),
+        other => (other.describe(), None),
+    }
 }
 
 /// The runtime's name for an initialiser.

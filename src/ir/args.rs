@@ -30,6 +30,20 @@ impl<'a, 'd> Args<'a, 'd> {
         positional: usize,
         diags: &'d mut Vec<Diagnostic>,
     ) -> Self {
+        Args::bind_among(owner, owner_span, args, params, positional, &[], diags)
+    }
+
+    /// `bind`, where the owner also takes `others` bound elsewhere (the train block's
+    /// `early_stop(...)`): an unknown name's note lists them too, and may suggest them.
+    pub fn bind_among(
+        owner: &str,
+        owner_span: Span,
+        args: &'a [Arg],
+        params: &[&'static str],
+        positional: usize,
+        others: &[&'static str],
+        diags: &'d mut Vec<Diagnostic>,
+    ) -> Self {
         let mut bound: Vec<(&'static str, &'a Arg)> = Vec::new();
         let mut next_position = 0;
         for arg in args {
@@ -37,12 +51,14 @@ impl<'a, 'd> Args<'a, 'd> {
                 Some(name) => match params.iter().find(|p| **p == name.name) {
                     Some(param) => *param,
                     None => {
-                        let known = params.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+                        let all = || params.iter().chain(others);
+                        let known = all().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+                        let names = all().map(|p| p.trim_end_matches("(...)"));
                         diags.push(
                             Diagnostic::error(Code::UnknownName, format!("`{owner}` has no argument `{}`", name.name))
                                 .at(name.span, "unknown argument")
                                 .note(format!("`{owner}` takes {known}"))
-                                .help_opt(did_you_mean(&name.name, params.iter().copied())),
+                                .help_opt(did_you_mean(&name.name, names)),
                         );
                         continue;
                     }

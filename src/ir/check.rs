@@ -34,6 +34,19 @@ pub fn check(spec: &ast::Spec, spec_dir: &Path, source_len: usize) -> Result<Che
     }
 }
 
+/// The errors of the statements that parsed in a spec with syntax errors: those each
+/// statement shows on its own (unknown names, duplicates, wrong types, values out of range).
+/// Checks that need the whole spec (a missing statement, a loss that does not fit the model)
+/// wait until the syntax is fixed: with a statement unparsed, they would mislead.
+pub fn check_statements(spec: &ast::Spec, spec_dir: &Path, source_len: usize) -> Vec<Diagnostic> {
+    let diagnostics = match check(spec, spec_dir, source_len) {
+        Ok(checked) => checked.warnings,
+        Err(diagnostics) => diagnostics,
+    };
+    let local = [Code::UnknownName, Code::Duplicate, Code::WrongType, Code::OutOfRange];
+    diagnostics.into_iter().filter(|d| d.severity == Severity::Error && local.contains(&d.code)).collect()
+}
+
 pub(super) struct Checker<'a> {
     pub diags: Vec<Diagnostic>,
     pub spec_dir: &'a Path,
@@ -219,7 +232,11 @@ impl Checker<'_> {
                 Diagnostic::error(Code::LossMismatch, "`bce` needs outputs in [0, 1], from a final `sigmoid`")
                     .at(loss_span, "binary cross-entropy")
                     .with_context(last_span, "this last layer is not a `sigmoid`")
-                    .help("end the model with a `sigmoid` activation, e.g. `dense 1 sigmoid`"),
+                    .help(if final_activation == Some(Activation::Softmax) {
+                        "with a `softmax` over the classes use `loss cross_entropy`; for `bce` end the model with `dense 1 sigmoid`"
+                    } else {
+                        "end the model with a `sigmoid` activation, e.g. `dense 1 sigmoid`"
+                    }),
             ),
             Loss::CrossEntropy => {
                 if final_activation != Some(Activation::Softmax) {
@@ -266,7 +283,10 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::warning(
                     Code::OutOfRange,
-                    format!("a learning rate of {} is unusually high", model.optimizer.optimizer.lr()),
+                    format!(
+                        "a learning rate of {} is unusually high",
+                        crate::diagnostic::number(model.optimizer.optimizer.lr())
+                    ),
                 )
                 .at(model.optimizer.span, "learning rate above 10")
                 .help("training usually diverges above 1; typical rates are 0.001 to 0.1"),
@@ -323,7 +343,7 @@ impl Checker<'_> {
         if let Some(inputs) = inputs.filter(|&inputs| inputs != model.input.width) {
             self.error(
                 Diagnostic::error(
-                    Code::DataShape,
+                    Code::Width,
                     format!("the data has {inputs} input column(s) but the model's input is {}", model.input.width),
                 )
                 .at(model.data.span, format!("{inputs} input(s)"))
@@ -332,18 +352,43 @@ impl Checker<'_> {
         }
         // Without `classes`, cross-entropy already has its own error; a width error would mislead.
         let classes_missing = model.loss.loss == Loss::CrossEntropy && model.data.classes.is_none();
-        if let Some(targets) = targets.filter(|&targets| targets != target_width && !classes_missing) {
-            let message = if model.data.classes.is_some() {
-                format!("class targets are one column, but the data names {targets}")
-            } else {
-                format!("the data has {targets} target column(s) but the model has {output} output(s)")
-            };
-            self.error(
-                Diagnostic::error(Code::DataShape, message)
-                    .at(model.data.span, format!("{targets} target(s)"))
-                    .with_context(last_span, format!("{output} output(s)"))
-                    .help("make the last layer's width the number of target columns"),
-            );
+        match targets.filter(|&targets| targets != target_width && !classes_missing) {
+            Some(targets) if model.data.classes.is_some() && targets != 1 => self.error(
+                Diagnostic::error(Code::Width, format!("class labels are one column, but `target` names {targets}"))
+                    .at(model.data.span, format!("{targets} target columns"))
+                    .help("name the one column that holds the class labels"),
+            ),
+            // Two classes in one column of labels: `bce` takes one output, the probability of the
+            // second class.
+            Some(_)
+                if model.data.classes.is_some()
+                    && model.loss.loss == Loss::Bce
+                    && final_activation == Some(Activation::Sigmoid) =>
+            {
+                self.error(
+                    Diagnostic::error(
+                        Code::Width,
+                        format!("`bce` on two classes needs one output, but the model has {output}"),
+                    )
+                    .at(last_span, format!("{output} outputs"))
+                    .with_context(model.data.span, "two classes in one column of labels")
+                    .note("the one output is the probability of the second class")
+                    .help("end the model with `dense 1 sigmoid`, or use `loss cross_entropy` with `dense 2 softmax`"),
+                )
+            }
+            // A regression loss with classes, or a final `softmax` under `bce`: their own errors
+            // above say what to change.
+            Some(_) if model.data.classes.is_some() => {}
+            Some(targets) => self.error(
+                Diagnostic::error(
+                    Code::Width,
+                    format!("the data has {targets} target column(s) but the model has {output} output(s)"),
+                )
+                .at(model.data.span, format!("{targets} target(s)"))
+                .with_context(last_span, format!("{output} output(s)"))
+                .help("make the last layer's width the number of target columns"),
+            ),
+            None => {}
         }
         if let Some(early_stop) = model.train.early_stop {
             let has_validation = model.data.split.validation > 0.0 || model.data.validation_file.is_some();

@@ -10,5 +10,6 @@ mod model;
 mod optimizer;
 mod train;
 
-pub use check::{Checked, check};
+pub use check::{Checked, check, check_statements};
 pub use model::*;
+pub use train::one_row_batch_warning;

@@ -205,6 +205,17 @@ pub enum Batch {
     Rows(usize),
 }
 
+impl Batch {
+    /// The rows of a whole batch over `rows` training rows: never more than there are, never 0.
+    pub fn rows_for(self, rows: usize) -> usize {
+        match self {
+            Batch::Full => rows,
+            Batch::Rows(batch) => batch.min(rows),
+        }
+        .max(1)
+    }
+}
+
 /// A validation metric that early stopping (or a plateau schedule) watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Monitor {
@@ -315,6 +326,9 @@ pub struct Train {
     pub shuffle: bool,
     /// Log every this many epochs; the last epoch is always logged.
     pub log_every: usize,
+    /// Leave out each epoch's last batch when it is shorter than the others (PyTorch's
+    /// `DataLoader(drop_last=True)`).
+    pub drop_last: bool,
     pub early_stop: Option<EarlyStop>,
     pub reduce_lr: Option<ReduceLr>,
     /// Extra metrics of the validation and test rows, in the trace.

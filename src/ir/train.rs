@@ -7,6 +7,9 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::span::Span;
 use crate::syntax::ast::{self, ValueKind};
 
+/// The train block's options, written as calls.
+const OPTIONS: [&str; 2] = ["early_stop", "reduce_lr"];
+
 impl Checker<'_> {
     pub(super) fn train(&mut self, args: &[ast::Arg], span: Span) -> Option<Train> {
         // `early_stop(...)` is the block's one positional item; the rest are named.
@@ -16,9 +19,21 @@ impl Checker<'_> {
         // block's settings (and its snapshots stay as they were).
         let (metrics_args, named): (Vec<&ast::Arg>, Vec<&ast::Arg>) =
             named.into_iter().partition(|arg| arg.name.as_ref().is_some_and(|n| n.name == "metrics"));
+        // `early_stop: ...` is the call written as an argument.
+        let (misplaced, named): (Vec<&ast::Arg>, Vec<&ast::Arg>) =
+            named.into_iter().partition(|arg| arg.name.as_ref().is_some_and(|n| OPTIONS.contains(&n.name.as_str())));
+        for arg in misplaced {
+            let name = arg.name.as_ref().map_or("", |n| n.name.as_str());
+            self.error(
+                Diagnostic::error(Code::WrongType, format!("`{name}` is written as a call, not as `{name}: ...`"))
+                    .at(arg.span, "not a call")
+                    .help(format!("write `{name}(patience: 10)`")),
+            );
+        }
         let named: Vec<ast::Arg> = named.into_iter().cloned().collect();
-        let params = ["epochs", "batch", "seed", "shuffle", "log_every"];
-        let mut args = Args::bind("train", span, &named, &params, 0, &mut self.diags);
+        let params = ["epochs", "batch", "seed", "shuffle", "log_every", "drop_last"];
+        let others = ["metrics", "early_stop(...)", "reduce_lr(...)"];
+        let mut args = Args::bind_among("train", span, &named, &params, 0, &others, &mut self.diags);
         args.require("epochs", "10");
         let epochs = args.count("epochs", 1, 1);
         let batch = match args.value("batch").map(|v| &v.kind) {
@@ -34,6 +49,7 @@ impl Checker<'_> {
         let seed = args.count("seed", 0, 0) as u64;
         let shuffle = args.boolean("shuffle", true);
         let log_every = args.count("log_every", 1, 1);
+        let drop_last = args.boolean("drop_last", false);
         drop(args);
         if let [_, again, ..] = metrics_args.as_slice() {
             self.error(
@@ -50,8 +66,8 @@ impl Checker<'_> {
                 continue;
             };
             let name = call.name.name.as_str();
-            if !matches!(name, "early_stop" | "reduce_lr") {
-                self.unknown("train option", name, call.name.span, &["early_stop", "reduce_lr"]);
+            if !OPTIONS.contains(&name) {
+                self.unknown("train option", name, call.name.span, &OPTIONS);
                 continue;
             }
             if seen.contains(&name) {
@@ -68,7 +84,7 @@ impl Checker<'_> {
                 reduce_lr = self.reduce_lr(call);
             }
         }
-        Some(Train { epochs, batch, seed, shuffle, log_every, early_stop, reduce_lr, metrics, span })
+        Some(Train { epochs, batch, seed, shuffle, log_every, drop_last, early_stop, reduce_lr, metrics, span })
     }
 
     /// `metrics: [precision, recall, f1, auc]`.
@@ -156,4 +172,35 @@ pub(super) fn monitor_of(args: &mut Args, value: &ast::Value) -> Option<Monitor>
             ),
     );
     None
+}
+
+/// A warning for a model with batch norm whose training batches can have one row: the last
+/// batch of each epoch (`rows` training rows do not divide into whole batches with one left
+/// over), or every batch. Batch norm turns a one-row batch into its shift alone (its variance is
+/// 0), where PyTorch refuses to train on it. `None` with `drop_last` or without batch norm.
+pub fn one_row_batch_warning(model: &Model, rows: usize) -> Option<Diagnostic> {
+    let norm = model.layers.iter().find(|layer| matches!(layer.kind, LayerKind::BatchNorm { .. }))?;
+    let batch = model.train.batch.rows_for(rows);
+    let last = rows % batch;
+    let (what, label) = if batch == 1 {
+        ("every training batch has one row".to_string(), format!("batches of 1 row ({rows} training row(s))"))
+    } else if last == 1 && !model.train.drop_last {
+        (
+            "the last training batch of each epoch has one row".to_string(),
+            format!("{rows} training rows make {} batch(es) of {batch} and one of 1", rows / batch),
+        )
+    } else {
+        return None;
+    };
+    Some(
+        Diagnostic::warning(Code::OutOfRange, format!("{what}, which batch norm cannot normalise"))
+            .at(model.train.span, label)
+            .with_context(norm.span, "normalises over each training batch")
+            .note("a one-row batch has variance 0: batch norm outputs its shift alone (PyTorch refuses such a batch)")
+            .help(if batch == 1 {
+                "use larger batches, e.g. `batch: 16`"
+            } else {
+                "add `drop_last: true` to the train block (the short batch is left out of each epoch), or change the batch size or the split"
+            }),
+    )
 }

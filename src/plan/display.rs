@@ -116,10 +116,13 @@ impl Plan {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let widths: Vec<String> = self.buffers.iter().map(|b| b.width.to_string()).collect();
-        let batch = match self.train.batch {
-            Batch::Full => "full".to_string(),
-            Batch::Rows(rows) => rows.to_string(),
+        let mut batch = match self.train.batch {
+            Batch::Full => "full (b rows)".to_string(),
+            Batch::Rows(rows) => format!("{rows} (b rows)"),
         };
+        if self.train.drop_last {
+            batch = batch.replace(')', ", a short last batch dropped)");
+        }
         // Tasks per kernel, shown when a batch's size is known and some kernel is split.
         let tasks = |kernel: &Kernel| match self.train.batch {
             Batch::Rows(rows) => self.tasks(kernel, rows),
@@ -129,7 +132,7 @@ impl fmt::Display for Plan {
         let parallel = total > self.steps.len();
         write!(
             f,
-            "plan {} ({}): buffers {}, {} parameters, batch {batch} (b rows), {}",
+            "plan {} ({}): buffers {}, {} parameters, batch {batch}, {}",
             self.name,
             self.file,
             widths.join(", "),

@@ -6,7 +6,7 @@ mod lower;
 
 pub use lower::compile;
 
-use crate::ir::{Batch, Train};
+use crate::ir::Train;
 use crate::kernels::activation::Activation;
 use crate::kernels::dense::Dense;
 use crate::kernels::init::Init;
@@ -231,11 +231,20 @@ impl Plan {
 
     /// The largest batch for `rows` rows of training data: buffers hold this many columns.
     pub fn batch_rows(&self, rows: usize) -> usize {
-        match self.train.batch {
-            Batch::Full => rows,
-            Batch::Rows(batch) => batch.min(rows),
-        }
-        .max(1)
+        self.train.batch.rows_for(rows)
+    }
+
+    /// Optimizer steps in an epoch over `rows` training rows: one per batch, less a short last
+    /// batch with `drop_last`.
+    pub fn steps_per_epoch(&self, rows: usize) -> usize {
+        let batch = self.batch_rows(rows);
+        if self.train.drop_last { rows / batch } else { rows.div_ceil(batch) }
+    }
+
+    /// How many of `rows` training rows an epoch trains on: all of them, or with `drop_last`
+    /// those of the whole batches (the first rows of the epoch's order).
+    pub fn trained_rows(&self, rows: usize) -> usize {
+        if self.train.drop_last { self.steps_per_epoch(rows) * self.batch_rows(rows) } else { rows }
     }
 
     /// Rows per parallel chunk for batches of up to `batch` rows, decided by the amount of work

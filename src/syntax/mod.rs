@@ -5,5 +5,6 @@ pub mod ast;
 pub mod format;
 pub mod overrides;
 mod parser;
+pub mod shift;
 
-pub use parser::{parse, parse_value};
+pub use parser::{Recovered, parse, parse_tolerant, parse_value};

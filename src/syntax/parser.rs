@@ -6,6 +6,7 @@ use pest::iterators::Pair;
 use pest_derive::Parser;
 
 use super::ast::*;
+use super::shift::Shift;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::Span;
 
@@ -13,17 +14,36 @@ use crate::span::Span;
 #[grammar = "../grammar/nnspec.pest"]
 struct NnParser;
 
-/// Parses a spec. A syntax error stops parsing and is returned as one diagnostic.
+/// Parses a spec. After a syntax error, each statement is parsed on its own (see `recover`),
+/// so that every broken statement gets its error.
 pub fn parse(text: &str) -> Result<Spec, Vec<Diagnostic>> {
-    check_nesting(text).map_err(|d| vec![d])?;
+    parse_tolerant(text).map_err(|recovered| recovered.errors)
+}
+
+/// What a spec with syntax errors still gives: each broken statement's syntax error, and the
+/// statements that parse on their own (or once a `name=value` is read as `name: value`), so
+/// that the checker can report their errors too.
+#[derive(Debug)]
+pub struct Recovered {
+    pub errors: Vec<Diagnostic>,
+    /// The statements that parsed, with spans into the whole text.
+    pub spec: Spec,
+}
+
+/// `parse`, keeping what parses of a spec with syntax errors.
+pub fn parse_tolerant(text: &str) -> Result<Spec, Recovered> {
+    let nothing = |errors| Recovered { errors, spec: Spec { statements: Vec::new() } };
+    check_nesting(text).map_err(|d| nothing(vec![d]))?;
     match NnParser::parse(Rule::spec, text) {
-        Ok(mut pairs) => {
-            let spec = pairs.next().expect("the spec rule always yields one pair");
-            let statements = spec.into_inner().filter(|pair| pair.as_rule() != Rule::EOI).map(statement).collect();
-            Ok(Spec { statements })
-        }
-        Err(error) => Err(recover(text).unwrap_or_else(|| vec![syntax_error(error, text)])),
+        Ok(pairs) => Ok(Spec { statements: statements(pairs) }),
+        Err(error) => Err(recover(text).unwrap_or_else(|| nothing(vec![syntax_error(error, text)]))),
     }
+}
+
+/// The statements of a parsed `spec` rule.
+fn statements(mut pairs: pest::iterators::Pairs<'_, Rule>) -> Vec<Statement> {
+    let spec = pairs.next().expect("the spec rule always yields one pair");
+    spec.into_inner().filter(|pair| pair.as_rule() != Rule::EOI).map(statement).collect()
 }
 
 /// Parses one value (for `--set key=value`).
@@ -36,9 +56,10 @@ pub fn parse_value(text: &str) -> Result<Value, Diagnostic> {
 }
 
 /// After a syntax error, parses each top-level statement on its own (a statement starts at a
-/// line beginning with a letter) so that one run reports the error of every broken statement.
-/// `None` when no single statement fails alone (the error spans statements).
-fn recover(text: &str) -> Option<Vec<Diagnostic>> {
+/// line beginning with a letter) so that one run reports the error of every broken statement,
+/// and keeps the statements that parse. `None` when no single statement fails alone (the error
+/// spans statements).
+fn recover(text: &str) -> Option<Recovered> {
     let mut starts: Vec<usize> = vec![0];
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
@@ -48,22 +69,60 @@ fn recover(text: &str) -> Option<Vec<Diagnostic>> {
         offset += line.len();
     }
     starts.push(text.len());
-    let errors: Vec<Diagnostic> = starts
-        .windows(2)
-        .filter_map(|w| {
-            let region = &text[w[0]..w[1]];
-            let error = NnParser::parse(Rule::spec, region).err()?;
-            let mut diagnostic = syntax_error(error, region);
-            if let Some((span, _)) = diagnostic.span.as_mut() {
-                if span.start == region.len() && w[1] < text.len() {
-                    diagnostic.message = diagnostic.message.replace("found end of file", "found the next statement");
-                }
-                *span = Span::new(span.start + w[0], span.end + w[0]);
+    let mut errors = Vec::new();
+    let mut parsed = Vec::new();
+    for w in starts.windows(2) {
+        let region = &text[w[0]..w[1]];
+        let error = match NnParser::parse(Rule::spec, region) {
+            Ok(pairs) => {
+                parsed.extend(statements(pairs).into_iter().map(|mut s| {
+                    s.shift(w[0]);
+                    s
+                }));
+                continue;
             }
-            Some(diagnostic)
-        })
-        .collect();
-    (!errors.is_empty()).then_some(errors)
+            Err(error) => error,
+        };
+        if let Some(repaired) = repair(region, &error) {
+            parsed.extend(repaired.into_iter().map(|mut s| {
+                s.shift(w[0]);
+                s
+            }));
+        }
+        let mut diagnostic = syntax_error(error, region);
+        if let Some((span, _)) = diagnostic.span.as_mut() {
+            if span.start == region.len() && w[1] < text.len() {
+                diagnostic.message = diagnostic.message.replace("found end of file", "found the next statement");
+            }
+            *span = Span::new(span.start + w[0], span.end + w[0]);
+        }
+        errors.push(diagnostic);
+    }
+    (!errors.is_empty()).then_some(Recovered { errors, spec: Spec { statements: parsed } })
+}
+
+/// Repairs tried on one broken statement, at most: each reads one `=` as `:`.
+const MAX_REPAIRS: usize = 8;
+
+/// The statements of `region` once each `=` where a `:` was expected (`lr=0.1`, as Keras and
+/// Python write arguments) is read as `:`, if that makes it parse. Same length, same spans.
+fn repair(region: &str, error: &pest::error::Error<Rule>) -> Option<Vec<Statement>> {
+    let mut text = region.to_string();
+    let mut error = error.clone();
+    for _ in 0..MAX_REPAIRS {
+        let at = match error.location {
+            InputLocation::Pos(at) | InputLocation::Span((at, _)) => at,
+        };
+        if text.as_bytes().get(at) != Some(&b'=') {
+            return None;
+        }
+        text.replace_range(at..at + 1, ":");
+        match NnParser::parse(Rule::spec, &text) {
+            Ok(pairs) => return Some(statements(pairs)),
+            Err(next) => error = next,
+        }
+    }
+    None
 }
 
 /// Brackets deeper than this are refused before parsing: pest's parser recurses once per level,
@@ -388,6 +447,18 @@ mod tests {
         error Some(22..23): expected `(`, `)`, `,` or `:`, found `=`
         error Some(62..63): expected `(`, `,`, `:` or `}`, found `3`
         ");
+    }
+
+    #[test]
+    fn statements_that_parse_are_kept_after_a_syntax_error() {
+        let text = "loss mse\noptimizer adam(learning_rate=0.01, betas=2)\ndata csv(\"a.csv\"\ntrain { epochs: 3 }\n";
+        let recovered = parse_tolerant(text).unwrap_err();
+        assert_eq!(recovered.errors.len(), 2, "{:?}", recovered.errors);
+        // The optimizer parses once each `=` is read as `:`; the data statement does not.
+        let kept: Vec<String> = recovered.spec.statements.iter().map(|s| s.to_string()).collect();
+        assert_eq!(kept, ["loss mse", "optimizer adam(learning_rate: 0.01, betas: 2)", "train { epochs: 3 }"]);
+        let Statement::Train { span, .. } = &recovered.spec.statements[2] else { panic!("train") };
+        assert_eq!(&text[span.range()], "train { epochs: 3 }");
     }
 
     #[test]

@@ -313,7 +313,7 @@ impl Checkpoint {
         }
         let state = &self.state;
         // A crafted file could claim any counts: they must be those of whole epochs of this data.
-        let steps_per_epoch = data.splits.train.len().div_ceil(plan.batch_rows(data.splits.train.len())) as u64;
+        let steps_per_epoch = plan.steps_per_epoch(data.splits.train.len()) as u64;
         if Some(state.step) != (state.epoch as u64).checked_mul(steps_per_epoch)
             || self.trace.iter().any(|line| line.epoch > state.epoch)
         {

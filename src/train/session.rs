@@ -76,7 +76,7 @@ impl<'a> Session<'a> {
     }
 
     pub fn steps_per_epoch(&self) -> usize {
-        self.data.splits.train.len().div_ceil(self.capacity)
+        self.plan.steps_per_epoch(self.data.splits.train.len())
     }
 
     /// Every epoch ran, or early stopping stopped the run.
@@ -102,7 +102,9 @@ impl<'a> Session<'a> {
         }
         let mut epoch_sums = LossSums::default();
         let (mut loss_sum, mut batches) = (0.0f64, 0usize);
-        for (batch, rows) in self.order.chunks(self.capacity).enumerate() {
+        // With `drop_last`, the rows of a short last batch are left out of this epoch.
+        let trained = &self.order[..plan.trained_rows(self.order.len())];
+        for (batch, rows) in trained.chunks(self.capacity).enumerate() {
             self.state.load_batch(&data.dataset, rows);
             let sums = self.state.step(plan, &mut self.params, Mode::Train, lr, true);
             let loss = plan.mean_loss(sums.loss, rows.len());
@@ -119,7 +121,9 @@ impl<'a> Session<'a> {
             observer.step(&StepProgress { epoch, batch: batch + 1, batches: self.steps_per_epoch(), loss });
         }
         let splits = &data.splits;
-        let train = Metrics::from_sums(plan, loss_sum / batches as f64, &epoch_sums, self.order.len(), self.train_sst);
+        let sst =
+            if trained.len() == self.order.len() { self.train_sst } else { split_sst(plan, &data.dataset, trained) };
+        let train = Metrics::from_sums(plan, loss_sum / batches as f64, &epoch_sums, trained.len(), sst);
         let validation = (!splits.validation.is_empty()).then(|| {
             let rows = &splits.validation;
             let mut confusion = self.extra_confusion("validation");

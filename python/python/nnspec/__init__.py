@@ -10,7 +10,8 @@ this module maps Python values onto it and its results back (numpy arrays, dicts
     run.weights                                       # dict: state_dict name -> numpy array
     run.save("w.safetensors")
     model = nnspec.load("model.nn", "w.safetensors")
-    model.predict(x)                                  # numpy array or DataFrame in, numpy out
+    model.predict(frame)                              # DataFrame, dicts or rows of cells in
+    model.classes                                     # class names of a classifier
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -73,7 +74,8 @@ def _native_call(function, *args):
 
 def _overrides(overrides: Optional[Mapping[str, Any]]) -> List[str]:
     """``{"train.epochs": 5, "loss": "mae"}`` as ``--set`` texts: numbers and booleans as
-    nnspec writes them, strings as given (quote a string value yourself: ``'"y"'``)."""
+    nnspec writes them, strings as given: where the spec expects a string the text is that
+    string (``{"data.target": "y"}``); elsewhere a string is a name (``{"loss": "mae"}``)."""
     texts = []
     for key, value in (overrides or {}).items():
         if isinstance(value, bool):
@@ -157,46 +159,154 @@ class Model:
         """The feature columns the model reads, in order."""
         return list(self._native.features)
 
-    def _rows(self, x: Any) -> np.ndarray:
-        if hasattr(x, "columns") and hasattr(x, "to_numpy"):
-            missing = [name for name in self.features if name not in x.columns]
-            if missing:
-                raise DataError(f"the data has no column(s) {', '.join(missing)}", [])
-            x = x[self.features].to_numpy()
-        rows = np.asarray(x, dtype=np.float32)
+    @property
+    def columns(self) -> List[str]:
+        """The columns of a table the model reads, in order (a category column is one
+        column here and several input slots in ``features``)."""
+        return list(self._native.columns)
+
+    @property
+    def classes(self) -> Optional[List[str]]:
+        """A classifier's class names, in the order of ``predict_proba``'s columns (``"0"``,
+        ``"1"``... for classes given as indices); ``None`` for a regressor."""
+        classes = self._native.classes
+        return None if classes is None else list(classes[0])
+
+    def _slots(self, x: Any) -> Optional[np.ndarray]:
+        """``x`` as rows of input slots, if it is a numeric array as wide as the slots; else
+        ``None`` (a table)."""
+        if _is_frame(x) or isinstance(x, Mapping) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], Mapping)):
+            return None
+        try:
+            rows = np.asarray(x)
+        except (ValueError, TypeError):
+            return None
+        if rows.dtype.kind not in "biuf":
+            return None
         if rows.ndim == 1:
             rows = rows.reshape(1, -1)
+        if rows.ndim == 2 and rows.shape[1] != len(self.features) and rows.shape[1] == len(self.columns):
+            return None
         if rows.ndim != 2 or rows.shape[1] != len(self.features):
             raise DataError(
                 f"expected rows of {len(self.features)} features ({', '.join(self.features)}), "
                 f"got an array of shape {rows.shape}",
                 [],
             )
+        rows = rows.astype(np.float32)
         if not np.all(np.isfinite(rows)):
             raise DataError("the rows hold NaN or infinite values", [])
         return np.ascontiguousarray(rows, dtype="<f4")
 
-    def _predict(self, x: Any):
-        rows = self._rows(x)
-        values, width, classes, names = _native_call(self._native.predict, rows.tobytes(), rows.shape[0])
-        values = np.frombuffer(values, dtype="<f4").astype(np.float32).reshape(rows.shape[0], width)
+    def _predict(self, x: Any, columns: Optional[Sequence[str]] = None):
+        rows = None if columns is not None else self._slots(x)
+        if rows is not None:
+            values, width, classes, names = _native_call(self._native.predict, rows.tobytes(), rows.shape[0])
+            count = rows.shape[0]
+        else:
+            names, cells = _table(x, list(columns) if columns is not None else self.columns)
+            values, width, classes, names = _native_call(self._native.predict_table, names, cells)
+            count = len(values) // (4 * width) if width else 0
+        values = np.frombuffer(values, dtype="<f4").astype(np.float32).reshape(count, width)
         return values, classes
 
-    def predict(self, x: Any) -> np.ndarray:
-        """Predictions for rows of raw features (a 2-D array, or a DataFrame with the feature
-        columns): class indices for classifiers, else the outputs (one column per target, or a
-        1-D array for one target). The input scaling saved with the weights is applied."""
-        values, classes = self._predict(x)
+    def predict(self, x: Any, columns: Optional[Sequence[str]] = None) -> np.ndarray:
+        """Predictions for rows: for a classifier its classes (names as strings, or indices
+        for classes given as ``classes: K``), else the outputs (one column per target, or a
+        1-D array for one target).
+
+        ``x`` is a raw table, encoded with the encoding saved with the weights exactly as
+        ``nnspec predict`` encodes a CSV file (categories, missing cells, scaling): a pandas
+        DataFrame, a dict of columns, a list of dicts, or rows of cells (strings or numbers,
+        ``None`` or a missing marker such as ``"NA"`` where missing) in the order of
+        ``columns`` (by default ``model.columns``). Columns the model does not read are
+        ignored. A numeric array as wide as ``model.features`` is taken as input slots as
+        they are (scaled, not encoded)."""
+        values, classes = self._predict(x, columns)
         if classes is not None:
-            return np.asarray(classes, dtype=np.int64)
+            indices = np.asarray(classes, dtype=np.int64)
+            native = self._native.classes
+            if native is None or native[1]:
+                return indices
+            return np.asarray(native[0], dtype=object)[indices] if len(indices) else np.array([], dtype=object)
         return values[:, 0] if values.shape[1] == 1 else values
 
-    def predict_proba(self, x: Any) -> np.ndarray:
-        """Class probabilities of a classifier, one row per input row."""
-        values, classes = self._predict(x)
+    def predict_proba(self, x: Any, columns: Optional[Sequence[str]] = None) -> np.ndarray:
+        """Class probabilities of a classifier, one row per input row, in the order of
+        ``classes``; ``x`` as for ``predict``."""
+        values, classes = self._predict(x, columns)
         if classes is None:
             raise RunError("predict_proba needs a classifier; this model is a regressor", [])
         return values
+
+
+def _is_frame(x: Any) -> bool:
+    return hasattr(x, "columns") and hasattr(x, "dtypes") and hasattr(x, "to_numpy")
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        import pandas
+
+        if value is pandas.NA or value is pandas.NaT:
+            return True
+    except ImportError:
+        pass
+    return isinstance(value, float) and value != value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _cells(values: Sequence[Any]) -> Any:
+    """A column as it crosses to the library: f64 bytes when every present cell is a number,
+    else texts (``None`` where missing)."""
+    if all(_missing(v) or _is_number(v) for v in values):
+        numbers = np.array([np.nan if _missing(v) else float(v) for v in values], dtype="<f8")
+        return numbers.tobytes()
+    return [None if _missing(v) else str(v) for v in values]
+
+
+def _series(series: Any) -> Any:
+    """A pandas column: numbers as f64 bytes, anything else as texts."""
+    kind = getattr(series.dtype, "kind", "O")
+    if kind in "iuf":
+        return series.to_numpy(dtype="<f8", na_value=np.nan).tobytes()
+    return _cells(series.astype(object).tolist())
+
+
+def _table(x: Any, columns: List[str]):
+    """``(names, cells per column)`` of a raw table: a DataFrame, a dict of columns, a list
+    of dicts, or rows of cells in the order of ``columns``."""
+    if _is_frame(x):
+        names = [str(name) for name in x.columns]
+        return names, [_series(x.iloc[:, i]) for i in range(len(names))]
+    if isinstance(x, Mapping):
+        names = [str(name) for name in x]
+        return names, [_cells(list(x[name])) for name in x]
+    rows = list(x)
+    if rows and isinstance(rows[0], Mapping):
+        names: List[str] = []
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise DataError("a list of dicts must hold only dicts", [])
+            names.extend(str(name) for name in row if str(name) not in names)
+        return names, [_cells([row.get(name) for row in rows]) for name in names]
+    if isinstance(x, np.ndarray) and x.ndim == 1:
+        rows = [list(x)]
+    elif rows and (isinstance(rows[0], str) or not hasattr(rows[0], "__len__")):
+        rows = [rows]
+    for number, row in enumerate(rows):
+        if len(row) != len(columns):
+            raise DataError(
+                f"row {number} has {len(row)} cells, but the model reads {len(columns)} columns "
+                f"({', '.join(columns)}); give the columns' names with `columns=`",
+                [],
+            )
+    return list(columns), [_cells([row[i] for row in rows]) for i in range(len(columns))]
 
 
 def load(

@@ -1,17 +1,25 @@
 //! `nnspec export-onnx`: a trained model as an ONNX graph (opset 17), written by nnspec itself
 //! through `prost` and the vendored messages in [`proto`]. The graph takes raw rows (`input`,
-//! float `[rows, width]`), applies the preprocessing as nodes (`Sub`, `Mul`), then the layers in
-//! inference form: `Gemm` for dense layers, the activations, `BatchNormalization` with the
-//! running statistics, `LayerNormalization`; dropout is the identity. `output` is what
-//! `nnspec predict` prints (softmax or sigmoid probabilities for classifiers, the targets for
-//! regression); single-label classifiers also get `class`, the predicted class as int64.
+//! float `[rows, columns]`: one number per raw feature column, categories and binary values as
+//! codes, NaN where a cell is missing; see [`super::columns`]), applies the column encoding
+//! (`IsNaN`, `Where`, `Gather`, `Equal`, `Cast`) and the input scaling (`Sub`, `Mul`) as nodes,
+//! then the layers in inference form: `Gemm` for dense layers, the activations,
+//! `BatchNormalization` with the running statistics, `LayerNormalization`; dropout is the
+//! identity. `output` is what `nnspec predict` prints (softmax or sigmoid probabilities for
+//! classifiers, the targets for regression), NaN for a row `predict` refuses (a missing cell
+//! without a fill); single-label classifiers also get `class`, the predicted class as int64.
+//! The metadata holds what a caller needs to make the input and read the output:
+//! `nnspec.inputs` (the columns, their vocabularies and the codes), `nnspec.labels` (the class
+//! names), and `nnspec.encoding` (the whole fitted encoding, docs/encoding.md).
 
 pub mod proto;
 
 use prost::Message;
 
 use self::proto::*;
+use super::columns::{InputKind, SlotRule, Tables, UNSEEN};
 use super::preprocess::{Fitted, Preprocess, Step, scaling_keyword};
+use crate::data::Encoding;
 use crate::exec::Params;
 use crate::kernels::activation::Activation;
 use crate::plan::{Op, Plan};
@@ -21,9 +29,10 @@ pub const OPSET: i64 = 17;
 /// The IR version that goes with opset 17 (onnx 1.12), read by every current runtime.
 pub const IR_VERSION: i64 = 8;
 
-/// The ONNX model's bytes. `params` are the plan's tensors (e.g. from a weights file) and
-/// `preprocess` the fitted preprocessing; `spec` names the spec file in the model's doc string.
-pub fn onnx_model(plan: &Plan, params: &Params, preprocess: &Preprocess, spec: &str) -> Vec<u8> {
+/// The ONNX model's bytes. `params` are the plan's tensors (e.g. from a weights file),
+/// `preprocess` the fitted preprocessing of `encoding` (recorded in the metadata); `spec`
+/// names the spec file in the model's doc string.
+pub fn onnx_model(plan: &Plan, params: &Params, preprocess: &Preprocess, encoding: &Encoding, spec: &str) -> Vec<u8> {
     let mut graph = Graph::default();
     for (info, values) in plan.params.iter().zip(&params.tensors) {
         // Counters (num_batches_tracked) are training state, not part of inference.
@@ -35,6 +44,7 @@ pub fn onnx_model(plan: &Plan, params: &Params, preprocess: &Preprocess, spec: &
     for step in &preprocess.steps {
         x = graph.preprocess(step, &x);
     }
+    let refused = graph.refused_rows(&x);
     for (index, node) in plan.nodes.iter().enumerate() {
         let name = format!("layers.{index}");
         let param = |id: usize| plan.params[id].name.clone();
@@ -58,6 +68,7 @@ pub fn onnx_model(plan: &Plan, params: &Params, preprocess: &Preprocess, spec: &
             ),
         };
     }
+    x = graph.node("Where", "guard.output", &[&refused, "guard.nan", &x], Vec::new());
     graph.rename(&x, "output");
     let width = plan.output_width as i64;
     let mut outputs = vec![tensor_info("output", FLOAT, &[None, Some(width)])];
@@ -65,11 +76,25 @@ pub fn onnx_model(plan: &Plan, params: &Params, preprocess: &Preprocess, spec: &
         graph.classes("output", classes, width);
         outputs.push(tensor_info("class", INT64, &[None]));
     }
-    let input_width = plan.buffers[0].width as i64;
-    let mut scaling = preprocess.steps.iter().map(|step| match step {
-        Step::Affine { kind, .. } => scaling_keyword(*kind),
+    let input_width = preprocess.input_width(plan.buffers[0].width) as i64;
+    let scaling = preprocess.steps.iter().find_map(|step| match step {
+        Step::Affine { kind, .. } => Some(scaling_keyword(*kind)),
+        Step::Encode { .. } => None,
     });
-    let scaling = scaling.next_back();
+    let mut metadata = vec![
+        entry("nnspec.model", &plan.name),
+        entry("nnspec.architecture", &crate::weights::architecture_hash(plan)),
+        entry("nnspec.input_scaling", scaling.unwrap_or("none")),
+        entry("nnspec.inputs", &inputs_json(preprocess, encoding)),
+        entry("nnspec.encoding", &serde_json::to_string(encoding).unwrap_or_default()),
+    ];
+    if let Some(classes) = plan.class_count() {
+        let labels: Vec<String> = match encoding.target.labels() {
+            Some(labels) if labels.len() == classes => labels.to_vec(),
+            _ => (0..classes).map(|k| k.to_string()).collect(),
+        };
+        metadata.push(entry("nnspec.labels", &serde_json::to_string(&labels).unwrap_or_default()));
+    }
     let model = ModelProto {
         ir_version: Some(IR_VERSION),
         opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }],
@@ -86,13 +111,38 @@ pub fn onnx_model(plan: &Plan, params: &Params, preprocess: &Preprocess, spec: &
             input: vec![tensor_info("input", FLOAT, &[None, Some(input_width)])],
             output: outputs,
         }),
-        metadata_props: vec![
-            entry("nnspec.model", &plan.name),
-            entry("nnspec.architecture", &crate::weights::architecture_hash(plan)),
-            entry("nnspec.input_scaling", scaling.unwrap_or("none")),
-        ],
+        metadata_props: metadata,
     };
     model.encode_to_vec()
+}
+
+/// `nnspec.inputs`: the raw columns `input` holds, in order, and how a cell becomes a number.
+fn inputs_json(preprocess: &Preprocess, encoding: &Encoding) -> String {
+    let columns: Vec<serde_json::Value> = encoding
+        .features
+        .iter()
+        .map(|feature| {
+            let column = preprocess.columns.iter().find(|c| c.name == feature.column);
+            match column.map(|c| &c.kind) {
+                Some(InputKind::Category { vocabulary }) => {
+                    serde_json::json!({"name": feature.column, "kind": "category", "vocabulary": vocabulary})
+                }
+                Some(InputKind::Binary { negative, positive }) => {
+                    serde_json::json!({"name": feature.column, "kind": "binary", "values": [negative, positive]})
+                }
+                _ => serde_json::json!({"name": feature.column, "kind": "number"}),
+            }
+        })
+        .collect();
+    serde_json::json!({
+        "columns": columns,
+        "codes": "a number as itself; a category as its index in `vocabulary`; a binary value as its index in \
+                  `values`; -1 for any other value; NaN for a missing cell (one of `na_values`)",
+        "unseen": UNSEEN,
+        "na_values": encoding.na_values,
+        "na_ignore_case": encoding.na_ignore_case,
+    })
+    .to_string()
 }
 
 /// Nodes and constants under construction.
@@ -139,9 +189,74 @@ impl Graph {
         }
     }
 
+    /// A constant of another element type, from its little-endian bytes.
+    fn raw_constant(&mut self, name: &str, shape: &[usize], data_type: i32, raw: Vec<u8>) {
+        self.initializers.push(TensorProto {
+            dims: shape.iter().map(|&d| d as i64).collect(),
+            data_type: Some(data_type),
+            name: Some(name.to_string()),
+            raw_data: Some(raw),
+        });
+    }
+
+    fn bool_constant(&mut self, name: &str, values: impl Iterator<Item = bool>) {
+        let raw: Vec<u8> = values.map(u8::from).collect();
+        self.raw_constant(name, &[raw.len()], BOOL, raw);
+    }
+
+    /// The column encoding's nodes (see `super::columns`): missing cells filled, each slot
+    /// gathered from its column as the number, a one-hot bit or the missing flag.
+    fn encode(&mut self, tables: &Tables, x: &str) -> String {
+        let (columns, slots) = (tables.columns.len(), tables.slots.len());
+        self.constant("encode.fill", &[columns], &tables.fill);
+        let codes: Vec<f32> =
+            tables.slots.iter().map(|s| if let SlotRule::Code(c) = s { *c } else { f32::NAN }).collect();
+        self.constant("encode.slot_code", &[slots], &codes);
+        let indices: Vec<u8> = tables.slot_column.iter().flat_map(|&c| (c as i64).to_le_bytes()).collect();
+        self.raw_constant("encode.slot_column", &[slots], INT64, indices);
+        self.bool_constant("encode.slot_value", tables.slots.iter().map(|s| *s == SlotRule::Value));
+        let mut missing = self.node("IsNaN", "encode.nan", &[x], Vec::new());
+        if tables.binary.iter().any(|&b| b) {
+            // A binary column's negative codes (values it never had) count as missing.
+            self.constant("encode.zero", &[], &[0.0]);
+            self.bool_constant("encode.binary", tables.binary.iter().copied());
+            let negative = self.node("Less", "encode.negative", &[x, "encode.zero"], Vec::new());
+            let unseen = self.node("And", "encode.unseen", &[&negative, "encode.binary"], Vec::new());
+            missing = self.node("Or", "encode.missing", &[&missing, &unseen], Vec::new());
+        }
+        let filled = self.node("Where", "encode.filled", &[&missing, "encode.fill", x], Vec::new());
+        let gathered = self.node("Gather", "encode.gathered", &[&filled, "encode.slot_column"], vec![int("axis", 1)]);
+        let equal = self.node("Equal", "encode.equal", &[&gathered, "encode.slot_code"], Vec::new());
+        let one_hot = self.node("Cast", "encode.one_hot", &[&equal], vec![int("to", i64::from(FLOAT))]);
+        // A NaN fill (a cell nnspec refuses) stays NaN in every slot of its column.
+        let refused = self.node("IsNaN", "encode.refused", &[&gathered], Vec::new());
+        let keep = self.node("Or", "encode.keep", &["encode.slot_value", &refused], Vec::new());
+        let mut out = self.node("Where", "encode.slots", &[&keep, &gathered, &one_hot], Vec::new());
+        if tables.slots.contains(&SlotRule::Indicator) {
+            self.bool_constant("encode.slot_indicator", tables.slots.iter().map(|s| *s == SlotRule::Indicator));
+            let flags = self.node("Cast", "encode.flags", &[&missing], vec![int("to", i64::from(FLOAT))]);
+            let flag = self.node("Gather", "encode.flag", &[&flags, "encode.slot_column"], vec![int("axis", 1)]);
+            out = self.node("Where", "encode.indicated", &["encode.slot_indicator", &flag, &out], Vec::new());
+        }
+        out
+    }
+
+    /// Which rows nnspec refuses (a NaN input slot: a missing cell it cannot fill), as a bool
+    /// `[rows, 1]`: their outputs are set to NaN at the end, whatever the runtime's activations
+    /// make of NaN (some clamp it to a number).
+    fn refused_rows(&mut self, x: &str) -> String {
+        self.constant("guard.nan", &[], &[f32::NAN]);
+        let nan = self.node("IsNaN", "guard.nan_slots", &[x], Vec::new());
+        let flags = self.node("Cast", "guard.nan_flags", &[&nan], vec![int("to", i64::from(FLOAT))]);
+        let any = self.node("ReduceMax", "guard.any", &[&flags], vec![ints("axes", &[1]), int("keepdims", 1)]);
+        self.node("Cast", "guard.refused", &[&any], vec![int("to", i64::from(BOOL))])
+    }
+
     /// One preprocessing step's nodes; returns their output's name.
     fn preprocess(&mut self, step: &Step, x: &str) -> String {
         match step {
+            Step::Encode { tables: Some(tables), .. } => self.encode(tables, x),
+            Step::Encode { tables: None, .. } => unreachable!("an ONNX model is exported from a fitted encoding"),
             Step::Affine { values: Fitted::Values((offset, factor)), .. } => {
                 self.constant("input_offset", &[offset.len()], offset);
                 self.constant("input_factor", &[factor.len()], factor);
@@ -207,6 +322,15 @@ fn int(name: &str, value: i64) -> AttributeProto {
         name: Some(name.to_string()),
         r#type: Some(attribute_type::INT),
         i: Some(value),
+        ..AttributeProto::default()
+    }
+}
+
+fn ints(name: &str, values: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.to_string()),
+        r#type: Some(attribute_type::INTS),
+        ints: values.to_vec(),
         ..AttributeProto::default()
     }
 }

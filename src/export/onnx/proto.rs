@@ -9,11 +9,14 @@
 pub const FLOAT: i32 = 1;
 /// `TensorProto.DataType.INT64`.
 pub const INT64: i32 = 7;
+/// `TensorProto.DataType.BOOL` (one byte per value in `raw_data`).
+pub const BOOL: i32 = 9;
 
 /// `AttributeProto.AttributeType`.
 pub mod attribute_type {
     pub const FLOAT: i32 = 1;
     pub const INT: i32 = 2;
+    pub const INTS: i32 = 7;
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
