@@ -36,10 +36,13 @@ pub mod ir;
 pub mod kernels;
 pub mod output;
 pub mod plan;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod project;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod scaffold;
 pub mod span;
 pub mod spec;
 pub mod syntax;

@@ -8,6 +8,11 @@
 //! read-only file or one owned by another user. A replaced file keeps its permissions; a new
 //! one gets the usual `0666` less the umask. Temporary files that a killed nnspec left beside
 //! a target (their process is gone) are removed on the next write of that target.
+//!
+//! A file that grows as a run goes (the `--trace` file, which can be followed live) is a
+//! `LiveFile`: made the same way, but renamed over its target at once, while still empty, then
+//! appended to a whole line at a time and flushed. It is never half a line long, but it is not
+//! atomic: a killed run leaves the lines written until then.
 
 use std::fs::{Metadata, Permissions};
 use std::io::Write;
@@ -118,12 +123,13 @@ fn process_alive(pid: u32) -> bool {
     !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
-/// Writes `bytes` to `path` atomically, safely (see the module's documentation).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
+/// A temporary file beside `path`, ready to replace it: the target checked (a regular file of
+/// ours, or absent), stale temporary files removed, a replaced file's permissions taken over.
+fn replacement(path: &Path) -> Result<tempfile::NamedTempFile, Diagnostic> {
     let (dir, name) = split(path)?;
     let existing = existing_target(path)?;
     remove_stale_temps(&dir, &name);
-    let mut temp = create_temp(&dir, &name, path)?;
+    let temp = create_temp(&dir, &name, path)?;
     if let Some(existing) = &existing {
         let mine = temp.as_file().metadata().map_err(|error| io_error(path, &error))?;
         if !same_owner(existing, &mine) {
@@ -131,9 +137,65 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
         }
         temp.as_file().set_permissions(existing.permissions()).map_err(|error| io_error(path, &error))?;
     }
+    Ok(temp)
+}
+
+/// Writes `bytes` to `path` atomically, safely (see the module's documentation).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
+    let mut temp = replacement(path)?;
     temp.write_all(bytes).and_then(|()| temp.as_file().sync_all()).map_err(|error| io_error(path, &error))?;
     temp.persist(path).map_err(|error| io_error(path, &error.error))?;
     Ok(())
+}
+
+/// A file written as it grows, at its final path (see the module's documentation): each
+/// `append` is one write, flushed to disk before it returns.
+#[derive(Debug)]
+pub struct LiveFile {
+    path: PathBuf,
+    file: std::fs::File,
+    /// Bytes written, and where the last `append` began.
+    len: u64,
+    last: u64,
+}
+
+impl LiveFile {
+    /// Replaces `path` with an empty file, with `write_atomic`'s checks: a link, a device, a
+    /// directory, a read-only file or another user's file is refused and left as it was.
+    pub fn create(path: &Path) -> Result<LiveFile, Diagnostic> {
+        let temp = replacement(path)?;
+        let file = temp.persist(path).map_err(|error| io_error(path, &error.error))?;
+        Ok(LiveFile { path: path.to_path_buf(), file, len: 0, last: 0 })
+    }
+
+    /// Appends `bytes` (whole lines) and flushes them.
+    pub fn append(&mut self, bytes: &[u8]) -> Result<(), Diagnostic> {
+        self.file
+            .write_all(bytes)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|error| io_error(&self.path, &error))?;
+        self.last = self.len;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Replaces what the last `append` wrote with `bytes` (a final line that gained keys).
+    pub fn replace_last(&mut self, bytes: &[u8]) -> Result<(), Diagnostic> {
+        use std::io::{Seek, SeekFrom};
+        let last = self.last;
+        self.file
+            .set_len(last)
+            .and_then(|()| self.file.seek(SeekFrom::Start(last)).map(drop))
+            .map_err(|error| io_error(&self.path, &error))?;
+        self.len = last;
+        self.append(bytes)?;
+        self.last = last;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// Appends `bytes` to the regular file `path` (created if absent) and flushes them to disk.
@@ -182,6 +244,49 @@ mod tests {
         assert!(check_writable(&missing).is_err());
         assert!(write_atomic(&missing, b"x").is_err());
         assert!(write_atomic(&dir, b"x").unwrap_err().message.contains("is a directory"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_live_file_replaces_its_target_at_once_and_grows_by_whole_lines() {
+        let dir = scratch("live");
+        let path = dir.join("trace.jsonl");
+        std::fs::write(&path, "an older run's trace\n").unwrap();
+        let mut live = LiveFile::create(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"", "replaced at once, not at the end");
+        live.append(b"{\"epoch\":1}\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"epoch\":1}\n", "readable as soon as appended");
+        live.append(b"{\"epoch\":2}\n").unwrap();
+        live.replace_last(b"{\"epoch\":2,\"test_loss\":0.5}\n").unwrap();
+        live.append(b"{\"epoch\":3}\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"epoch\":1}\n{\"epoch\":2,\"test_loss\":0.5}\n{\"epoch\":3}\n"
+        );
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file is left behind");
+        assert!(LiveFile::create(&dir).unwrap_err().message.contains("is a directory"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let victim = dir.join("victim.txt");
+            std::fs::write(&victim, "keep me").unwrap();
+            let link = dir.join("link.jsonl");
+            std::os::unix::fs::symlink(&victim, &link).unwrap();
+            assert!(LiveFile::create(&link).unwrap_err().message.contains("symbolic link"));
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+            assert!(LiveFile::create(Path::new("/dev/null")).unwrap_err().message.contains("not a regular file"));
+            std::fs::set_permissions(&path, Permissions::from_mode(0o600)).unwrap();
+            drop(LiveFile::create(&path).unwrap());
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "the mode is kept");
+            std::fs::set_permissions(&path, Permissions::from_mode(0o444)).unwrap();
+            assert!(LiveFile::create(&path).unwrap_err().message.contains("read-only"));
+            let theirs = dir.join("theirs.jsonl");
+            std::fs::write(&theirs, "old").unwrap();
+            if std::os::unix::fs::chown(&theirs, Some(54_321), None).is_ok() {
+                assert!(LiveFile::create(&theirs).unwrap_err().message.contains("another user"));
+                assert_eq!(std::fs::read(&theirs).unwrap(), b"old");
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

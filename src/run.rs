@@ -11,7 +11,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::plan::{CompileOptions, Plan};
 use crate::report::Report;
 use crate::spec::Spec;
-use crate::train::{self, Observer, Outcome, RunStart, StopReason, checkpoint};
+use crate::train::{self, Observer, Outcome, RunStart, StopReason, TraceLine, checkpoint};
 use crate::{output, project, weights};
 
 /// How to run a spec, beyond what the spec says.
@@ -31,7 +31,8 @@ pub struct RunOptions {
     pub chunk_rows: Option<usize>,
     /// Record the time after every optimizer step (benchmarks).
     pub record_steps: bool,
-    /// Write the trace (JSON lines) here.
+    /// Write the trace (JSON lines) here, a line as each logged epoch ends (not atomically: the
+    /// file can be followed while the run goes, and an interrupted run leaves its lines).
     pub trace: Option<PathBuf>,
     /// Save the trained weights here.
     pub save: Option<PathBuf>,
@@ -64,7 +65,10 @@ impl RunOptions {
 fn check_outputs(spec: &Spec, options: &RunOptions) -> Result<(), Report> {
     let inputs: Vec<(&str, PathBuf)> = spec.inputs().into_iter().chain(options.inputs()).collect();
     let outputs = options.outputs();
-    project::check_roles(&inputs, &outputs).map_err(|d| spec.fail(d))?;
+    let checkpoint_trace =
+        options.checkpoints.iter().map(|c| ("the checkpoints' trace", c.dir.join(checkpoint::TRACE_FILE)));
+    let roles: Vec<(&str, PathBuf)> = outputs.iter().cloned().chain(checkpoint_trace).collect();
+    project::check_roles(&inputs, &roles).map_err(|d| spec.fail(d))?;
     for (_, path) in &outputs {
         output::check_writable(path).map_err(|d| spec.fail(d))?;
     }
@@ -83,6 +87,21 @@ pub struct Checkpoints {
     pub every: usize,
     pub dir: PathBuf,
     pub keep: usize,
+}
+
+impl Checkpoints {
+    /// Where checkpoints go when the command line gives only their interval: `NAME.checkpoints`
+    /// (NAME the spec file's name without `.nn`) in the folder of the run's weights output,
+    /// else of its trace, else of its summary, else the current folder.
+    pub fn default_dir(spec: &Spec, options: &RunOptions) -> PathBuf {
+        let stem = spec.path().and_then(Path::file_stem).map(|s| s.to_string_lossy().into_owned());
+        let name = format!("{}.checkpoints", stem.unwrap_or_else(|| spec.model().name.clone()));
+        let beside = [&options.save, &options.trace, &options.summary].into_iter().flatten().next();
+        match beside.and_then(|path| path.parent()) {
+            Some(dir) => dir.join(name),
+            None => PathBuf::from(name),
+        }
+    }
 }
 
 /// A finished run.
@@ -160,6 +179,16 @@ pub fn train(spec: &Spec, options: &RunOptions, observer: &mut dyn Observer) -> 
     }
     let pool = thread_pool(options.threads)?;
     let threads = pool.current_num_threads();
+    // The trace file is replaced only now that the run is about to train, then grows line by
+    // line; a resumed run's file starts with the lines of the run it continues.
+    let mut live = None;
+    let observer: &mut dyn Observer = match &options.trace {
+        Some(path) => {
+            let resumed = train_options.resume.as_ref().map_or(&[][..], |c| c.trace());
+            live.insert(LiveTrace::create(path, resumed, observer).map_err(|d| spec.fail(d))?)
+        }
+        None => observer,
+    };
     let resumed_from = train_options.resume.as_ref().map(|c| c.path().to_path_buf());
     observer.start(&RunStart {
         plan: &plan,
@@ -171,8 +200,8 @@ pub fn train(spec: &Spec, options: &RunOptions, observer: &mut dyn Observer) -> 
     let outcome =
         pool.install(|| train::train_with(&plan, &data, train_options, &mut *observer)).map_err(|d| spec.fail(d))?;
     let run = Run { plan, data, outcome, threads, inputs: spec.inputs() };
-    if let Some(path) = &options.trace {
-        output::write_atomic(path, run.trace_jsonl().as_bytes()).map_err(|d| spec.fail(d))?;
+    if let Some(live) = live {
+        live.finish(&run).map_err(|d| spec.fail(d))?;
     }
     if let Some(path) = &options.save {
         run.save_weights(path)?;
@@ -181,6 +210,68 @@ pub fn train(spec: &Spec, options: &RunOptions, observer: &mut dyn Observer) -> 
         output::write_atomic(path, (run.summary_json(spec).to_string() + "\n").as_bytes()).map_err(|d| spec.fail(d))?;
     }
     Ok(run)
+}
+
+/// The `--trace` file as the run goes: each logged line appended (and flushed) when it is
+/// logged, then passed on to the front end's observer.
+struct LiveTrace<'o> {
+    file: output::LiveFile,
+    inner: &'o mut dyn Observer,
+    /// The lines written, and the first failure to write one (reported when the run ends).
+    lines: usize,
+    failed: Option<Diagnostic>,
+}
+
+impl<'o> LiveTrace<'o> {
+    fn create(path: &Path, resumed: &[TraceLine], inner: &'o mut dyn Observer) -> Result<LiveTrace<'o>, Diagnostic> {
+        let mut file = output::LiveFile::create(path)?;
+        if !resumed.is_empty() {
+            let text: String = resumed.iter().map(|line| line.to_json() + "\n").collect();
+            file.append(text.as_bytes())?;
+        }
+        Ok(LiveTrace { file, inner, lines: resumed.len(), failed: None })
+    }
+
+    /// After the run: the last line again if it gained the test metrics, so that the file is
+    /// the whole trace; where a write failed during the run, the whole trace, atomically.
+    fn finish(mut self, run: &Run) -> Result<(), Diagnostic> {
+        let trace = &run.outcome.trace;
+        if self.failed.is_some() || self.lines != trace.len() {
+            return output::write_atomic(self.file.path(), run.trace_jsonl().as_bytes());
+        }
+        match trace.last().filter(|last| last.test.is_some()) {
+            Some(last) => self.file.replace_last((last.to_json() + "\n").as_bytes()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Observer for LiveTrace<'_> {
+    fn start(&mut self, start: &RunStart<'_>) {
+        self.inner.start(start);
+    }
+
+    fn loading(&mut self, what: &str, done: u64, total: u64) {
+        self.inner.loading(what, done, total);
+    }
+
+    fn step(&mut self, progress: &train::StepProgress) {
+        self.inner.step(progress);
+    }
+
+    fn epoch(&mut self, line: &TraceLine) {
+        if self.failed.is_none() {
+            match self.file.append((line.to_json() + "\n").as_bytes()) {
+                Ok(()) => self.lines += 1,
+                Err(error) => self.failed = Some(error),
+            }
+        }
+        self.inner.epoch(line);
+    }
+
+    fn stop_requested(&mut self) -> bool {
+        self.inner.stop_requested()
+    }
 }
 
 impl Run {
@@ -217,6 +308,8 @@ impl Run {
             "steps": last.map(|l| l.step),
             "stop_reason": stop,
             "best_epoch": best_epoch,
+            // The epoch whose weights the run leaves (`--save`): the restored best, or the last.
+            "weights_epoch": outcome.weights_line().map(|l| l.epoch),
             "wall_s": last.map(|l| l.elapsed_s),
             "final": last,
             "best": outcome.best,

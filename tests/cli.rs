@@ -148,8 +148,53 @@ fn init_then_test_blesses_and_detects_drift() {
     std::fs::write(&spec, text).unwrap();
     let out = nnspec(&project, &["--color", "never", "test"]);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("DRIFT  demo.nn") && out.stdout.contains("epoch 5: loss"), "{}", out.stdout);
+    // The summary first, then the changed numbers at five significant digits, capped.
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "DRIFT  demo.nn");
+    assert!(lines[1].starts_with("  first drift at epoch 5; 6 of 6 matched epochs moved"), "{}", out.stdout);
+    assert!(lines[2].starts_with("  largest drift per key: loss "), "{}", out.stdout);
+    let loss = lines.iter().find(|l| l.starts_with("  epoch 5: loss ")).unwrap_or_else(|| panic!("{}", out.stdout));
+    let number = loss.split(' ').nth(5).unwrap();
+    assert_eq!(number.trim_start_matches("0.").len(), 5, "five significant digits: {loss}");
+    assert!(out.stdout.contains("more changes\n"), "{}", out.stdout);
+    assert!(lines.len() <= 3 + nnspec::golden::LISTED + 1, "{}", out.stdout);
+    // Logging every 10 epochs instead of 5: the shared epochs are compared by number.
+    std::fs::write(&spec, std::fs::read_to_string(&spec).unwrap().replace("lr: 0.03", "lr: 0.01")).unwrap();
+    let every_ten = std::fs::read_to_string(&spec).unwrap().replace("log_every: 5", "log_every: 10");
+    std::fs::write(&spec, every_ten).unwrap();
+    let out = nnspec(&project, &["--color", "never", "test"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stdout, "DRIFT  demo.nn\n  missing epochs (in the golden trace, not logged now): 5, 15, 25 (3 epochs)\n",
+        "{}",
+        out.stderr
+    );
     assert_eq!(nnspec(&scratch.dir, &["init", "demo"]).code, 1, "an existing project is not overwritten");
+}
+
+/// `init` takes cargo's project names; `test` finds nnspec.toml in the folders above, as cargo
+/// finds Cargo.toml.
+#[test]
+fn init_takes_hyphens_and_test_finds_its_config_above() {
+    let scratch = Scratch::new("init-hyphen", &[]);
+    let out = nnspec(&scratch.dir, &["init", "my-proj"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("created my-proj/my-proj.nn and my-proj/nnspec.toml\n"), "{}", out.stdout);
+    let deep = scratch.dir.join("my-proj/notes/today");
+    std::fs::create_dir_all(&deep).unwrap();
+    let out = nnspec(&deep, &["test", "--bless"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(scratch.dir.join("my-proj/golden/my-proj.jsonl").is_file());
+    let out = nnspec(&deep, &["test"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "ok     my-proj.nn (6 epochs logged)\n"), "{}", out.stderr);
+    let out = nnspec(&scratch.dir, &["--color", "never", "test"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("no `nnspec.toml` in") && out.stderr.contains("or any folder above it"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(nnspec(&scratch.dir, &["init", "2-fast"]).code, 2);
 }
 
 #[test]
@@ -186,6 +231,51 @@ fn plots_are_svg_with_labelled_axes() {
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
     let jpg = scratch.dir.join("curve.jpg");
     assert_eq!(nnspec(&root(), &["plot", trace.to_str().unwrap(), "--output", jpg.to_str().unwrap()]).code, 2);
+}
+
+/// The texts of an SVG plot, with their anchors: `("middle", "0.76em", "3")` is an x tick.
+fn svg_texts(svg: &str) -> Vec<(String, String, String)> {
+    let attribute = |element: &str, name: &str| {
+        let start = element.find(&format!("{name}=\"")).map(|i| i + name.len() + 2)?;
+        Some(element[start..].split('"').next()?.to_string())
+    };
+    svg.split("<text ")
+        .skip(1)
+        .filter_map(|element| {
+            let (attributes, rest) = element.split_once('>')?;
+            let text = rest.split("</text>").next()?.trim().to_string();
+            Some((attribute(attributes, "text-anchor")?, attribute(attributes, "dy")?, text))
+        })
+        .collect()
+}
+
+/// Whole-epoch ticks, a logarithmic loss axis on request, the title, the test metrics and the
+/// epoch of the lowest validation loss marked.
+#[test]
+fn plots_tick_whole_epochs_and_mark_the_best() {
+    let trace = "{\"epoch\":1,\"step\":2,\"loss\":5.0,\"val_loss\":6.0,\"lr\":0.1}\n\
+                 {\"epoch\":2,\"step\":4,\"loss\":0.5,\"val_loss\":0.4,\"lr\":0.1}\n\
+                 {\"epoch\":3,\"step\":6,\"loss\":0.02,\"val_loss\":0.7,\"test_loss\":0.65,\"lr\":0.1}\n";
+    let scratch = Scratch::new("plot-ticks", &[("small.jsonl", trace)]);
+    let draw = |args: &[&str]| {
+        let out = nnspec(&scratch.dir, &[&["plot", "small.jsonl", "--output", "p.svg"], args].concat());
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        svg_texts(&std::fs::read_to_string(scratch.dir.join("p.svg")).unwrap())
+    };
+    let texts = |all: &[(String, String, String)], anchor: &str, dy: &str| -> Vec<String> {
+        all.iter().filter(|(a, d, _)| a == anchor && d == dy).map(|(_, _, t)| t.clone()).collect()
+    };
+    let linear = draw(&[]);
+    let x_ticks: Vec<String> =
+        texts(&linear, "middle", "0.76em").into_iter().filter(|t| t.parse::<f64>().is_ok()).collect();
+    assert_eq!(x_ticks, ["0", "1", "2", "3"], "whole epochs only");
+    let titles = texts(&linear, "start", "0.76em");
+    assert_eq!(titles[..2], ["small".to_string(), "test: test_loss 0.6500".to_string()]);
+    assert!(titles.contains(&"lowest val_loss (epoch 2)".to_string()), "{titles:?}");
+    assert_eq!(texts(&linear, "end", "0.5ex"), ["0", "1", "2", "3", "4", "5", "6"]);
+    let log = draw(&["--log-loss", "--title", "demo"]);
+    assert_eq!(texts(&log, "end", "0.5ex"), ["0.1", "1"], "decades on a logarithmic loss axis");
+    assert_eq!(texts(&log, "start", "0.76em")[0], "demo");
 }
 
 #[test]

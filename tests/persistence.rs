@@ -354,3 +354,48 @@ fn eval_weighs_its_loss_with_the_saved_balanced_class_weights() {
     assert!((loss - weighted / total).abs() < 1e-5, "eval {loss}, weighted mean {}", weighted / total);
     assert!((loss - plain).abs() > 1e-4, "unweighted {plain} is another number");
 }
+
+/// Ctrl-C: the run ends the epoch in progress, writes a last checkpoint (into the default
+/// folder beside the trace, as `--checkpoint-dir` is not given) and exits 130; the trace file,
+/// appended line by line while the run went, holds every epoch until then as valid JSON lines.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_with_a_checkpoint_and_the_live_trace() {
+    let spec = "model k {\n    input 32\n    dense 64 relu\n    dense 4 softmax\n}\n\
+                loss cross_entropy\noptimizer adam(lr: 0.001)\n\
+                data random(rows: 2000, inputs: 32, classes: 4, seed: 1)\ntrain { epochs: 1000000, batch: 32, seed: 2 }\n";
+    let s = Scratch::new("sigint", &[("k.nn", spec), ("out/t.jsonl", "an older trace\n")]);
+    let child = Command::new(env!("CARGO_BIN_EXE_nnspec"))
+        .args(["run", "k.nn", "--checkpoint-every", "1000000", "--trace", "out/t.jsonl"])
+        .current_dir(&s.dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The trace grows while the run goes (it would never end by itself).
+    let trace = s.dir.join("out/t.jsonl");
+    let lines = || std::fs::read_to_string(&trace).map_or(0, |t| t.lines().filter(|l| l.starts_with('{')).count());
+    let start = Instant::now();
+    while lines() < 3 && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(lines() >= 3, "the trace is written as the run goes");
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stdout.starts_with("checkpoints go to out/k.checkpoints\n"), "{stdout}");
+    assert!(stderr.contains("interrupted after epoch") && stderr.contains("--resume out/k.checkpoints"), "{stderr}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(text.ends_with('\n'), "the last line is whole");
+    let epochs: Vec<u64> = text
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(epochs, (1..=epochs.len() as u64).collect::<Vec<_>>(), "every epoch until Ctrl-C, once");
+    let last = epochs.len();
+    assert!(stdout.contains(&format!("epoch {last:>5}")), "the last epoch's line is printed: {stdout}");
+    let checkpoint = s.dir.join(format!("out/k.checkpoints/epoch-{last:06}.ckpt"));
+    assert!(nnspec::train::checkpoint::load(&checkpoint).is_ok(), "{} is complete", checkpoint.display());
+}

@@ -5,7 +5,7 @@ use nnspec::Spec;
 use nnspec::plan::CompileOptions;
 use nnspec::train::{StopReason, train};
 
-use crate::support::{Scratch, root};
+use crate::support::{Scratch, nnspec, root};
 
 /// Trains a spec text whose data paths are relative to `dir`.
 fn run(dir: &std::path::Path, text: &str) -> (nnspec::data::Prepared, nnspec::train::Outcome) {
@@ -109,6 +109,8 @@ fn early_stopping_stops_and_restores_the_best_weights() {
     assert!(restored);
     let last = outcome.trace.last().unwrap();
     assert_eq!(last.epoch, best_epoch + 5, "stops after exactly `patience` epochs without improvement");
+    assert_eq!(outcome.restored, Some(best_epoch));
+    assert_eq!(outcome.weights_line().map(|line| line.epoch), Some(best_epoch), "the weights are the best epoch's");
     assert_eq!(outcome.best.unwrap().epoch, best_epoch);
 }
 
@@ -123,6 +125,36 @@ fn clipping_changes_the_trajectory_and_keeps_it_finite() {
     assert_ne!(loss(&free), loss(&clipped));
     // Steps of norm at most lr * 0.01 barely move the weights in 5 epochs.
     assert!(loss(&clipped) > loss(&free));
+}
+
+/// After early stopping restored the best weights, the run shows what those weights score
+/// (and `--save` writes) apart from the last epoch, and the plot marks that epoch.
+#[test]
+fn restored_weights_are_reported_apart_from_the_last_epoch() {
+    let spec = iris_spec(
+        "csv(\"iris.csv\", target: \"target\", classes: 3) split(validation: 0.3, test: 0.2)",
+        "epochs: 500, seed: 4, early_stop(patience: 5)",
+    );
+    let iris = std::fs::read_to_string(root().join("specs/data/iris.csv")).unwrap();
+    let s = Scratch::new("restored", &[("m.nn", &spec), ("iris.csv", &iris)]);
+    let out = nnspec(&s.dir, &["run", "m.nn", "--summary-json", "s.json", "--plot", "p.svg", "--trace", "t.jsonl"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.join("s.json")).unwrap()).unwrap();
+    let (best, last) = (summary["best_epoch"].as_u64().unwrap(), summary["epochs_run"].as_u64().unwrap());
+    assert!(best < last, "stopped early after its best epoch");
+    assert_eq!(summary["weights_epoch"], best);
+    assert!(out.stdout.contains(&format!("\nlast   epoch {last}  loss ")), "{}", out.stdout);
+    let model = format!("\nmodel  epoch {best} (restored; what --save writes)  loss ");
+    assert!(out.stdout.contains(&model), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("  (the restored weights of epoch {best})\n")), "{}", out.stdout);
+    assert!(!out.stdout.contains("\nfinal  "), "no line claims the last epoch's numbers are the model's");
+    // The model line shows the best epoch's validation loss, as the summary's best line has it.
+    let val_loss = summary["best"]["val_loss"].as_f64().unwrap();
+    assert!(out.stdout.contains(&format!("val_loss {val_loss:.6}")), "{}", out.stdout);
+    let svg = std::fs::read_to_string(s.dir.join("p.svg")).unwrap();
+    assert!(svg.contains(&format!("restored weights (epoch {best})")), "the restored epoch is marked");
+    assert!(svg.contains("m (m.nn)") && svg.contains("test: test_loss "), "title and test metrics");
 }
 
 #[test]

@@ -190,6 +190,10 @@ impl Observer for Terminal {
         }
     }
 
+    fn stop_requested(&mut self) -> bool {
+        super::interrupt::requested()
+    }
+
     fn epoch(&mut self, line: &TraceLine) {
         match &self.bar {
             Some(bar) => bar.println(summary::epoch_line(line)),
@@ -204,17 +208,12 @@ impl Observer for Terminal {
 pub fn run(args: &RunArgs, ctx: &Context) -> Result<(), Report> {
     let spec = load(&args.spec, &args.set, ctx)?;
     if let Some(path) = &args.plot {
-        super::plot::check_format(path)?;
+        crate::plot::check_format(path)?;
     }
-    let options = RunOptions {
+    let mut options = RunOptions {
         threads: args.threads.map(usize::from),
         init: args.init.clone(),
         resume: args.resume.clone(),
-        checkpoints: args.checkpoint_every.zip(args.checkpoint_dir.as_ref()).map(|(every, dir)| Checkpoints {
-            every: every as usize,
-            dir: dir.clone(),
-            keep: args.keep_checkpoints as usize,
-        }),
         max_memory: ctx.max_memory,
         trace: args.trace.clone(),
         save: args.save.clone(),
@@ -222,6 +221,14 @@ pub fn run(args: &RunArgs, ctx: &Context) -> Result<(), Report> {
         other_outputs: args.plot.iter().map(|path| ("the plot output".to_string(), path.clone())).collect(),
         ..RunOptions::default()
     };
+    options.checkpoints = args.checkpoint_every.map(|every| Checkpoints {
+        every: every as usize,
+        dir: args.checkpoint_dir.clone().unwrap_or_else(|| Checkpoints::default_dir(&spec, &options)),
+        keep: args.keep_checkpoints as usize,
+    });
+    if let Some(checkpoints) = options.checkpoints.as_ref().filter(|_| args.checkpoint_dir.is_none() && !args.quiet) {
+        emit(&format!("checkpoints go to {}\n", checkpoints.dir.display()))?;
+    }
     let mut terminal = Terminal {
         quiet: args.quiet,
         color: ctx.color,
@@ -230,6 +237,7 @@ pub fn run(args: &RunArgs, ctx: &Context) -> Result<(), Report> {
         bar: None,
         failed: None,
     };
+    super::interrupt::install();
     let result = run::train(&spec, &options, &mut terminal);
     if let Some(bar) = &terminal.bar {
         bar.finish_and_clear();
@@ -239,7 +247,7 @@ pub fn run(args: &RunArgs, ctx: &Context) -> Result<(), Report> {
         return Err(report);
     }
     if let Some(path) = &args.plot {
-        super::plot::plot(&run.outcome.trace, path)?;
+        crate::plot::plot_run(&run, spec.name(), path, &crate::plot::Style::default())?;
     }
     if !args.quiet {
         emit(&summary::outcome(&run.outcome))?;

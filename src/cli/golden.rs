@@ -1,16 +1,20 @@
 //! `nnspec test`: trains the specs nnspec.toml lists and prints, for each, whether its trace
 //! matches the golden file (see `crate::golden`); drift exits 1.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Context, emit, warn};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::golden::{Config, Verdict};
+use crate::golden::{self, Config, LISTED, Verdict};
 use crate::report::Report;
 use crate::run::RunOptions;
 
-pub fn test(config_path: &Path, bless: bool, options: &RunOptions, ctx: &Context) -> Result<(), Report> {
-    let config = Config::load(config_path, &ctx.allow_paths)?;
+pub fn test(config_path: Option<PathBuf>, bless: bool, options: &RunOptions, ctx: &Context) -> Result<(), Report> {
+    let config_path = match config_path {
+        Some(path) => path,
+        None => golden::find_config(Path::new("."))?,
+    };
+    let config = Config::load(&config_path, &ctx.allow_paths)?;
     let mut drifted = Vec::new();
     for entry in &config.specs {
         let (verdict, warnings) = config.check(entry, bless, options)?;
@@ -20,8 +24,8 @@ pub fn test(config_path: &Path, bless: bool, options: &RunOptions, ctx: &Context
                 emit(&format!("ok     {} ({epochs} epochs logged)\n", entry.spec.display()))?
             }
             Verdict::Blessed { path, lines } => emit(&format!("blessed {} ({lines} lines)\n", path.display()))?,
-            Verdict::Drifted { differences } => {
-                emit(&format!("DRIFT  {}\n{}", entry.spec.display(), differences.join("")))?;
+            Verdict::Drifted { drift } => {
+                emit(&format!("DRIFT  {}\n{}", entry.spec.display(), drift.render(LISTED)))?;
                 drifted.push(entry.spec.display().to_string());
             }
         }

@@ -7,7 +7,7 @@ mod export;
 mod fmt;
 mod golden;
 mod init;
-mod plot;
+mod interrupt;
 mod predict;
 mod summary;
 
@@ -127,9 +127,10 @@ pub enum Command {
     /// Example: nnspec test            (exit 1 and a diff when a trace drifted)
     /// Example: nnspec test --bless    (rewrite the golden files)
     Test {
-        /// The configuration (specs and golden traces; format in docs/language.md).
-        #[arg(long, default_value = "nnspec.toml")]
-        config: PathBuf,
+        /// The configuration (specs and golden traces; format in docs/language.md); default:
+        /// nnspec.toml in this folder or the nearest folder above it.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Rewrite the golden traces instead of comparing.
         #[arg(long)]
         bless: bool,
@@ -176,6 +177,12 @@ pub enum Command {
         /// The image to write (atomically): SVG or PNG, by the file's extension.
         #[arg(long)]
         output: PathBuf,
+        /// Draw the loss on a logarithmic axis.
+        #[arg(long)]
+        log_loss: bool,
+        /// The plot's title (default: the trace file's name).
+        #[arg(long)]
+        title: Option<String>,
     },
     /// Explain an error code, with an example.
     ///
@@ -306,10 +313,12 @@ pub struct RunArgs {
     /// Start from these weights (a file `--save` wrote) instead of the seeded initialisation.
     #[arg(long, conflicts_with = "resume")]
     pub init: Option<PathBuf>,
-    /// Write a checkpoint every N epochs (and after the last) into `--checkpoint-dir`.
-    #[arg(long, requires = "checkpoint_dir", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Write a checkpoint every N epochs (and after the last, or after Ctrl-C) into
+    /// `--checkpoint-dir`.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: Option<u64>,
-    /// Where checkpoints go, as epoch-NNNNNN.ckpt, with the run's trace.jsonl beside them.
+    /// Where checkpoints go, as epoch-NNNNNN.ckpt, with the run's trace.jsonl beside them;
+    /// default: SPEC.checkpoints beside the --save file (else --trace, --summary-json, or here).
     #[arg(long, requires = "checkpoint_every")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Keep the newest N checkpoints and remove older ones.
@@ -356,10 +365,12 @@ pub fn main() -> ExitCode {
         Command::Eval { spec, weights, data, json, .. } => predict::eval(&spec, &weights, &data, json, ctx),
         Command::Explain { code } => explain(&code),
         Command::Fmt { specs, check } => fmt::fmt(&specs, check),
-        Command::Plot { trace, output } => plot::plot_file(&trace, &output),
+        Command::Plot { trace, output, log_loss, title } => {
+            crate::plot::plot_file(&trace, &output, &crate::plot::Style { title, log_loss })
+        }
         Command::Test { config, bless, threads, .. } => {
             let options = RunOptions { threads: threads.map(usize::from), max_memory: memory, ..RunOptions::default() };
-            golden::test(&config, bless, &options, ctx)
+            golden::test(config, bless, &options, ctx)
         }
         Command::Init { name } => init::init(&name),
         Command::Completions { shell } => {

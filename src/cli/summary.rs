@@ -124,15 +124,25 @@ pub fn outcome(outcome: &Outcome) -> String {
             out += &format!(" ({} steps in {:.3} s)\n", last.step, last.elapsed_s);
         }
     }
-    let mut final_line = format!("final  {}", metrics("", &last.train));
-    if let Some(validation) = &last.validation {
-        final_line += &format!("  {}", metrics("val_", validation));
+    let scores = |line: &TraceLine| match &line.validation {
+        Some(validation) => format!("{}  {}", metrics("", &line.train), metrics("val_", validation)),
+        None => metrics("", &line.train),
+    };
+    // With restored weights, the last epoch is not what the run leaves: both are shown, and
+    // the test metrics are said to be the restored weights'.
+    let restored = outcome.restored.zip(outcome.weights_line());
+    match restored {
+        Some((epoch, kept)) => {
+            out += &format!("last   epoch {}  {}\n", last.epoch, scores(last));
+            out += &format!("model  epoch {epoch} (restored; what --save writes)  {}\n", scores(kept));
+        }
+        None => out += &format!("final  {}\n", scores(last)),
     }
-    out += &(final_line + "\n");
     if let Some(test) = &last.test {
-        out += &format!("test   {}\n", metrics("test_", test));
+        let whose = restored.map(|(epoch, _)| format!("  (the restored weights of epoch {epoch})")).unwrap_or_default();
+        out += &format!("test   {}{whose}\n", metrics("test_", test));
     }
-    if let Some(best) = &outcome.best {
+    if let Some(best) = outcome.best.as_ref().filter(|_| restored.is_none()) {
         let metrics = match &best.validation {
             Some(validation) => metrics("val_", validation),
             None => metrics("", &best.train),

@@ -288,6 +288,11 @@ impl Checkpoint {
         &self.path
     }
 
+    /// The trace lines of the run up to this checkpoint.
+    pub fn trace(&self) -> &[TraceLine] {
+        &self.trace
+    }
+
     /// The session this checkpoint recorded, for `plan` and `data` (which must be the ones it
     /// was saved from: a different architecture or training set is an error).
     pub fn restore<'a>(&self, plan: &'a Plan, data: &'a Prepared) -> Result<Session<'a>, Diagnostic> {

@@ -42,11 +42,27 @@ pub struct Outcome {
     /// The epoch with the best monitored metric (validation loss or accuracy with early
     /// stopping; else validation loss, else training loss) and its trace line.
     pub best: Option<TraceLine>,
+    /// The epoch whose weights `params` holds when it is not the last one: early stopping's
+    /// `restore_best` put back the best epoch's weights (which the test metrics, the
+    /// confusion matrix and a saved file then score).
+    pub restored: Option<usize>,
     /// On the test rows, else the validation rows, else the training rows.
     pub confusion: Option<Confusion>,
     /// With `Options::record_steps`: seconds from the start of the first step to the end of
     /// each optimizer step, as the peer benchmarks time them.
     pub step_ends: Vec<f64>,
+}
+
+impl Outcome {
+    /// The trace line of the epoch whose weights the run leaves (`params`, what `--save`
+    /// writes): the restored best epoch's, else the last epoch's. The test metrics were measured
+    /// with these weights; they sit on the last line of the trace.
+    pub fn weights_line(&self) -> Option<&TraceLine> {
+        match self.restored {
+            Some(epoch) => self.best.as_ref().filter(|best| best.epoch == epoch),
+            None => self.trace.last(),
+        }
+    }
 }
 
 /// How to run, beyond what the plan says.

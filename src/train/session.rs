@@ -187,12 +187,14 @@ impl<'a> Session<'a> {
         let (plan, data) = (self.plan, self.data);
         let splits = &data.splits;
         let mut stop = StopReason::Completed;
+        let mut restored_epoch = None;
         if let Some(tracker) = self.early_stop.take() {
             let restored = plan.train.early_stop.is_some_and(|s| s.restore_best);
             if restored {
                 self.params.copy_from(tracker.best_params());
             }
             self.best = tracker.best_line().cloned();
+            restored_epoch = self.best.as_ref().map(|b| b.epoch).filter(|&epoch| restored && epoch != self.epoch);
             if self.stopped && self.epoch < plan.train.epochs {
                 stop = StopReason::EarlyStop { best_epoch: self.best.as_ref().map_or(0, |b| b.epoch), restored };
             }
@@ -219,7 +221,15 @@ impl<'a> Session<'a> {
                 last.test = Some(test);
             }
         }
-        Ok(Outcome { trace: self.trace, params: self.params, stop, best: self.best, confusion, step_ends: Vec::new() })
+        Ok(Outcome {
+            trace: self.trace,
+            params: self.params,
+            stop,
+            best: self.best,
+            restored: restored_epoch,
+            confusion,
+            step_ends: Vec::new(),
+        })
     }
 }
 

@@ -1,6 +1,11 @@
 //! Golden traces, the users' CI (`nnspec test`): `nnspec.toml` lists specs and their golden
 //! trace files; each spec is trained and its trace compared with the golden file within a
-//! stated relative tolerance, or, when blessing, the golden file is rewritten.
+//! stated relative tolerance, or, when blessing, the golden file is rewritten. `drift` says
+//! how a trace moved.
+
+mod drift;
+
+pub use drift::{Change, Drift, LISTED};
 
 use std::path::{Path, PathBuf};
 
@@ -65,8 +70,8 @@ pub struct Entry {
 pub enum Verdict {
     /// The trace matches, with this many logged epochs.
     Matches { epochs: usize },
-    /// The trace moved: one line per difference.
-    Drifted { differences: Vec<String> },
+    /// The trace moved: `drift.render(LISTED)` says how.
+    Drifted { drift: Drift },
     /// The golden file was rewritten with this many lines.
     Blessed { path: PathBuf, lines: usize },
 }
@@ -76,6 +81,26 @@ const MAX_TEXT_BYTES: u64 = 64 << 20;
 
 fn config_error(path: &Path, message: String) -> Report {
     Report::of_kind(Kind::Spec, vec![Diagnostic::error(Code::Syntax, format!("`{}`: {message}", path.display()))])
+}
+
+/// The file name `nnspec test` looks for.
+pub const CONFIG_FILE: &str = "nnspec.toml";
+
+/// The `nnspec.toml` of the folder `start` or the nearest folder above it that has one (as
+/// cargo finds `Cargo.toml`).
+pub fn find_config(start: &Path) -> Result<PathBuf, Report> {
+    let start = project::resolve(start);
+    start.ancestors().map(|dir| dir.join(CONFIG_FILE)).find(|path| path.is_file()).ok_or_else(|| {
+        Report::from(
+            Diagnostic::error(
+                Code::DataFile,
+                format!("no `{CONFIG_FILE}` in `{}` or any folder above it", start.display()),
+            )
+            .help(
+                "run `nnspec test` inside a project (`nnspec init NAME` makes one), or name the file with `--config`",
+            ),
+        )
+    })
 }
 
 impl Config {
@@ -140,12 +165,8 @@ impl Config {
             return Ok(Verdict::Blessed { path: golden_path, lines: lines.len() });
         }
         let golden = read_golden(&golden_path)?;
-        let differences = compare(&golden, &lines, self.test.tolerance);
-        Ok(if differences.is_empty() {
-            Verdict::Matches { epochs: lines.len() }
-        } else {
-            Verdict::Drifted { differences }
-        })
+        let drift = Drift::between(&golden, &lines, self.test.tolerance);
+        Ok(if drift.is_empty() { Verdict::Matches { epochs: lines.len() } } else { Verdict::Drifted { drift } })
     }
 }
 
@@ -187,59 +208,24 @@ fn trace_of(spec: &Spec, options: &RunOptions) -> Result<Vec<Value>, Report> {
         .collect())
 }
 
-/// The epochs whose values moved beyond `tolerance` (relative; absolute below 1e-12), one line
-/// per changed key: `epoch 20: loss 0.1234 -> 0.1301 (+5.4%)`.
-fn compare(golden: &[Value], now: &[Value], tolerance: f64) -> Vec<String> {
-    let mut out = Vec::new();
-    if golden.len() != now.len() {
-        out.push(format!("  {} logged epochs now, {} in the golden trace\n", now.len(), golden.len()));
-    }
-    for (old, new) in golden.iter().zip(now) {
-        let epoch = new["epoch"].as_u64().unwrap_or(0);
-        let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else { continue };
-        let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
-        keys.dedup();
-        let mut seen = Vec::new();
-        for key in keys {
-            if seen.contains(&key) {
-                continue;
-            }
-            seen.push(key);
-            match (old.get(key).and_then(Value::as_f64), new.get(key).and_then(Value::as_f64)) {
-                (Some(a), Some(b)) => {
-                    let scale = a.abs().max(b.abs());
-                    if (a - b).abs() > tolerance * scale && (a - b).abs() > 1e-12 {
-                        let change =
-                            if a != 0.0 { format!(" ({:+.2}%)", (b - a) / a.abs() * 100.0) } else { String::new() };
-                        out.push(format!("  epoch {epoch}: {key} {a} -> {b}{change}\n"));
-                    }
-                }
-                (a, b) if a.is_some() != b.is_some() => {
-                    out.push(format!("  epoch {epoch}: {key} {} -> {}\n", show(a), show(b)));
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-fn show(value: Option<f64>) -> String {
-    value.map_or("absent".to_string(), |v| v.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn differences_beyond_the_tolerance_are_listed() {
-        let golden = vec![serde_json::json!({"epoch": 1, "loss": 1.0, "accuracy": 0.5})];
-        let close = vec![serde_json::json!({"epoch": 1, "loss": 1.00005, "accuracy": 0.5})];
-        assert!(compare(&golden, &close, 1e-4).is_empty());
-        let moved = vec![serde_json::json!({"epoch": 1, "loss": 1.1, "accuracy": 0.5})];
-        assert_eq!(compare(&golden, &moved, 1e-4), ["  epoch 1: loss 1 -> 1.1 (+10.00%)\n"]);
-        let fewer: Vec<Value> = Vec::new();
-        assert_eq!(compare(&golden, &fewer, 1e-4).len(), 1);
+    fn the_config_is_found_in_the_nearest_folder_above() {
+        let dir = std::env::temp_dir().join(format!("nnspec-find-config-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("project/specs/deep")).unwrap();
+        std::fs::create_dir_all(dir.join("project/inner")).unwrap();
+        std::fs::write(dir.join("project/nnspec.toml"), "").unwrap();
+        std::fs::write(dir.join("project/inner/nnspec.toml"), "").unwrap();
+        let found = |from: &str| {
+            find_config(&dir.join(from)).map(|p| p.strip_prefix(project::resolve(&dir)).unwrap().to_path_buf())
+        };
+        assert_eq!(found("project/specs/deep").unwrap(), Path::new("project/nnspec.toml"));
+        assert_eq!(found("project").unwrap(), Path::new("project/nnspec.toml"));
+        assert_eq!(found("project/inner").unwrap(), Path::new("project/inner/nnspec.toml"), "the nearest wins");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
