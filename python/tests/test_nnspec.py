@@ -159,12 +159,14 @@ def test_training_releases_the_gil():
     try:
         started = time.perf_counter()
         nnspec.train(SPECS / "digits.nn", threads=1, overrides={"train.epochs": 20})
-        elapsed = time.perf_counter() - started
+        finished = time.perf_counter()
     finally:
         done.set()
         ticker.join()
-    # A thread holding the GIL for the whole run would leave the ticker no turn at all.
-    assert len(ticks) > 10 and elapsed > 0.05, (len(ticks), elapsed)
+    # A thread holding the GIL for the whole run would leave the ticker no turn while it ran;
+    # a few turns suffice (a loaded machine gives the ticker fewer than one per millisecond).
+    during = [t for t in ticks if started < t < finished]
+    assert finished - started > 0.05 and len(during) >= 3, (len(during), finished - started)
 
 
 def test_ctrl_c_stops_training_and_raises_keyboard_interrupt():
