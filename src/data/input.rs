@@ -86,35 +86,22 @@ pub fn open_whole(path: &Path, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<W
 /// The first line of a regular file (without its line end), refusing a line longer than
 /// `MAX_HEADER_BYTES`.
 pub fn first_line(file: &std::fs::File) -> Result<Vec<u8>, InputError> {
-    let mut line = Vec::new();
-    let mut block = vec![0u8; 1 << 16];
-    let mut file = file;
-    loop {
-        let read = match file.read(&mut block) {
-            Ok(0) => return Ok(line),
-            Ok(read) => read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(InputError(io_reason(&e))),
-        };
-        if let Some(end) = memchr::memchr(b'\n', &block[..read]) {
-            line.extend_from_slice(&block[..end]);
-            return check_header_length(line);
-        }
-        line.extend_from_slice(&block[..read]);
-        if line.len() > MAX_HEADER_BYTES {
-            return check_header_length(line);
-        }
-    }
+    line_of(file)
 }
 
 /// Reads only the first line of a data file (for checks before any row is read), refusing a
 /// line longer than `MAX_HEADER_BYTES`.
 pub fn read_header(path: &Path) -> Result<Vec<u8>, InputError> {
-    let mut input = open_input(path)?;
+    line_of(open_input(path)?.reader)
+}
+
+/// The first line `reader` gives (without its line end), read block by block so an endless
+/// line stops at `MAX_HEADER_BYTES` instead of filling memory.
+fn line_of(mut reader: impl Read) -> Result<Vec<u8>, InputError> {
     let mut line = Vec::new();
-    let mut block = [0u8; 8192];
+    let mut block = vec![0u8; 1 << 16];
     loop {
-        let read = match input.reader.read(&mut block) {
+        let read = match reader.read(&mut block) {
             Ok(0) => return Ok(line),
             Ok(read) => read,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
