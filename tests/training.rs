@@ -198,3 +198,39 @@ fn drop_last_shows_in_the_plan() {
     assert!(plan.to_string().lines().next().unwrap().contains("batch 4 (b rows, a short last batch dropped)"));
     assert_eq!((plan.steps_per_epoch(10), plan.trained_rows(10)), (2, 8));
 }
+
+/// Every optimizer updates every range of a tensor larger than one update task
+/// (`UPDATE_RANGE` values), with or without its optional moments. An optimizer without a
+/// second moment (SGD) or a first one (RMSprop without momentum) once left such tensors
+/// untouched: their empty moment buffer cut the ranges short.
+#[test]
+fn every_optimizer_updates_every_range_of_a_large_tensor() {
+    let inputs = 300;
+    let units = 2 * nnspec::plan::UPDATE_RANGE / inputs + 1;
+    for optimizer in [
+        "sgd(lr: 0.1)",
+        "sgd(lr: 0.1, momentum: 0.9)",
+        "rmsprop(lr: 0.01)",
+        "rmsprop(lr: 0.01, momentum: 0.5)",
+        "adam(lr: 0.01)",
+        "adamw(lr: 0.01)",
+    ] {
+        let text = format!(
+            "model m {{\n input {inputs}\n dense {units} tanh\n dense 3 softmax\n}}\nloss cross_entropy\n\
+             optimizer {optimizer}\ndata random(rows: 64, inputs: {inputs}, classes: 3, seed: 1)\n\
+             train {{ epochs: 1, batch: 64, seed: 2 }}\n"
+        );
+        let spec = Spec::parse(&text, "t.nn", &root(), &[]).expect(&text);
+        let plan = spec.compile(CompileOptions::default());
+        let (_, outcome) = run(&root(), &text);
+        let initial = nnspec::exec::Params::init(&plan, plan.train.seed);
+        for (id, info) in plan.params.iter().enumerate().filter(|(_, info)| info.trainable) {
+            let (before, after) = (&initial.tensors[id], &outcome.params.tensors[id]);
+            for (range, (b, a)) in
+                before.chunks(nnspec::plan::UPDATE_RANGE).zip(after.chunks(nnspec::plan::UPDATE_RANGE)).enumerate()
+            {
+                assert!(b != a, "{optimizer}: range {range} of {} was not updated", info.name);
+            }
+        }
+    }
+}

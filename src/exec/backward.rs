@@ -1,10 +1,11 @@
 //! Backward kernels: each turns the gradient of a node's output into gradients of its
 //! parameters (per chunk, then summed in chunk order) and of its input.
 
-use rayon::prelude::*;
+use itertools::izip;
 
 use super::Params;
 use super::chunks::{both_mut, read_write, reduce_in_order, run_jobs, run_products, zip2};
+use super::phase::run_tasks;
 use super::state::State;
 use crate::kernels::activation::Activation;
 use crate::kernels::gemm::Isa;
@@ -67,21 +68,21 @@ impl State {
                     }
                     return;
                 }
-                let inputs = (x.par_chunks(chunk * layer.inputs), y.par_chunks(chunk * layer.units));
-                let dws = dw_parts[..chunks * dw_len].par_chunks_mut(dw_len);
-                let dbs = db_parts[..chunks * db_len].par_chunks_mut(db_len);
+                let inputs = (x.chunks(chunk * layer.inputs), y.chunks(chunk * layer.units));
+                let dws = dw_parts[..chunks * dw_len].chunks_mut(dw_len);
+                let dbs = db_parts[..chunks * db_len].chunks_mut(db_len);
                 if input_grad {
                     let (dz, dx) = both_mut(&mut self.grads, node.output, node.input);
-                    let dzs = dz[..rows * layer.units].par_chunks_mut(chunk * layer.units);
-                    let dxs = dx[..rows * layer.inputs].par_chunks_mut(chunk * layer.inputs);
-                    (inputs.0, inputs.1, dzs, dws, dbs, dxs)
-                        .into_par_iter()
-                        .for_each(|(x, y, dz, dw, db, dx)| layer.backward(w, x, y, dz, dw, db, Some(dx), fused));
+                    let dzs = dz[..rows * layer.units].chunks_mut(chunk * layer.units);
+                    let dxs = dx[..rows * layer.inputs].chunks_mut(chunk * layer.inputs);
+                    run_tasks(izip!(inputs.0, inputs.1, dzs, dws, dbs, dxs), |(x, y, dz, dw, db, dx)| {
+                        layer.backward(w, x, y, dz, dw, db, Some(dx), fused)
+                    });
                 } else {
-                    let dzs = self.grads[node.output][..rows * layer.units].par_chunks_mut(chunk * layer.units);
-                    (inputs.0, inputs.1, dzs, dws, dbs)
-                        .into_par_iter()
-                        .for_each(|(x, y, dz, dw, db)| layer.backward(w, x, y, dz, dw, db, None, fused));
+                    let dzs = self.grads[node.output][..rows * layer.units].chunks_mut(chunk * layer.units);
+                    run_tasks(izip!(inputs.0, inputs.1, dzs, dws, dbs), |(x, y, dz, dw, db)| {
+                        layer.backward(w, x, y, dz, dw, db, None, fused)
+                    });
                 }
                 // Summed in chunk order by the update (or `reduce_gradients`), in the same pass.
             }
@@ -97,9 +98,9 @@ impl State {
                     dx[..n].copy_from_slice(&dy[..n]);
                     let (x, y) = (&self.values[node.input][..n], &self.values[node.output][..n]);
                     let span = chunk * width;
-                    (x.par_chunks(span), y.par_chunks(span), dx[..n].par_chunks_mut(span))
-                        .into_par_iter()
-                        .for_each(|(x, y, g)| activation.backward(x, y, g, width));
+                    run_tasks(izip!(x.chunks(span), y.chunks(span), dx[..n].chunks_mut(span)), |(x, y, g)| {
+                        activation.backward(x, y, g, width)
+                    });
                 }
             }
             Op::Dropout { p, width, mask } => {
@@ -111,9 +112,8 @@ impl State {
                     return;
                 }
                 let span = chunk * width;
-                (self.aux[mask][..n].par_chunks(span), dy[..n].par_chunks(span), dx[..n].par_chunks_mut(span))
-                    .into_par_iter()
-                    .for_each(|(m, dy, dx)| dropout::backward(m, dy, dx));
+                let chunks = izip!(self.aux[mask][..n].chunks(span), dy[..n].chunks(span), dx[..n].chunks_mut(span));
+                run_tasks(chunks, |(m, dy, dx)| dropout::backward(m, dy, dx));
             }
             Op::BatchNorm { width, weight, bias, xhat, stats, .. } => {
                 self.affine_grads(node, width, weight, bias, xhat);
@@ -124,11 +124,11 @@ impl State {
                     let gamma = &params.tensors[weight];
                     let inv_std = &self.aux[stats][width..2 * width];
                     let (sum_dy_xhat, sum_dy) = (&self.partials[weight][..width], &self.partials[bias][..width]);
-                    (dy[..n].par_chunks(span), self.aux[xhat][..n].par_chunks(span), dx[..n].par_chunks_mut(span))
-                        .into_par_iter()
-                        .for_each(|(dy, xhat, dx)| {
-                            norm::batch_norm_input_grad(dy, xhat, gamma, inv_std, sum_dy, sum_dy_xhat, rows, dx)
-                        });
+                    let chunks =
+                        izip!(dy[..n].chunks(span), self.aux[xhat][..n].chunks(span), dx[..n].chunks_mut(span));
+                    run_tasks(chunks, |(dy, xhat, dx)| {
+                        norm::batch_norm_input_grad(dy, xhat, gamma, inv_std, sum_dy, sum_dy_xhat, rows, dx)
+                    });
                 }
             }
             Op::LayerNorm { width, weight, bias, xhat, inv_std, .. } => {
@@ -138,14 +138,13 @@ impl State {
                     let span = chunk * width;
                     let (dy, dx) = read_write(&mut self.grads, node.output, node.input);
                     let gamma = &params.tensors[weight];
-                    (
-                        dy[..n].par_chunks(span),
-                        self.aux[xhat][..n].par_chunks(span),
-                        self.aux[inv_std][..rows].par_chunks(chunk),
-                        dx[..n].par_chunks_mut(span),
-                    )
-                        .into_par_iter()
-                        .for_each(|(dy, xhat, inv, dx)| norm::layer_norm_input_grad(dy, xhat, gamma, inv, dx));
+                    let chunks = izip!(
+                        dy[..n].chunks(span),
+                        self.aux[xhat][..n].chunks(span),
+                        self.aux[inv_std][..rows].chunks(chunk),
+                        dx[..n].chunks_mut(span),
+                    );
+                    run_tasks(chunks, |(dy, xhat, inv, dx)| norm::layer_norm_input_grad(dy, xhat, gamma, inv, dx));
                 }
             }
         }
@@ -157,14 +156,13 @@ impl State {
         let chunks = self.chunks(rows);
         let span = self.chunk_rows * width;
         let (dgamma, dbeta) = both_mut(&mut self.partials, weight, bias);
-        (
-            self.grads[node.output][..rows * width].par_chunks(span),
-            self.aux[xhat][..rows * width].par_chunks(span),
-            dgamma[..chunks * width].par_chunks_mut(width),
-            dbeta[..chunks * width].par_chunks_mut(width),
-        )
-            .into_par_iter()
-            .for_each(|(dy, xhat, dg, db)| norm::affine_grads(dy, xhat, width, dg, db));
+        let chunks_of = izip!(
+            self.grads[node.output][..rows * width].chunks(span),
+            self.aux[xhat][..rows * width].chunks(span),
+            dgamma[..chunks * width].chunks_mut(width),
+            dbeta[..chunks * width].chunks_mut(width),
+        );
+        run_tasks(chunks_of, |(dy, xhat, dg, db)| norm::affine_grads(dy, xhat, width, dg, db));
         reduce_in_order(dgamma, width, chunks);
         reduce_in_order(dbeta, width, chunks);
     }

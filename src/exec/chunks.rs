@@ -1,7 +1,7 @@
 //! Splitting a batch into fixed-size row chunks and running them on rayon. With a single
 //! chunk the work runs inline: small batches pay nothing for parallelism.
 
-use rayon::prelude::*;
+use super::phase::run_tasks;
 
 use crate::kernels::gemm::Isa;
 use crate::kernels::gemm::Tile;
@@ -20,9 +20,8 @@ pub fn zip2(
     if read.len() <= chunk_rows * read_width {
         f(read, write);
     } else {
-        read.par_chunks(chunk_rows * read_width)
-            .zip(write.par_chunks_mut(chunk_rows * write_width))
-            .for_each(|(r, w)| f(r, w));
+        let chunks = read.chunks(chunk_rows * read_width).zip(write.chunks_mut(chunk_rows * write_width));
+        run_tasks(chunks, |(r, w)| f(r, w));
     }
 }
 
@@ -31,7 +30,7 @@ pub fn each_mut(chunk_rows: usize, buffer: &mut [f32], width: usize, f: impl Fn(
     if buffer.len() <= chunk_rows * width {
         f(buffer);
     } else {
-        buffer.par_chunks_mut(chunk_rows * width).for_each(&f);
+        run_tasks(buffer.chunks_mut(chunk_rows * width), &f);
     }
 }
 
@@ -68,7 +67,7 @@ pub fn reduce_in_order(partials: &mut [f32], len: usize, chunks: usize) {
     let rest = &rest[..(chunks - 1) * len];
     // Each element adds its chunks in order, whichever thread runs it: the sum is the same.
     const SPAN: usize = 16 * 1024;
-    total.par_chunks_mut(SPAN).enumerate().for_each(|(block, out)| add_later_chunks(out, rest, len, block * SPAN));
+    run_tasks(total.chunks_mut(SPAN).enumerate(), |(block, out)| add_later_chunks(out, rest, len, block * SPAN));
 }
 
 /// `total += rest[c * len + offset..]` for each chunk `c` of `rest`, in chunk order: `total`
@@ -84,7 +83,7 @@ pub fn add_later_chunks(total: &mut [f32], rest: &[f32], len: usize, offset: usi
 /// light (`parallel` false: its product is one tile).
 pub fn run_jobs(jobs: Vec<Job<'_>>, parallel: bool) {
     if parallel && jobs.len() > 1 {
-        jobs.into_par_iter().for_each(Job::run);
+        run_tasks(jobs, Job::run);
     } else {
         jobs.into_iter().for_each(Job::run);
     }
@@ -103,6 +102,6 @@ pub fn run_products(isa: Isa, products: Vec<Product<'_>>) {
         let (shared, tile) = work.pop().expect("one tile");
         shared.run(isa, tile);
     } else {
-        work.into_par_iter().for_each(|(shared, tile)| shared.run(isa, tile));
+        run_tasks(work, |(shared, tile)| shared.run(isa, tile));
     }
 }

@@ -1,10 +1,11 @@
 //! Forward kernels over the loaded batch, chunk by chunk in parallel. Batch norm in training
 //! reduces its per-chunk sums in chunk order, so its statistics do not depend on the threads.
 
-use rayon::prelude::*;
+use itertools::izip;
 
 use super::Params;
 use super::chunks::{both_mut, each_mut, read_write, reduce_in_order, run_jobs, run_products, zip2};
+use super::phase::run_tasks;
 use super::state::{Mode, State};
 use crate::kernels::activation::Activation;
 use crate::kernels::gemm::Isa;
@@ -70,14 +71,12 @@ impl State {
                 let base = self.dropout_words;
                 let rng = &self.dropout_rng;
                 let span = chunk * width;
-                (x.par_chunks(span), y.par_chunks_mut(span), self.aux[mask][..rows * width].par_chunks_mut(span))
-                    .into_par_iter()
-                    .enumerate()
-                    .for_each(|(c, (x, y, m))| {
-                        let mut rng = rng.clone();
-                        rng.set_word_pos(base + (c * span) as u128);
-                        dropout::forward(p, &mut rng, x, m, y);
-                    });
+                let chunks = izip!(x.chunks(span), y.chunks_mut(span), self.aux[mask][..rows * width].chunks_mut(span));
+                run_tasks(chunks.enumerate(), |(c, (x, y, m))| {
+                    let mut rng = rng.clone();
+                    rng.set_word_pos(base + (c * span) as u128);
+                    dropout::forward(p, &mut rng, x, m, y);
+                });
                 self.dropout_words += (rows * width) as u128;
             }
             Op::BatchNorm { width, eps, momentum, weight, bias, running_mean, running_var, tracked, xhat, stats } => {
@@ -94,24 +93,21 @@ impl State {
                 let partial = &mut partial[..chunks * width];
                 let span = chunk * width;
                 // Mean: per-chunk sums, added in chunk order.
-                x.par_chunks(span)
-                    .zip(partial.par_chunks_mut(width))
-                    .for_each(|(x, out)| norm::feature_sums(x, width, out));
+                run_tasks(x.chunks(span).zip(partial.chunks_mut(width)), |(x, out)| norm::feature_sums(x, width, out));
                 reduce_in_order(partial, width, chunks);
                 let (mean, inv_std) = batch_stats.split_at_mut(width);
                 mean.iter_mut().zip(&partial[..width]).for_each(|(m, s)| *m = s / rows as f32);
                 // Variance: per-chunk squared deviations from that mean, added in chunk order.
                 let mean_ref = &*mean;
-                x.par_chunks(span)
-                    .zip(partial.par_chunks_mut(width))
-                    .for_each(|(x, out)| norm::feature_squared_deviations(x, mean_ref, width, out));
+                run_tasks(x.chunks(span).zip(partial.chunks_mut(width)), |(x, out)| {
+                    norm::feature_squared_deviations(x, mean_ref, width, out)
+                });
                 reduce_in_order(partial, width, chunks);
                 let variance: &[f32] = &partial[..width];
                 inv_std.iter_mut().zip(variance).for_each(|(s, v)| *s = 1.0 / (v / rows as f32 + eps).sqrt());
                 let (mean, inv_std) = (&*mean, &*inv_std);
-                (x.par_chunks(span), y.par_chunks_mut(span), xhat_buffer[..rows * width].par_chunks_mut(span))
-                    .into_par_iter()
-                    .for_each(|(x, y, xhat)| norm::batch_norm_apply(x, mean, inv_std, gamma, beta, xhat, y));
+                let chunks = izip!(x.chunks(span), y.chunks_mut(span), xhat_buffer[..rows * width].chunks_mut(span));
+                run_tasks(chunks, |(x, y, xhat)| norm::batch_norm_apply(x, mean, inv_std, gamma, beta, xhat, y));
                 // Running statistics as PyTorch keeps them: the unbiased variance, momentum-weighted.
                 let unbiased = rows as f32 / (rows.max(2) - 1) as f32;
                 let (rm, rv) = both_mut(&mut params.tensors, running_mean, running_var);
@@ -126,14 +122,13 @@ impl State {
                 let (gamma, beta) = (&params.tensors[weight], &params.tensors[bias]);
                 let span = chunk * width;
                 let (xhat_buffer, inv_buffer) = both_mut(&mut self.aux, xhat, inv_std);
-                (
-                    x[..rows * width].par_chunks(span),
-                    y[..rows * width].par_chunks_mut(span),
-                    xhat_buffer[..rows * width].par_chunks_mut(span),
-                    inv_buffer[..rows].par_chunks_mut(chunk),
-                )
-                    .into_par_iter()
-                    .for_each(|(x, y, xhat, inv)| norm::layer_norm_forward(x, gamma, beta, eps, xhat, inv, y));
+                let chunks = izip!(
+                    x[..rows * width].chunks(span),
+                    y[..rows * width].chunks_mut(span),
+                    xhat_buffer[..rows * width].chunks_mut(span),
+                    inv_buffer[..rows].chunks_mut(chunk),
+                );
+                run_tasks(chunks, |(x, y, xhat, inv)| norm::layer_norm_forward(x, gamma, beta, eps, xhat, inv, y));
             }
         }
     }

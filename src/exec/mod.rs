@@ -2,13 +2,16 @@
 //! once per run), and `State::step` executes the plan's kernels layer by layer over fixed-size
 //! row chunks in parallel, summing per-chunk gradients in chunk order.
 
+mod awake;
 mod backward;
 mod chunks;
 mod forward;
 mod params;
+mod phase;
 mod state;
 mod update;
 
+pub use awake::with_workers_awake;
 pub use params::Params;
 pub use state::{Mode, State};
 

@@ -2,8 +2,8 @@
 //! per-chunk parameter gradients, optimizer moments and per-chunk loss sums. Allocated once,
 //! reused by every batch.
 
+use itertools::izip;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 
 use crate::data::Dataset;
 use crate::kernels::loss::LossSums;
@@ -13,6 +13,7 @@ use crate::plan::{Kernel, Op, Plan};
 use crate::rng::{self, Stream};
 
 use super::Params;
+use super::phase::run_tasks;
 
 /// Whether a forward pass trains (dropout drops, batch norm uses and updates batch statistics)
 /// or evaluates.
@@ -144,12 +145,13 @@ impl State {
             gather_rows(&data.targets, tw, rows, targets);
             return;
         }
-        (inputs.par_chunks_mut(chunk * iw), targets.par_chunks_mut(chunk * tw), rows.par_chunks(chunk))
-            .into_par_iter()
-            .for_each(|(inputs, targets, rows)| {
+        run_tasks(
+            izip!(inputs.chunks_mut(chunk * iw), targets.chunks_mut(chunk * tw), rows.chunks(chunk)),
+            |(inputs, targets, rows)| {
                 gather_rows(&data.inputs, iw, rows, inputs);
                 gather_rows(&data.targets, tw, rows, targets);
-            });
+            },
+        );
     }
 
     /// The optimizer's per-tensor moments (empty for tensors that are not trained).
@@ -194,6 +196,10 @@ impl State {
     /// Runs the forward kernels and the loss on the loaded batch; in training also the backward
     /// kernels and, if `update`, the optimizer with learning rate `lr`. Returns the loss sums.
     pub fn step(&mut self, plan: &Plan, params: &mut Params, mode: Mode, lr: f64, update: bool) -> LossSums {
+        super::awake::with_workers_awake(|| self.run_kernels(plan, params, mode, lr, update))
+    }
+
+    fn run_kernels(&mut self, plan: &Plan, params: &mut Params, mode: Mode, lr: f64, update: bool) -> LossSums {
         for step in &plan.steps {
             match step.kernel {
                 Kernel::Forward { node, activation } => {
@@ -246,13 +252,14 @@ impl State {
         }
         if mode == Mode::Train {
             let grads = &mut self.grads[output][..rows * width];
-            (values.par_chunks(span), targets.par_chunks(target_span), grads.par_chunks_mut(span), sums.par_iter_mut())
-                .into_par_iter()
-                .for_each(|(v, t, g, s)| *s = kernel.forward_backward(v, t, g, scale, width, weights));
+            run_tasks(
+                izip!(values.chunks(span), targets.chunks(target_span), grads.chunks_mut(span), sums.iter_mut()),
+                |(v, t, g, s)| *s = kernel.forward_backward(v, t, g, scale, width, weights),
+            );
         } else {
-            (values.par_chunks(span), targets.par_chunks(target_span), sums.par_iter_mut())
-                .into_par_iter()
-                .for_each(|(v, t, s)| *s = kernel.evaluate(v, t, width, weights));
+            run_tasks(izip!(values.chunks(span), targets.chunks(target_span), sums.iter_mut()), |(v, t, s)| {
+                *s = kernel.evaluate(v, t, width, weights)
+            });
         }
     }
 }

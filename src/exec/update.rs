@@ -3,13 +3,13 @@
 //! the optimizer's element-wise rule, while the gradient is still in cache. With gradient
 //! clipping the sums come first, for the global norm. Results do not depend on the threads.
 
-use rayon::prelude::*;
+use itertools::izip;
 
 use super::Params;
 use super::chunks::{add_later_chunks, reduce_in_order};
+use super::phase::run_tasks;
 use super::state::State;
-use crate::kernels::optim::Moments;
-use crate::plan::{ParamInfo, Plan, UPDATE_RANGE as RANGE};
+use crate::plan::{Plan, UPDATE_RANGE as RANGE};
 
 impl State {
     /// Applies the optimizer with learning rate `lr` (step `self.step + 1`).
@@ -20,62 +20,46 @@ impl State {
             self.clip(plan, max_norm);
         }
         let (t, optimizer) = (self.step, plan.optimizer);
-        let per_tensor =
-            |param: &mut Vec<f32>, partials: &mut Vec<f32>, moments: &mut Moments, chunks: usize, info: &ParamInfo| {
-                if !info.trainable {
-                    return;
-                }
-                let len = info.len();
-                let (grad, rest) = partials.split_at_mut(len);
-                let rest = &rest[..(chunks - 1) * len];
-                let apply = |offset: usize, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]| {
-                    add_later_chunks(g, rest, len, offset);
-                    optimizer.update(t, lr, p, g, m, v);
-                };
-                let (first, second) = (&mut moments.first[..], &mut moments.second[..]);
-                if len <= RANGE {
-                    apply(0, param, grad, first, second);
-                } else {
-                    (
-                        param.par_chunks_mut(RANGE),
-                        grad.par_chunks_mut(RANGE),
-                        first.par_chunks_mut(RANGE),
-                        second.par_chunks_mut(RANGE),
-                    )
-                        .into_par_iter()
-                        .enumerate()
-                        .for_each(|(i, (p, g, m, v))| apply(i * RANGE, p, g, m, v));
-                }
-            };
-        let tensors = (&mut params.tensors, &mut self.partials, &mut self.moments, &self.pending);
+        let mut ranges = Vec::new();
+        let tensors = izip!(&mut params.tensors, &mut self.partials, &mut self.moments, &self.pending, &plan.params);
+        for (param, partials, moments, &chunks, info) in tensors.filter(|tensor| tensor.4.trainable) {
+            let len = info.len();
+            let (grad, rest) = partials.split_at_mut(len);
+            let rest = &rest[..(chunks - 1) * len];
+            let pieces = izip!(
+                param.chunks_mut(RANGE),
+                grad.chunks_mut(RANGE),
+                moment_ranges(&mut moments.first, len),
+                moment_ranges(&mut moments.second, len),
+            );
+            ranges.extend(pieces.enumerate().map(|(i, (p, g, m, v))| UpdateRange {
+                offset: i * RANGE,
+                len,
+                rest,
+                p,
+                g,
+                m,
+                v,
+            }));
+        }
+        let apply = |r: UpdateRange<'_>| {
+            add_later_chunks(r.g, r.rest, r.len, r.offset);
+            optimizer.update(t, lr, r.p, r.g, r.m, r.v);
+        };
         if plan.parameter_count() <= RANGE {
             // A small model updates faster on one thread than it takes to wake another.
-            for (((param, partials), moments), (&chunks, info)) in tensors
-                .0
-                .iter_mut()
-                .zip(tensors.1.iter_mut())
-                .zip(tensors.2.iter_mut())
-                .zip(tensors.3.iter().zip(&plan.params))
-            {
-                per_tensor(param, partials, moments, chunks, info);
-            }
+            ranges.into_iter().for_each(apply);
         } else {
-            (tensors.0.par_iter_mut(), tensors.1.par_iter_mut(), tensors.2.par_iter_mut(), tensors.3)
-                .into_par_iter()
-                .zip(&plan.params)
-                .for_each(|((param, partials, moments, &chunks), info)| {
-                    per_tensor(param, partials, moments, chunks, info)
-                });
+            run_tasks(ranges, apply);
         }
         self.pending.iter_mut().for_each(|c| *c = 1);
     }
 
     /// Sums every tensor's pending per-chunk gradients into its first, in chunk order.
     pub(super) fn reduce_gradients(&mut self, plan: &Plan) {
-        (self.partials.par_iter_mut(), &self.pending)
-            .into_par_iter()
-            .zip(&plan.params)
-            .for_each(|((partials, &chunks), info)| reduce_in_order(partials, info.len(), chunks));
+        for (partials, &chunks, info) in izip!(&mut self.partials, &self.pending, &plan.params) {
+            reduce_in_order(partials, info.len(), chunks);
+        }
         self.pending.iter_mut().for_each(|c| *c = 1);
     }
 
@@ -93,4 +77,24 @@ impl State {
             }
         }
     }
+}
+
+/// One range of a tensor for the optimizer: its values, gradient and moments from `offset`,
+/// and the later chunks' gradients of the whole tensor (`len` values each) still to add.
+struct UpdateRange<'a> {
+    offset: usize,
+    len: usize,
+    rest: &'a [f32],
+    p: &'a mut [f32],
+    g: &'a mut [f32],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+}
+
+/// A moment buffer in ranges of `RANGE` matching its tensor's (`len` values): an optimizer
+/// without this moment keeps it empty, and every range then gets an empty slice.
+fn moment_ranges(moment: &mut [f32], len: usize) -> impl Iterator<Item = &mut [f32]> {
+    let ranges = len.div_ceil(RANGE).max(1);
+    let (kept, empty) = if moment.is_empty() { (0, ranges) } else { (ranges, 0) };
+    moment.chunks_mut(RANGE).take(kept).chain(std::iter::repeat_with(|| &mut [][..]).take(empty))
 }

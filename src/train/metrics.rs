@@ -266,26 +266,28 @@ pub fn evaluate(
     mut confusion: Option<&mut Confusion>,
 ) -> LossSums {
     let mut total = LossSums::default();
-    for batch in rows.chunks(capacity) {
-        state.load_batch(data, batch);
-        total.add(state.step(plan, params, Mode::Eval, 0.0, false));
-        if let Some(confusion) = confusion.as_deref_mut() {
-            let width = plan.buffers[plan.loss_input].width;
-            for (outputs, &row) in state.loss_input(plan).chunks_exact(width).zip(batch) {
-                let predicted = plan.loss_kernel.predicted_class(outputs);
-                // A single-output (BCE) classifier's target is a label or a probability in [0, 1].
-                let target = data.target_row(row)[0];
-                let actual =
-                    if confusion.classes == 2 && width == 1 { usize::from(target >= 0.5) } else { target as usize };
-                confusion.counts[actual * confusion.classes + predicted] += 1;
-                if confusion.classes == 2 {
-                    // Any score monotonic in class 1's probability ranks rows alike.
-                    let score = if width == 1 { outputs[0] } else { outputs[1] - outputs[0] };
-                    confusion.scores.push((score, actual == 1));
+    crate::exec::with_workers_awake(|| {
+        for batch in rows.chunks(capacity) {
+            state.load_batch(data, batch);
+            total.add(state.step(plan, params, Mode::Eval, 0.0, false));
+            if let Some(confusion) = confusion.as_deref_mut() {
+                let width = plan.buffers[plan.loss_input].width;
+                for (outputs, &row) in state.loss_input(plan).chunks_exact(width).zip(batch) {
+                    let predicted = plan.loss_kernel.predicted_class(outputs);
+                    // A single-output (BCE) classifier's target is a label or a probability in [0, 1].
+                    let target = data.target_row(row)[0];
+                    let actual =
+                        if confusion.classes == 2 && width == 1 { usize::from(target >= 0.5) } else { target as usize };
+                    confusion.counts[actual * confusion.classes + predicted] += 1;
+                    if confusion.classes == 2 {
+                        // Any score monotonic in class 1's probability ranks rows alike.
+                        let score = if width == 1 { outputs[0] } else { outputs[1] - outputs[0] };
+                        confusion.scores.push((score, actual == 1));
+                    }
                 }
             }
         }
-    }
+    });
     total
 }
 

@@ -89,7 +89,7 @@ impl<'a> Session<'a> {
     pub fn run_epoch(
         &mut self,
         start: Instant,
-        mut step_ends: Option<&mut Vec<f64>>,
+        step_ends: Option<&mut Vec<f64>>,
         observer: &mut dyn Observer,
     ) -> Result<Option<TraceLine>, Diagnostic> {
         let (plan, data) = (self.plan, self.data);
@@ -100,26 +100,10 @@ impl<'a> Session<'a> {
         if settings.shuffle {
             rng::shuffle(&mut self.shuffle_rng, &mut self.order);
         }
-        let mut epoch_sums = LossSums::default();
-        let (mut loss_sum, mut batches) = (0.0f64, 0usize);
+        let (epoch_sums, loss_sum, batches) =
+            crate::exec::with_workers_awake(|| self.train_batches(epoch, lr, start, step_ends, observer))?;
         // With `drop_last`, the rows of a short last batch are left out of this epoch.
         let trained = &self.order[..plan.trained_rows(self.order.len())];
-        for (batch, rows) in trained.chunks(self.capacity).enumerate() {
-            self.state.load_batch(&data.dataset, rows);
-            let sums = self.state.step(plan, &mut self.params, Mode::Train, lr, true);
-            let loss = plan.mean_loss(&sums, rows.len());
-            if !loss.is_finite() {
-                return Err(self.diverged(format!("the loss became {loss} at epoch {epoch}, batch {}", batch + 1)));
-            }
-            if let Some(ends) = step_ends.as_deref_mut() {
-                ends.push(start.elapsed().as_secs_f64());
-            }
-            self.last_finite = Some(loss);
-            loss_sum += loss;
-            epoch_sums.add(sums);
-            batches += 1;
-            observer.step(&StepProgress { epoch, batch: batch + 1, batches: self.steps_per_epoch(), loss });
-        }
         let splits = &data.splits;
         let sst =
             if trained.len() == self.order.len() { self.train_sst } else { split_sst(plan, &data.dataset, trained) };
@@ -174,6 +158,40 @@ impl<'a> Session<'a> {
     }
 
     /// The error of a run that diverged: what became infinite or NaN, and the last finite loss.
+    /// Trains on this epoch's batches in turn; returns the summed loss terms, the sum of the
+    /// batch mean losses and the number of batches.
+    fn train_batches(
+        &mut self,
+        epoch: usize,
+        lr: f64,
+        start: Instant,
+        mut step_ends: Option<&mut Vec<f64>>,
+        observer: &mut dyn Observer,
+    ) -> Result<(LossSums, f64, usize), Diagnostic> {
+        let (plan, data) = (self.plan, self.data);
+        let mut epoch_sums = LossSums::default();
+        let (mut loss_sum, mut batches) = (0.0f64, 0usize);
+        // With `drop_last`, the rows of a short last batch are left out of this epoch.
+        let trained = &self.order[..plan.trained_rows(self.order.len())];
+        for (batch, rows) in trained.chunks(self.capacity).enumerate() {
+            self.state.load_batch(&data.dataset, rows);
+            let sums = self.state.step(plan, &mut self.params, Mode::Train, lr, true);
+            let loss = plan.mean_loss(&sums, rows.len());
+            if !loss.is_finite() {
+                return Err(self.diverged(format!("the loss became {loss} at epoch {epoch}, batch {}", batch + 1)));
+            }
+            if let Some(ends) = step_ends.as_deref_mut() {
+                ends.push(start.elapsed().as_secs_f64());
+            }
+            self.last_finite = Some(loss);
+            loss_sum += loss;
+            epoch_sums.add(sums);
+            batches += 1;
+            observer.step(&StepProgress { epoch, batch: batch + 1, batches: self.steps_per_epoch(), loss });
+        }
+        Ok((epoch_sums, loss_sum, batches))
+    }
+
     fn diverged(&self, what: String) -> Diagnostic {
         let last = self.last_finite.map_or("none".to_string(), crate::diagnostic::number);
         Diagnostic::error(Code::Runtime, format!("training diverged: {what}"))

@@ -1,0 +1,112 @@
+//! Keeping the pool's other threads awake through an epoch's steps.
+//!
+//! A step runs a dozen or more short parallel phases (pack, tiles, element-wise passes) with
+//! a little sequential work between them. Left alone, rayon puts an idle worker to sleep on a
+//! futex after some tens of microseconds and wakes it for the next phase: at batch 128 that was
+//! a sleep and a wake per phase, 13 context switches per step, and with two threads W2 ran no
+//! faster than with one. For the length of a span of steps each other worker instead runs a
+//! loop that takes work the moment a phase offers it (`rayon::yield_now`), as OpenMP runtimes
+//! spin between parallel regions. Results do not change: which thread runs a task never
+//! changes what it computes.
+//!
+//! A waiting loop must start on an idle worker, never nested inside a job the leader waits
+//! for (it would then hold that job until it gave up). So the leader waits until every loop
+//! has started before it offers any work, and loops that start later are turned away.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a worker waits for work before it goes to sleep the normal way: a guard against
+/// a long sequential stretch (the loop would only burn a core).
+const MOST_IDLE: Duration = Duration::from_millis(2);
+/// How long the leader waits for the other workers' loops to start.
+const MOST_START: Duration = Duration::from_millis(5);
+/// Set in `Span::admitted` once the leader stops waiting: later loops return at once.
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
+thread_local! {
+    /// Whether this thread is already leading a span with the other workers kept awake.
+    static LEADING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What the leader and the waiting loops of one span share.
+struct Span {
+    /// Loops started, with `CLOSED` set once the leader no longer waits for more.
+    admitted: AtomicUsize,
+    done: AtomicBool,
+}
+
+/// Runs `work` on this thread while the pool's other workers wait for its parallel phases
+/// awake. With one thread, outside a pool, or inside another such call, it just runs `work`.
+pub fn with_workers_awake<R>(work: impl FnOnce() -> R) -> R {
+    let (threads, leader) = (rayon::current_num_threads(), rayon::current_thread_index());
+    let Some(leader) = leader.filter(|_| threads > 1 && !LEADING.get()) else {
+        return work();
+    };
+    let span = Span { admitted: AtomicUsize::new(0), done: AtomicBool::new(false) };
+    rayon::in_place_scope(|scope| {
+        scope.spawn_broadcast(|_, context| {
+            if context.index() != leader {
+                span.wait_for_work();
+            }
+        });
+        // Reset even if the work panics, so the loops return and the panic propagates.
+        let _finished = Finished(&span);
+        LEADING.set(true);
+        span.admit(threads - 1);
+        work()
+    })
+}
+
+impl Span {
+    /// Waits until `loops` loops have started (or `MOST_START` has passed), then turns later
+    /// ones away.
+    fn admit(&self, loops: usize) {
+        let start = Instant::now();
+        while self.admitted.load(Ordering::Acquire) < loops && start.elapsed() < MOST_START {
+            std::hint::spin_loop();
+        }
+        self.admitted.fetch_or(CLOSED, Ordering::AcqRel);
+    }
+
+    /// Runs the work other threads offer until the span is done, or until none came for
+    /// `MOST_IDLE`.
+    fn wait_for_work(&self) {
+        let admitted = self
+            .admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| (count & CLOSED == 0).then_some(count + 1));
+        if admitted.is_err() {
+            return;
+        }
+        let (mut idle_since, mut idle_polls) = (Instant::now(), 0u32);
+        while !self.done.load(Ordering::Acquire) {
+            match rayon::yield_now() {
+                Some(rayon::Yield::Executed) => idle_polls = 0,
+                Some(rayon::Yield::Idle) => {
+                    // The clock is read only now and then: it is a cost of its own.
+                    if idle_polls % 256 == 0 {
+                        if idle_polls == 0 {
+                            idle_since = Instant::now();
+                        } else if idle_since.elapsed() >= MOST_IDLE {
+                            return;
+                        }
+                    }
+                    idle_polls += 1;
+                    std::hint::spin_loop();
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+/// Ends the span when dropped.
+struct Finished<'a>(&'a Span);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        LEADING.set(false);
+        self.0.done.store(true, Ordering::Release);
+    }
+}
