@@ -38,10 +38,11 @@ struct Span {
 }
 
 /// Runs `work` on this thread while the pool's other workers wait for its parallel phases
-/// awake. With one thread, outside a pool, or inside another such call, it just runs `work`.
-pub fn with_workers_awake<R>(work: impl FnOnce() -> R) -> R {
+/// awake, if `wanted` (work without parallel phases would only keep them spinning). With one
+/// thread, outside a pool, or inside another such call, it just runs `work`.
+pub fn with_workers_awake<R>(wanted: bool, work: impl FnOnce() -> R) -> R {
     let (threads, leader) = (rayon::current_num_threads(), rayon::current_thread_index());
-    let Some(leader) = leader.filter(|_| threads > 1 && !LEADING.get()) else {
+    let Some(leader) = leader.filter(|_| wanted && threads > 1 && !LEADING.get()) else {
         return work();
     };
     let span = Span { admitted: AtomicUsize::new(0), done: AtomicBool::new(false) };
@@ -108,5 +109,46 @@ impl Drop for Finished<'_> {
     fn drop(&mut self) {
         LEADING.set(false);
         self.0.done.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::phase::run_tasks;
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool")
+    }
+
+    #[test]
+    fn work_runs_with_its_phases_and_returns_its_value() {
+        for threads in [1, 2, 5] {
+            let total = pool(threads).install(|| {
+                with_workers_awake(true, || {
+                    let mut sum = 0u64;
+                    for phase in 0..100u64 {
+                        let mut parts = [0u64; 8];
+                        run_tasks(parts.iter_mut().enumerate(), |(i, p)| *p = phase * 8 + i as u64);
+                        // Nested spans run inline.
+                        sum += with_workers_awake(true, || parts.iter().sum::<u64>());
+                    }
+                    sum
+                })
+            });
+            assert_eq!(total, (0..800).sum::<u64>(), "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn a_panic_in_the_work_ends_the_span_and_reaches_the_caller() {
+        let pool = pool(3);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.install(|| with_workers_awake(true, || panic!("in the work")))
+        }));
+        assert!(result.is_err());
+        // The workers are free again: a later span runs.
+        assert_eq!(pool.install(|| with_workers_awake(true, || 7)), 7);
+        assert!(!pool.install(|| LEADING.get()), "the leader mark is cleared");
     }
 }

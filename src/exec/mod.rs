@@ -1,6 +1,7 @@
 //! Running a plan: `Params` holds the weights, `State` the buffers a batch needs (allocated
-//! once per run), and `State::step` executes the plan's kernels layer by layer over fixed-size
-//! row chunks in parallel, summing per-chunk gradients in chunk order.
+//! once per run), and `State::step` executes the plan's kernels layer by layer, each as one or
+//! two parallel phases (`phase`: row chunks, packing jobs, product tiles, update ranges),
+//! summing per-chunk gradients in chunk order; `awake` keeps the workers ready between phases.
 
 mod awake;
 mod backward;

@@ -51,3 +51,40 @@ impl Drop for Counted<'_> {
         self.0.fetch_add(1, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool")
+    }
+
+    #[test]
+    fn every_task_runs_once_with_any_number_of_threads() {
+        for threads in [1, 2, 4, 7] {
+            for tasks in [0, 1, 2, 3, 50] {
+                let mut out = vec![0u32; tasks];
+                pool(threads).install(|| run_tasks(out.iter_mut().enumerate(), |(i, slot)| *slot += i as u32 + 1));
+                assert_eq!(out, (1..=tasks as u32).collect::<Vec<_>>(), "{threads} threads, {tasks} tasks");
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_task_panics_the_phase_after_the_others_finish() {
+        let finished = AtomicUsize::new(0);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool(3).install(|| {
+                run_tasks(0..20, |i| {
+                    if i == 5 {
+                        panic!("task 5");
+                    }
+                    finished.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+        }));
+        assert!(result.is_err(), "the panic reaches the caller");
+        assert_eq!(finished.load(Ordering::Relaxed), 19, "every other task ran");
+    }
+}

@@ -195,11 +195,9 @@ impl State {
 
     /// Runs the forward kernels and the loss on the loaded batch; in training also the backward
     /// kernels and, if `update`, the optimizer with learning rate `lr`. Returns the loss sums.
+    /// A caller running many steps keeps the other workers awake around them
+    /// (`exec::with_workers_awake`).
     pub fn step(&mut self, plan: &Plan, params: &mut Params, mode: Mode, lr: f64, update: bool) -> LossSums {
-        super::awake::with_workers_awake(|| self.run_kernels(plan, params, mode, lr, update))
-    }
-
-    fn run_kernels(&mut self, plan: &Plan, params: &mut Params, mode: Mode, lr: f64, update: bool) -> LossSums {
         for step in &plan.steps {
             match step.kernel {
                 Kernel::Forward { node, activation } => {

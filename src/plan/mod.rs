@@ -325,6 +325,12 @@ impl Plan {
         }
     }
 
+    /// Whether a batch of `rows` rows runs any phase as more than one task (else a step runs
+    /// on the calling thread alone, and other threads have nothing to wait for).
+    pub fn splits_steps(&self, rows: usize) -> bool {
+        self.steps.iter().any(|step| self.tasks(&step.kernel, rows).iter().any(|&count| count > 1))
+    }
+
     /// The spec line of the layer a parameter belongs to.
     pub fn line_of_param(&self, param: &ParamInfo) -> usize {
         let id = self.params.iter().position(|p| p == param).unwrap_or(usize::MAX);

@@ -266,7 +266,7 @@ pub fn evaluate(
     mut confusion: Option<&mut Confusion>,
 ) -> LossSums {
     let mut total = LossSums::default();
-    crate::exec::with_workers_awake(|| {
+    crate::exec::with_workers_awake(plan.splits_steps(capacity), || {
         for batch in rows.chunks(capacity) {
             state.load_batch(data, batch);
             total.add(state.step(plan, params, Mode::Eval, 0.0, false));

@@ -101,7 +101,9 @@ impl<'a> Session<'a> {
             rng::shuffle(&mut self.shuffle_rng, &mut self.order);
         }
         let (epoch_sums, loss_sum, batches) =
-            crate::exec::with_workers_awake(|| self.train_batches(epoch, lr, start, step_ends, observer))?;
+            crate::exec::with_workers_awake(plan.splits_steps(self.capacity), || {
+                self.train_batches(epoch, lr, start, step_ends, observer)
+            })?;
         // With `drop_last`, the rows of a short last batch are left out of this epoch.
         let trained = &self.order[..plan.trained_rows(self.order.len())];
         let splits = &data.splits;
