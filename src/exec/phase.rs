@@ -15,9 +15,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Runs `run` on every task, on this thread and the pool's other workers; returns when all
 /// are done. A panic in a task propagates once the others are finished.
 pub fn run_tasks<T: Send>(tasks: impl IntoIterator<Item = T>, run: impl Fn(T) + Sync) {
+    let threads = rayon::current_num_threads();
+    if threads <= 1 || rayon::current_thread_index().is_none() {
+        tasks.into_iter().for_each(run);
+        return;
+    }
     let slots: Vec<Mutex<Option<T>>> = tasks.into_iter().map(|task| Mutex::new(Some(task))).collect();
-    let helpers = rayon::current_num_threads().min(slots.len()).saturating_sub(1);
-    if helpers == 0 || rayon::current_thread_index().is_none() {
+    let helpers = threads.min(slots.len()).saturating_sub(1);
+    if helpers == 0 {
         slots.into_iter().filter_map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner())).for_each(run);
         return;
     }

@@ -20,35 +20,35 @@ impl State {
             self.clip(plan, max_norm);
         }
         let (t, optimizer) = (self.step, plan.optimizer);
-        let mut ranges = Vec::new();
         let tensors = izip!(&mut params.tensors, &mut self.partials, &mut self.moments, &self.pending, &plan.params);
-        for (param, partials, moments, &chunks, info) in tensors.filter(|tensor| tensor.4.trainable) {
-            let len = info.len();
-            let (grad, rest) = partials.split_at_mut(len);
-            let rest = &rest[..(chunks - 1) * len];
-            let pieces = izip!(
-                param.chunks_mut(RANGE),
-                grad.chunks_mut(RANGE),
-                moment_ranges(&mut moments.first, len),
-                moment_ranges(&mut moments.second, len),
-            );
-            ranges.extend(pieces.enumerate().map(|(i, (p, g, m, v))| UpdateRange {
-                offset: i * RANGE,
-                len,
-                rest,
-                p,
-                g,
-                m,
-                v,
-            }));
-        }
+        let ranges =
+            tensors.filter(|tensor| tensor.4.trainable).flat_map(|(param, partials, moments, &chunks, info)| {
+                let len = info.len();
+                let (grad, rest) = partials.split_at_mut(len);
+                let rest = &rest[..(chunks - 1) * len];
+                let pieces = izip!(
+                    param.chunks_mut(RANGE),
+                    grad.chunks_mut(RANGE),
+                    moment_ranges(&mut moments.first, len),
+                    moment_ranges(&mut moments.second, len),
+                );
+                pieces.enumerate().map(move |(i, (p, g, m, v))| UpdateRange {
+                    offset: i * RANGE,
+                    len,
+                    rest,
+                    p,
+                    g,
+                    m,
+                    v,
+                })
+            });
         let apply = |r: UpdateRange<'_>| {
             add_later_chunks(r.g, r.rest, r.len, r.offset);
             optimizer.update(t, lr, r.p, r.g, r.m, r.v);
         };
         if plan.parameter_count() <= RANGE {
             // A small model updates faster on one thread than it takes to wake another.
-            ranges.into_iter().for_each(apply);
+            ranges.for_each(apply);
         } else {
             run_tasks(ranges, apply);
         }
