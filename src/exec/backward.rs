@@ -9,13 +9,24 @@ use super::phase::run_tasks;
 use super::state::State;
 use crate::kernels::activation::Activation;
 use crate::kernels::gemm::Isa;
+use crate::kernels::optim::Rule;
+use crate::kernels::tiled::FusedUpdate;
 use crate::kernels::{dropout, norm};
-use crate::plan::{Node, Op};
+use crate::plan::{Node, Op, Plan};
 
 impl State {
     /// Runs `node`'s backward kernel; `fused` is an in-place activation whose backward runs
     /// first, in the same pass.
-    pub(super) fn backward(&mut self, node: &Node, fused: Option<Activation>, params: &Params) {
+    /// With `rule`, a tiled layer's weight takes the optimizer's step as its gradient tiles
+    /// are done.
+    pub(super) fn backward(
+        &mut self,
+        plan: &Plan,
+        node: &Node,
+        fused: Option<Activation>,
+        params: &mut Params,
+        rule: Option<Rule>,
+    ) {
         let rows = self.rows;
         let chunk = self.chunk_rows;
         let chunks = self.chunks(rows);
@@ -42,7 +53,15 @@ impl State {
                 let w = &params.tensors[weight];
                 let tiles = layer.backward_tasks(rows, input_grad).tiles;
                 run_jobs(layer.backward_jobs(isa, w, x, dz, db, input_grad, &mut self.packs), tiles > 1);
-                let (weight_grad, input_grad) = layer.backward_products(isa, rows, dw, dx, &self.packs);
+                // The weight is read again only by the next step (the product for dx reads
+                // its packed copy), so it can take its step as soon as its gradient is known.
+                let update = rule.filter(|_| plan.update_fused(weight)).map(|rule| {
+                    self.updated[weight] = true;
+                    let moments = &mut self.moments[weight];
+                    let param = &mut params.tensors[weight][..];
+                    FusedUpdate { rule, param, first: &mut moments.first, second: &mut moments.second }
+                });
+                let (weight_grad, input_grad) = layer.backward_products(isa, rows, dw, dx, &self.packs, update);
                 run_products(isa, std::iter::once(weight_grad).chain(input_grad).collect());
                 self.pending[weight] = 1;
                 self.pending[bias] = 1;

@@ -4,8 +4,7 @@
 use super::phase::run_tasks;
 
 use crate::kernels::gemm::Isa;
-use crate::kernels::gemm::Tile;
-use crate::kernels::tiled::{Job, Product, Shared};
+use crate::kernels::tiled::{Job, Product, Shared, TileWork};
 
 /// Runs `f(read_chunk, write_chunk)` over matching chunks of two column-major buffers whose
 /// columns are `read_width` and `write_width` long.
@@ -92,8 +91,9 @@ pub fn run_jobs(jobs: Vec<Job<'_>>, parallel: bool) {
 /// Runs every tile of the given products: all in one parallel loop (one wake-up of the
 /// threads), or inline when there is a single tile.
 pub fn run_products(isa: Isa, products: Vec<Product<'_>>) {
-    let (shared, tiles): (Vec<Shared<'_>>, Vec<Vec<Tile<'_>>>) = products.into_iter().map(Product::into_parts).unzip();
-    let mut work: Vec<(&Shared<'_>, Tile<'_>)> = shared
+    let (shared, tiles): (Vec<Shared<'_>>, Vec<Vec<TileWork<'_>>>) =
+        products.into_iter().map(Product::into_parts).unzip();
+    let mut work: Vec<(&Shared<'_>, TileWork<'_>)> = shared
         .iter()
         .zip(tiles)
         .flat_map(|(shared, tiles)| tiles.into_iter().map(move |tile| (shared, tile)))

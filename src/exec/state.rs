@@ -35,6 +35,8 @@ pub struct State {
     pub(super) moments: Vec<Moments>,
     /// Per parameter: how many per-chunk gradients in `partials` are not yet summed (1: none).
     pub(super) pending: Vec<usize>,
+    /// Per parameter: whether it already took this step's optimizer update in the backward pass.
+    pub(super) updated: Vec<bool>,
     /// Per parameter: the transpose of a small dense layer's weight (see `Dense::is_small`).
     pub(super) transposed: Vec<Vec<f32>>,
     pub(super) chunk_sums: Vec<LossSums>,
@@ -104,6 +106,7 @@ impl State {
                 })
                 .collect(),
             pending: vec![1; plan.params.len()],
+            updated: vec![false; plan.params.len()],
             moments: plan
                 .params
                 .iter()
@@ -198,6 +201,9 @@ impl State {
     /// A caller running many steps keeps the other workers awake around them
     /// (`exec::with_workers_awake`).
     pub fn step(&mut self, plan: &Plan, params: &mut Params, mode: Mode, lr: f64, update: bool) -> LossSums {
+        // Without clipping (which needs every gradient first), a tiled layer's weight takes its
+        // optimizer step inside the backward pass (`kernels::tiled::FusedUpdate`).
+        let fused_rule = (update && plan.clip_norm.is_none()).then(|| plan.optimizer.rule(self.step + 1, lr));
         for step in &plan.steps {
             match step.kernel {
                 Kernel::Forward { node, activation } => {
@@ -207,7 +213,7 @@ impl State {
                 Kernel::Loss { output } => self.loss(plan, output, mode),
                 Kernel::Backward { node, activation } if mode == Mode::Train => {
                     let activation = activation.map(|a| plan.nodes[a].activation());
-                    self.backward(&plan.nodes[node], activation, params)
+                    self.backward(plan, &plan.nodes[node], activation, params, fused_rule)
                 }
                 Kernel::Update if mode == Mode::Train && update => self.update(plan, params, lr),
                 Kernel::Update if mode == Mode::Train => self.reduce_gradients(plan),

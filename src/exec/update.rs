@@ -21,8 +21,10 @@ impl State {
         }
         let (t, optimizer) = (self.step, plan.optimizer);
         let tensors = izip!(&mut params.tensors, &mut self.partials, &mut self.moments, &self.pending, &plan.params);
-        let ranges =
-            tensors.filter(|tensor| tensor.4.trainable).flat_map(|(param, partials, moments, &chunks, info)| {
+        // Tensors that took their step in the backward pass are skipped.
+        let updated = &self.updated;
+        let ranges = tensors.enumerate().filter(|(id, tensor)| tensor.4.trainable && !updated[*id]).flat_map(
+            |(_, (param, partials, moments, &chunks, info))| {
                 let len = info.len();
                 let (grad, rest) = partials.split_at_mut(len);
                 let rest = &rest[..(chunks - 1) * len];
@@ -41,10 +43,12 @@ impl State {
                     m,
                     v,
                 })
-            });
+            },
+        );
+        let rule = optimizer.rule(t, lr);
         let apply = |r: UpdateRange<'_>| {
             add_later_chunks(r.g, r.rest, r.len, r.offset);
-            optimizer.update(t, lr, r.p, r.g, r.m, r.v);
+            rule.apply(r.p, r.g, r.m, r.v);
         };
         if plan.parameter_count() <= RANGE {
             // A small model updates faster on one thread than it takes to wake another.
@@ -53,6 +57,7 @@ impl State {
             run_tasks(ranges, apply);
         }
         self.pending.iter_mut().for_each(|c| *c = 1);
+        self.updated.iter_mut().for_each(|u| *u = false);
     }
 
     /// Sums every tensor's pending per-chunk gradients into its first, in chunk order.

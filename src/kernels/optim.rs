@@ -134,15 +134,21 @@ impl Optimizer {
     /// Step `t` (from 1) on one tensor. `param`, `grad` and the moments may be matching
     /// sub-ranges of a tensor: every rule is element-wise.
     pub fn update(&self, t: u64, lr: f64, param: &mut [f32], grad: &[f32], first: &mut [f32], second: &mut [f32]) {
+        self.rule(t, lr).apply(param, grad, first, second);
+    }
+
+    /// The element-wise rule of step `t` at learning rate `lr`, its coefficients computed once
+    /// (a large tensor is updated in many ranges, each by `Rule::apply`).
+    pub fn rule(&self, t: u64, lr: f64) -> Rule {
         match *self {
-            Optimizer::Sgd(Sgd { momentum, nesterov, weight_decay, .. }) => {
-                let (lr, mu, wd) = (lr as f32, momentum as f32, weight_decay as f32);
-                if momentum == 0.0 {
-                    param.iter_mut().zip(grad).for_each(|(w, g)| *w -= lr * (g + wd * *w));
-                    return;
-                }
-                loops::sgd_momentum(param, grad, first, lr, mu, wd, t == 1, nesterov);
-            }
+            Optimizer::Sgd(Sgd { momentum, nesterov, weight_decay, .. }) => Rule::Sgd {
+                lr: lr as f32,
+                mu: momentum as f32,
+                wd: weight_decay as f32,
+                momentum: momentum != 0.0,
+                first_step: t == 1,
+                nesterov,
+            },
             Optimizer::Adam(Adam { beta1, beta2, eps, weight_decay, decoupled, .. }) => {
                 let bias1 = 1.0 - beta1.powf(t as f64);
                 let bias2 = 1.0 - beta2.powf(t as f64);
@@ -153,17 +159,49 @@ impl Optimizer {
                 let decay = if decoupled { f32_of(1.0 - lr * weight_decay) } else { 1.0 };
                 let l2 = if decoupled { 0.0 } else { wd };
                 let (c1, c2) = (f32_of(1.0 - beta1), f32_of(1.0 - beta2));
-                loops::adam(param, grad, first, second, [decay, l2, b1, c1, b2, c2, step_size, bias2_sqrt, eps]);
+                Rule::Adam([decay, l2, b1, c1, b2, c2, step_size, bias2_sqrt, eps])
             }
-            Optimizer::RmsProp(RmsProp { alpha, eps, momentum, weight_decay, .. }) => {
-                let (lr, a, eps, mu, wd) = (lr as f32, alpha as f32, eps as f32, momentum as f32, weight_decay as f32);
-                let c = f32_of(1.0 - alpha);
+            Optimizer::RmsProp(RmsProp { alpha, eps, momentum, weight_decay, .. }) => Rule::RmsProp {
+                lr: lr as f32,
+                a: alpha as f32,
+                c: f32_of(1.0 - alpha),
+                eps: eps as f32,
+                mu: momentum as f32,
+                wd: weight_decay as f32,
+                momentum: momentum != 0.0,
+            },
+        }
+    }
+}
+
+/// One optimizer step's element-wise rule, with its coefficients (see `Optimizer::rule`).
+#[derive(Debug, Clone, Copy)]
+pub enum Rule {
+    Sgd { lr: f32, mu: f32, wd: f32, momentum: bool, first_step: bool, nesterov: bool },
+    Adam([f32; 9]),
+    RmsProp { lr: f32, a: f32, c: f32, eps: f32, mu: f32, wd: f32, momentum: bool },
+}
+
+impl Rule {
+    /// Updates `param` from `grad` and the moments (matching ranges of one tensor; a moment the
+    /// optimizer does not keep is empty).
+    pub fn apply(&self, param: &mut [f32], grad: &[f32], first: &mut [f32], second: &mut [f32]) {
+        match *self {
+            Rule::Sgd { lr, mu, wd, momentum, first_step, nesterov } => {
+                if !momentum {
+                    param.iter_mut().zip(grad).for_each(|(w, g)| *w -= lr * (g + wd * *w));
+                    return;
+                }
+                loops::sgd_momentum(param, grad, first, lr, mu, wd, first_step, nesterov);
+            }
+            Rule::Adam(k) => loops::adam(param, grad, first, second, k),
+            Rule::RmsProp { lr, a, c, eps, mu, wd, momentum } => {
                 for (i, (w, g)) in param.iter_mut().zip(grad).enumerate() {
                     let g = g + wd * *w;
                     let v = &mut second[i];
                     *v = a * *v + c * g * g;
                     let scaled = g / (v.sqrt() + eps);
-                    if momentum != 0.0 {
+                    if momentum {
                         first[i] = mu * first[i] + scaled;
                         *w -= lr * first[i];
                     } else {

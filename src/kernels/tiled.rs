@@ -15,6 +15,7 @@ use std::ops::Range;
 use super::activation::Activation;
 use super::dense::Dense;
 use super::gemm::{Isa, MAX_MR, MAX_NR, PackBuffer, Strided, Tile, Tiles, pack, packed_len, run_tile, split};
+use super::optim::Rule;
 
 /// Values per packing job: about 256 KiB, some tens of microseconds of copying.
 const PACK_VALUES: usize = 1 << 16;
@@ -86,7 +87,33 @@ pub struct TaskCount {
 /// One product's second phase: its tiles, each a task that owns its part of C.
 pub struct Product<'a> {
     shared: Shared<'a>,
-    tiles: Vec<Tile<'a>>,
+    tiles: Vec<TileWork<'a>>,
+}
+
+/// One task of a product: its tile of C and, for a weight gradient whose optimizer step is
+/// fused in, the same part of the weight and its moments.
+pub struct TileWork<'a> {
+    tile: Tile<'a>,
+    update: Option<TileUpdate<'a>>,
+}
+
+/// The parts of a weight and its moments that match a tile of its gradient, one segment per
+/// column of the tile (a moment the optimizer does not keep has none).
+struct TileUpdate<'a> {
+    rule: Rule,
+    params: Vec<&'a mut [f32]>,
+    first: Vec<&'a mut [f32]>,
+    second: Vec<&'a mut [f32]>,
+}
+
+/// A weight, its moments and the optimizer rule of this step: given to the weight-gradient
+/// product, each tile applies the step to its part of the weight as soon as that part of the
+/// gradient is complete, while it is in cache, instead of a separate pass over the layer.
+pub struct FusedUpdate<'a> {
+    pub rule: Rule,
+    pub param: &'a mut [f32],
+    pub first: &'a mut [f32],
+    pub second: &'a mut [f32],
 }
 
 /// What every tile of a product reads.
@@ -111,7 +138,32 @@ impl<'a> Product<'a> {
         bias: Option<&'a [f32]>,
         activation: Option<Activation>,
     ) -> Product<'a> {
-        Product { tiles: grid.split(isa, c), shared: Shared { grid, a, b, bias, activation } }
+        let tiles = grid.split(isa, c).into_iter().map(|tile| TileWork { tile, update: None }).collect();
+        Product { tiles, shared: Shared { grid, a, b, bias, activation } }
+    }
+
+    /// Fuses the optimizer step into the tiles (C must be the weight's gradient, laid out as
+    /// the weight).
+    fn with_update(mut self, isa: Isa, update: FusedUpdate<'a>) -> Product<'a> {
+        let grid = self.shared.grid;
+        let parts = |buffer: &'a mut [f32]| -> Vec<Option<Vec<&'a mut [f32]>>> {
+            if buffer.is_empty() {
+                return (0..grid.count()).map(|_| None).collect();
+            }
+            grid.split(isa, buffer).into_iter().map(|tile| Some(tile.into_columns())).collect()
+        };
+        let (params, firsts, seconds) = (parts(update.param), parts(update.first), parts(update.second));
+        for (work, (params, (first, second))) in
+            self.tiles.iter_mut().zip(params.into_iter().zip(firsts.into_iter().zip(seconds)))
+        {
+            work.update = Some(TileUpdate {
+                rule: update.rule,
+                params: params.unwrap_or_default(),
+                first: first.unwrap_or_default(),
+                second: second.unwrap_or_default(),
+            });
+        }
+        self
     }
 
     pub fn tasks(&self) -> usize {
@@ -119,23 +171,29 @@ impl<'a> Product<'a> {
     }
 
     /// The shared inputs and the tiles, to run each tile once (in any order, on any thread).
-    pub fn into_parts(self) -> (Shared<'a>, Vec<Tile<'a>>) {
+    pub fn into_parts(self) -> (Shared<'a>, Vec<TileWork<'a>>) {
         (self.shared, self.tiles)
     }
 }
 
 impl Shared<'_> {
     /// Computes one of the product's tiles.
-    pub fn run(&self, isa: Isa, tile: Tile<'_>) {
-        let epilogue = |rows: Range<usize>, column: &mut [f32]| {
+    pub fn run(&self, isa: Isa, work: TileWork<'_>) {
+        let mut update = work.update.map(|u| (u.rule, u.params.into_iter(), u.first.into_iter(), u.second.into_iter()));
+        let mut epilogue = |rows: Range<usize>, column: &mut [f32]| {
             if let Some(bias) = self.bias {
                 column.iter_mut().zip(&bias[rows]).for_each(|(z, b)| *z += b);
             }
             if let Some(activation) = self.activation {
                 activation.forward_in_place(column, column.len());
             }
+            if let Some((rule, params, first, second)) = update.as_mut() {
+                let param = params.next().expect("a weight segment per gradient column");
+                let (first, second) = (first.next().unwrap_or_default(), second.next().unwrap_or_default());
+                rule.apply(param, column, first, second);
+            }
         };
-        run_tile(isa, &self.grid, tile, self.a, self.b, &epilogue);
+        run_tile(isa, &self.grid, work.tile, self.a, self.b, &mut epilogue);
     }
 }
 
@@ -232,7 +290,9 @@ impl Dense {
         jobs
     }
 
-    /// Phase two of the backward pass: the products for `dw` and, when given, `dx`.
+    /// Phase two of the backward pass: the products for `dw` (with `update`, the optimizer's
+    /// step applied to the weight as each tile of `dw` is done) and, when given, `dx`.
+    #[allow(clippy::too_many_arguments)]
     pub fn backward_products<'a>(
         self,
         isa: Isa,
@@ -240,10 +300,14 @@ impl Dense {
         dw: &'a mut [f32],
         dx: Option<&'a mut [f32]>,
         packs: &'a Packs,
+        update: Option<FusedUpdate<'a>>,
     ) -> (Product<'a>, Option<Product<'a>>) {
         let (i, u) = (self.inputs, self.units);
         let [xa, dzb, wa, dzb2] = &packs.buffers;
-        let weight_grad = Product::new(isa, Tiles::new(i, u, n), xa.as_slice(), dzb.as_slice(), dw, None, None);
+        let mut weight_grad = Product::new(isa, Tiles::new(i, u, n), xa.as_slice(), dzb.as_slice(), dw, None, None);
+        if let Some(update) = update {
+            weight_grad = weight_grad.with_update(isa, update);
+        }
         let input_grad =
             dx.map(|dx| Product::new(isa, Tiles::new(i, n, u), wa.as_slice(), dzb2.as_slice(), dx, None, None));
         (weight_grad, input_grad)

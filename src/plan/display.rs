@@ -175,9 +175,12 @@ impl fmt::Display for Plan {
                         .split(", ")
                         .zip(&trained)
                         .map(|(p, &id)| {
-                            let ranges =
-                                if whole { 1 } else { self.params[id].len().div_ceil(crate::plan::UPDATE_RANGE) };
-                            (step.phase, name.clone(), p.to_string(), ranges.to_string(), step.line)
+                            let ranges = match () {
+                                _ if self.update_fused(id) => "in dense'".to_string(),
+                                _ if whole => "1".to_string(),
+                                _ => self.params[id].len().div_ceil(crate::plan::UPDATE_RANGE).to_string(),
+                            };
+                            (step.phase, name.clone(), p.to_string(), ranges, step.line)
                         })
                         .collect::<Vec<_>>()
                 } else {

@@ -85,7 +85,16 @@ pub fn compile(model: &Model, source: &Source, options: CompileOptions) -> Plan 
     }
     steps.push(Step { phase: Phase::Update, kernel: Kernel::Update, line: line(model.optimizer.span) });
     let Lowering { buffers, aux, params, inits, nodes } = lowering;
+    let mut tiled_weights = vec![false; params.len()];
+    for node in &nodes {
+        if let Op::Dense { layer, weight, .. } = node.op
+            && layer.is_tiled()
+        {
+            tiled_weights[weight] = true;
+        }
+    }
     Plan {
+        tiled_weights,
         name: model.name.clone(),
         file: std::path::Path::new(&source.name)
             .file_name()

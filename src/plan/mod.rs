@@ -177,6 +177,8 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub name: String,
+    /// Per parameter: whether it is the weight of a tiled dense layer (`Dense::is_tiled`).
+    pub tiled_weights: Vec<bool>,
     /// The spec file's name, for `file:line` in the plan text.
     pub file: String,
     pub buffers: Vec<BufferInfo>,
@@ -320,9 +322,17 @@ impl Plan {
             Kernel::Loss { .. } => vec![chunks],
             Kernel::Update if self.parameter_count() <= UPDATE_RANGE => vec![1],
             Kernel::Update => {
-                vec![self.params.iter().filter(|p| p.trainable).map(|p| p.len().div_ceil(UPDATE_RANGE)).sum()]
+                let ranges = (0..self.params.len()).filter(|&id| self.params[id].trainable && !self.update_fused(id));
+                vec![ranges.map(|id| self.params[id].len().div_ceil(UPDATE_RANGE)).sum()]
             }
         }
+    }
+
+    /// Whether parameter `param` takes its optimizer step inside the backward pass, as soon as
+    /// its gradient is known (`kernels::tiled::FusedUpdate`): the weight of a tiled dense
+    /// layer, unless clipping needs every gradient first.
+    pub fn update_fused(&self, param: usize) -> bool {
+        self.clip_norm.is_none() && self.params[param].trainable && self.tiled_weights[param]
     }
 
     /// Whether a batch of `rows` rows runs any phase as more than one task (else a step runs
@@ -398,8 +408,12 @@ mod tests {
         // 32 tiles (the most); forward 10x1024: one tile, inline; the loss: 2 chunks; backward
         // 10x1024 with dx: 8 jobs (x: 4, dz: 1, db: 1, W^T: 1, dz again: 1), 1 + 1 tiles;
         // relu' in 2 chunks, then backward 1024x784: 9 jobs (x: 3, dz: 4, db: 2), 32 tiles;
-        // the update: 25 + 1 + 1 + 1 ranges of 32Ki values.
-        assert_eq!(tasks, [vec![15, 32], vec![1], vec![2], vec![8, 2], vec![2, 9, 32], vec![28]]);
+        // the update: the two biases (both weights take their step in their backward pass).
+        assert_eq!(tasks, [vec![15, 32], vec![1], vec![2], vec![8, 2], vec![2, 9, 32], vec![2]]);
+        let clipped = plan_for(" dense 1024 relu\n dense 10", 256, CompileOptions::default());
+        let clipped = super::Plan { clip_norm: Some(1.0), ..clipped };
+        let update = clipped.steps.last().expect("the update").kernel.clone();
+        assert_eq!(clipped.tasks(&update, 256), [28], "clipping needs every gradient first: 25 + 1 + 1 + 1 ranges");
         assert!(plan.to_string().contains("tasks per step"));
         let light = plan_for(" dense 10", 32, CompileOptions::default());
         assert!(light.steps.iter().all(|step| light.tasks(&step.kernel, 32) == [1]));

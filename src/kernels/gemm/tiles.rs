@@ -73,6 +73,13 @@ pub struct Tile<'a> {
     columns: Vec<&'a mut [f32]>,
 }
 
+impl<'a> Tile<'a> {
+    /// The tile's part of its matrix, one segment per column in order.
+    pub fn into_columns(self) -> Vec<&'a mut [f32]> {
+        self.columns
+    }
+}
+
 impl Tiles {
     /// C (column-major `m x n`) cut into the tasks' tiles for `isa`, in task order: each task
     /// owns its tile, so tasks can run on any threads at once.
@@ -110,7 +117,7 @@ pub fn run_tile(
     tile: Tile<'_>,
     a: &[f32],
     b: &[f32],
-    epilogue: &(dyn Fn(Range<usize>, &mut [f32]) + Sync),
+    epilogue: &mut dyn FnMut(Range<usize>, &mut [f32]),
 ) {
     match isa {
         Isa::Avx512 => run::<32, 12>(micro::avx512, tiles, tile, a, b, epilogue),
@@ -125,7 +132,7 @@ fn run<const MR: usize, const NR: usize>(
     mut tile: Tile<'_>,
     a: &[f32],
     b: &[f32],
-    epilogue: &(dyn Fn(Range<usize>, &mut [f32]) + Sync),
+    epilogue: &mut dyn FnMut(Range<usize>, &mut [f32]),
 ) {
     let (m, n, k) = (tiles.m, tiles.n, tiles.k);
     assert!(a.len() >= m.div_ceil(MR) * MR * k && b.len() >= n.div_ceil(NR) * NR * k, "run_tile: packed sizes");
