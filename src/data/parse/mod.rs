@@ -15,6 +15,7 @@ mod chunks;
 mod frame;
 mod plain;
 mod quoted;
+mod runs;
 mod swar;
 
 use std::collections::HashMap;

@@ -6,7 +6,8 @@
 //! paths give the same cells, so the result does not depend on which read a row.
 
 use super::cells::{Builder, is_space, trim};
-use super::swar::{digit_cells, leading_digits, word_at};
+use super::runs::digit_cells;
+use super::swar::{leading_digits, word_at};
 use super::{Chunk, Layout, ParseErrorKind};
 use crate::data::table::ColumnRead;
 

@@ -290,3 +290,40 @@ fn rows_longer_than_a_chunk_are_read_whole() {
         assert_eq!(table.lines, [2, 3, last]);
     }
 }
+
+/// Wide rows of whole numbers (runs over many 64-byte blocks: mostly one to three digits,
+/// some of four to seven, now and then eight digits, a decimal or an empty cell, which the
+/// general path reads), cut into chunks of every size and read from a file with its
+/// lookahead past each chunk's end, with and without a last line end: each cell reads as
+/// `str::parse` reads it.
+#[test]
+fn wide_rows_of_whole_numbers_read_as_their_text_says() {
+    let mut cases = Cases(0x51_7cc1_b727_220a);
+    for case in 0..40 {
+        let width = 20 + cases.next(200);
+        let mut text: Vec<u8> = (0..width).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",").into_bytes();
+        text.push(b'\n');
+        let mut expected = Vec::new();
+        for _ in 0..1 + cases.next(12) {
+            let cells: Vec<String> = (0..width)
+                .map(|_| match cases.next(200) {
+                    0 => "12345678".to_string(),
+                    1 => "2.5".to_string(),
+                    2 => String::new(),
+                    n if n < 20 => (cases.next(10_000_000)).to_string(),
+                    _ => [0, 0, 0, cases.next(10), cases.next(256)][cases.next(5)].to_string(),
+                })
+                .collect();
+            expected.extend(cells.iter().map(|c| c.parse::<f32>().unwrap_or(f32::NAN).to_bits()));
+            text.extend_from_slice(cells.join(",").as_bytes());
+            text.push(b'\n');
+        }
+        if case % 2 == 0 {
+            text.pop();
+        }
+        let reads = vec![ColumnRead::Number; width];
+        let table = parse_bytes(&text, &reads, b',', &[1, 63, 64, 65, 500, CHUNK_BYTES]).unwrap();
+        let numbers: Vec<u32> = table.numbers.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(numbers, expected, "case {case}");
+    }
+}
