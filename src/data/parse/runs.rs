@@ -248,7 +248,12 @@ mod tests {
             let count = if cases.next(3) == 0 { cells } else { 1 + cases.next(cells) };
             let expected = reference(&text, pos, delimiter, count);
             outcomes[usize::from(expected.is_some())] += 1;
-            assert_eq!(read(&text, pos, delimiter, count), expected, "case {case}: {count} cells of {:?}", &text[pos..]);
+            assert_eq!(
+                read(&text, pos, delimiter, count),
+                expected,
+                "case {case}: {count} cells of {:?}",
+                &text[pos..]
+            );
         }
         assert!(outcomes[0] > 3000 && outcomes[1] > 3000, "refused and read: {outcomes:?}");
     }
@@ -273,7 +278,8 @@ mod tests {
             }
         }
         let mixed = b"1,22,333,4444,55555,666666,7777777,1,22,333,1234567,9\n";
-        let values: Vec<f32> = [1, 22, 333, 4444, 55555, 666666, 7777777, 1, 22, 333, 1234567].map(|v| v as f32).to_vec();
+        let values: Vec<f32> =
+            [1, 22, 333, 4444, 55555, 666666, 7777777, 1, 22, 333, 1234567].map(|v| v as f32).to_vec();
         assert_eq!(read(mixed, 0, b',', 11), Some((values, mixed.len() - 2)));
     }
 
