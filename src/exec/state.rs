@@ -203,7 +203,8 @@ impl State {
     pub fn step(&mut self, plan: &Plan, params: &mut Params, mode: Mode, lr: f64, update: bool) -> LossSums {
         // Without clipping (which needs every gradient first), a tiled layer's weight takes its
         // optimizer step inside the backward pass (`kernels::tiled::FusedUpdate`).
-        let fused_rule = (update && plan.clip_norm.is_none()).then(|| plan.optimizer.rule(self.step + 1, lr));
+        let fuses = update && plan.clip_norm.is_none() && plan.tiled_weights.contains(&true);
+        let fused_rule = fuses.then(|| plan.optimizer.rule(self.step + 1, lr));
         for step in &plan.steps {
             match step.kernel {
                 Kernel::Forward { node, activation } => {

@@ -19,12 +19,21 @@ impl State {
             self.reduce_gradients(plan);
             self.clip(plan, max_norm);
         }
-        let (t, optimizer) = (self.step, plan.optimizer);
+        let rule = plan.optimizer.rule(self.step, lr);
         let tensors = izip!(&mut params.tensors, &mut self.partials, &mut self.moments, &self.pending, &plan.params);
         // Tensors that took their step in the backward pass are skipped.
         let updated = &self.updated;
-        let ranges = tensors.enumerate().filter(|(id, tensor)| tensor.4.trainable && !updated[*id]).flat_map(
-            |(_, (param, partials, moments, &chunks, info))| {
+        let tensors = tensors.enumerate().filter(|(id, tensor)| tensor.4.trainable && !updated[*id]);
+        if plan.parameter_count() <= RANGE {
+            // A small model updates faster on one thread than it takes to wake another.
+            for (_, (param, partials, moments, &chunks, info)) in tensors {
+                let len = info.len();
+                let (grad, rest) = partials.split_at_mut(len);
+                add_later_chunks(grad, &rest[..(chunks - 1) * len], len, 0);
+                rule.apply(param, grad, &mut moments.first, &mut moments.second);
+            }
+        } else {
+            let ranges = tensors.flat_map(|(_, (param, partials, moments, &chunks, info))| {
                 let len = info.len();
                 let (grad, rest) = partials.split_at_mut(len);
                 let rest = &rest[..(chunks - 1) * len];
@@ -43,18 +52,11 @@ impl State {
                     m,
                     v,
                 })
-            },
-        );
-        let rule = optimizer.rule(t, lr);
-        let apply = |r: UpdateRange<'_>| {
-            add_later_chunks(r.g, r.rest, r.len, r.offset);
-            rule.apply(r.p, r.g, r.m, r.v);
-        };
-        if plan.parameter_count() <= RANGE {
-            // A small model updates faster on one thread than it takes to wake another.
-            ranges.for_each(apply);
-        } else {
-            run_tasks(ranges, apply);
+            });
+            run_tasks(ranges, |r| {
+                add_later_chunks(r.g, r.rest, r.len, r.offset);
+                rule.apply(r.p, r.g, r.m, r.v);
+            });
         }
         self.pending.iter_mut().for_each(|c| *c = 1);
         self.updated.iter_mut().for_each(|u| *u = false);

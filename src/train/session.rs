@@ -38,6 +38,8 @@ pub struct Session<'a> {
     /// `elapsed_s` of the last epoch before a resume, so the trace's clock keeps running.
     pub(super) elapsed_offset: f64,
     capacity: usize,
+    /// Whether a batch's step has parallel phases (`Plan::splits_steps`), worked out once.
+    parallel_steps: bool,
     train_sst: f64,
     validation_sst: f64,
     last_finite: Option<f64>,
@@ -65,6 +67,7 @@ impl<'a> Session<'a> {
             stopped: false,
             elapsed_offset: 0.0,
             capacity,
+            parallel_steps: plan.splits_steps(capacity),
             train_sst: sst(&data.splits.train),
             validation_sst: sst(&data.splits.validation),
             last_finite: None,
@@ -100,10 +103,9 @@ impl<'a> Session<'a> {
         if settings.shuffle {
             rng::shuffle(&mut self.shuffle_rng, &mut self.order);
         }
-        let (epoch_sums, loss_sum, batches) =
-            crate::exec::with_workers_awake(plan.splits_steps(self.capacity), || {
-                self.train_batches(epoch, lr, start, step_ends, observer)
-            })?;
+        let (epoch_sums, loss_sum, batches) = crate::exec::with_workers_awake(self.parallel_steps, || {
+            self.train_batches(epoch, lr, start, step_ends, observer)
+        })?;
         // With `drop_last`, the rows of a short last batch are left out of this epoch.
         let trained = &self.order[..plan.trained_rows(self.order.len())];
         let splits = &data.splits;
