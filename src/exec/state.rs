@@ -53,19 +53,28 @@ pub struct State {
     pub dropout_words: u128,
 }
 
-/// `out`'s row `i` = `source`'s row `rows[i]`. Narrow rows are copied element by element:
-/// a `memcpy` call per row of two floats costs more than the copy.
+/// `out`'s row `i` = `source`'s row `rows[i]`. Narrow rows are copied with their width known
+/// at compile time: a `memcpy` call per row of two floats costs more than the copy (a loop
+/// over a width known only at run time still became one).
 fn gather_rows(source: &[f32], width: usize, rows: &[usize], out: &mut [f32]) {
-    if width <= 8 {
-        for (slot, &row) in out.chunks_exact_mut(width).zip(rows) {
-            for (o, &v) in slot.iter_mut().zip(&source[row * width..(row + 1) * width]) {
-                *o = v;
+    match width {
+        1 => gather_fixed::<1>(source, rows, out),
+        2 => gather_fixed::<2>(source, rows, out),
+        3 => gather_fixed::<3>(source, rows, out),
+        4 => gather_fixed::<4>(source, rows, out),
+        8 => gather_fixed::<8>(source, rows, out),
+        _ => {
+            for (slot, &row) in out.chunks_exact_mut(width).zip(rows) {
+                slot.copy_from_slice(&source[row * width..(row + 1) * width]);
             }
         }
-    } else {
-        for (slot, &row) in out.chunks_exact_mut(width).zip(rows) {
-            slot.copy_from_slice(&source[row * width..(row + 1) * width]);
-        }
+    }
+}
+
+fn gather_fixed<const W: usize>(source: &[f32], rows: &[usize], out: &mut [f32]) {
+    for (slot, &row) in out.chunks_exact_mut(W).zip(rows) {
+        let values: &[f32; W] = source[row * W..][..W].try_into().expect("W values");
+        *<&mut [f32; W]>::try_from(slot).expect("W slots") = *values;
     }
 }
 
