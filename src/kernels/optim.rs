@@ -131,14 +131,8 @@ impl Optimizer {
         Moments { first: vec![0.0; first], second: vec![0.0; second] }
     }
 
-    /// Step `t` (from 1) on one tensor. `param`, `grad` and the moments may be matching
-    /// sub-ranges of a tensor: every rule is element-wise.
-    pub fn update(&self, t: u64, lr: f64, param: &mut [f32], grad: &[f32], first: &mut [f32], second: &mut [f32]) {
-        self.rule(t, lr).apply(param, grad, first, second);
-    }
-
-    /// The element-wise rule of step `t` at learning rate `lr`, its coefficients computed once
-    /// (a large tensor is updated in many ranges, each by `Rule::apply`).
+    /// The element-wise rule of step `t` (from 1) at learning rate `lr`, its coefficients
+    /// computed once: a large tensor is updated in many ranges, each by `Rule::apply`.
     pub fn rule(&self, t: u64, lr: f64) -> Rule {
         match *self {
             Optimizer::Sgd(Sgd { momentum, nesterov, weight_decay, .. }) => Rule::Sgd {
@@ -270,7 +264,7 @@ mod tests {
         let mut moments = optimizer.moments(1);
         let mut param = [w];
         for t in 1..=steps {
-            optimizer.update(t, optimizer.lr(), &mut param, &[g], &mut moments.first, &mut moments.second);
+            optimizer.rule(t, optimizer.lr()).apply(&mut param, &[g], &mut moments.first, &mut moments.second);
         }
         param[0]
     }
