@@ -116,10 +116,7 @@ impl Drop for Finished<'_> {
 mod tests {
     use super::*;
     use crate::exec::phase::run_tasks;
-
-    fn pool(threads: usize) -> rayon::ThreadPool {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool")
-    }
+    use crate::exec::phase::tests::pool;
 
     #[test]
     fn work_runs_with_its_phases_and_returns_its_value() {

@@ -58,10 +58,11 @@ impl Drop for Counted<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn pool(threads: usize) -> rayon::ThreadPool {
+    /// A pool of exactly `threads` workers (more than the cores, too: the tests want them).
+    pub(in crate::exec) fn pool(threads: usize) -> rayon::ThreadPool {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool")
     }
 

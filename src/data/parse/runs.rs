@@ -179,6 +179,7 @@ fn fit(ends: u64, taken: u64, digits: u64, first: usize, most: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::parse::tests::Cases;
 
     /// What `digit_cells` must give: the first `count` cells from `pos`, each 1 to 7 digits
     /// then `delimiter`, as `str::parse` reads them, and the position after them.
@@ -198,18 +199,6 @@ mod tests {
     fn read(bytes: &[u8], pos: usize, delimiter: u8, count: usize) -> Option<(Vec<f32>, usize)> {
         let mut out = vec![f32::NAN; count];
         digit_cells(bytes, pos, delimiter, &mut out).map(|next| (out, next))
-    }
-
-    /// xorshift64*: the same cases on every machine.
-    struct Cases(u64);
-
-    impl Cases {
-        fn next(&mut self, below: usize) -> usize {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % below
-        }
     }
 
     /// Runs of cells of every length from 0 to 9 digits (mostly short, some long, now and

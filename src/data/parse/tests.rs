@@ -163,10 +163,11 @@ fn chunks_follow_quotes_as_fields_do() {
 /// A small generator of hostile CSV text: cells of every kind (numbers short and long,
 /// decimals, missing markers, spaces, text, quotes opened anywhere, quotes that never close,
 /// bytes that are not UTF-8), rows of the right and the wrong width, `\r\n`, blank lines.
-struct Cases(u64);
+/// Also the run reader's tests' source of cases (`runs::tests`).
+pub(super) struct Cases(pub(super) u64);
 
 impl Cases {
-    fn next(&mut self, below: usize) -> usize {
+    pub(super) fn next(&mut self, below: usize) -> usize {
         // xorshift64*: enough for test cases, and the same on every machine.
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
