@@ -212,7 +212,7 @@ impl State {
     pub fn step(&mut self, plan: &Plan, params: &mut Params, mode: Mode, lr: f64, update: bool) -> LossSums {
         // Without clipping (which needs every gradient first), a tiled layer's weight takes its
         // optimizer step inside the backward pass (`kernels::tiled::FusedUpdate`).
-        let fuses = update && plan.clip_norm.is_none() && plan.tiled_weights.contains(&true);
+        let fuses = update && (0..plan.params.len()).any(|id| plan.update_fused(id));
         let fused_rule = fuses.then(|| plan.optimizer.rule(self.step + 1, lr));
         for step in &plan.steps {
             match step.kernel {
