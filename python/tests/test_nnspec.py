@@ -158,7 +158,7 @@ def test_training_releases_the_gil():
     ticker.start()
     try:
         started = time.perf_counter()
-        nnspec.train(SPECS / "digits.nn", threads=1, overrides={"train.epochs": 20})
+        nnspec.train(SPECS / "digits.nn", threads=1, overrides={"train.epochs": 100})
         finished = time.perf_counter()
     finally:
         done.set()
