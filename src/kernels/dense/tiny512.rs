@@ -11,9 +11,7 @@
 
 use std::arch::x86_64::{__m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps};
 
-use super::tiny::{
-    GROUP, LANES, Row, by_width, lane_mask, load, load_zeroed, padded_rows, store, transposed, write_weight_grad,
-};
+use super::tiny::{GROUP, LANES, Row, by_width, lane_mask, load, load_zeroed, padded_rows, store, transposed};
 
 #[target_feature(enable = "avx512f")]
 fn vector(row: Row) -> __m512 {
@@ -121,9 +119,12 @@ fn backward_k<const K: usize>(
     db: &mut [f32],
     mut dx: Option<&mut [f32]>,
 ) {
+    // W's rows, for dx only (the first layer has none).
     let mut w = [_mm512_setzero_ps(); LANES];
-    for (v, row) in w.iter_mut().zip(&padded_rows::<K>(inputs, weight)) {
-        *v = widen(row);
+    if dx.is_some() {
+        for (v, row) in w.iter_mut().zip(&padded_rows::<K>(inputs, weight)) {
+            *v = widen(row);
+        }
     }
     let mut sums =
         Sums { db: _mm512_setzero_ps(), dw_t: [_mm512_setzero_ps(); K], dw_rows: [_mm512_setzero_ps(); LANES] };
@@ -139,16 +140,19 @@ fn backward_k<const K: usize>(
     for j in j..n {
         backward_group::<K, 1>(shape, &w, x, dz, dx.as_deref_mut(), &mut sums, j);
     }
-    let Sums { db: db_acc, dw_t, dw_rows } = sums;
-    let (mut dw_t_lanes, mut dw_rows_lanes) = ([[0.0f32; LANES]; K], [[0.0f32; K]; LANES]);
-    for (row, &v) in dw_t_lanes.iter_mut().zip(&dw_t) {
-        *row = lanes(v);
+    // dW straight from the registers that were used (`tiny::write_weight_grad`'s layout).
+    if by_units {
+        for (k, &row) in sums.dw_t.iter().enumerate().take(inputs) {
+            for (u, &value) in lanes(row)[..units].iter().enumerate() {
+                dw[u * inputs + k] = value;
+            }
+        }
+    } else {
+        for (target, &row) in dw.chunks_exact_mut(inputs).zip(&sums.dw_rows) {
+            target.copy_from_slice(&lanes(row)[..inputs]);
+        }
     }
-    for (row, &v) in dw_rows_lanes.iter_mut().zip(&dw_rows) {
-        row.copy_from_slice(&lanes(v)[..K]);
-    }
-    write_weight_grad(inputs, by_units, &dw_t_lanes, &dw_rows_lanes, dw);
-    db.copy_from_slice(&lanes(db_acc)[..units]);
+    db.copy_from_slice(&lanes(sums.db)[..units]);
 }
 
 /// The sums over samples of `backward_k`: `db`, and `dW` as `dw_t` (K rows of units) or
