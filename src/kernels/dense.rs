@@ -56,8 +56,10 @@ impl Dense {
         activation: Option<Activation>,
     ) {
         if self.is_tiny() {
-            tiny::forward(self.units, self.inputs, weight, bias, x, z);
-        } else if self.is_small() {
+            // The activation too: on AVX-512, in registers before each row is stored.
+            return tiny::forward(self.units, self.inputs, weight, bias, x, z, activation);
+        }
+        if self.is_small() {
             small::forward(self.inputs, weight_t, bias, x, z);
         } else {
             let (isa, mut packs) = (Isa::current(), Packs::default());

@@ -10,6 +10,9 @@
 use multiversion::multiversion;
 use multiversion::target::match_target;
 
+use crate::kernels::activation::Activation;
+use crate::kernels::math;
+
 pub const LANES: usize = 16;
 pub(super) type Row = [f32; LANES];
 /// Samples whose independent sums are interleaved.
@@ -102,17 +105,49 @@ macro_rules! by_width {
 }
 pub(super) use by_width;
 
-/// `z_j = b + sum_k x_j[k] W^T[k]`: in zmm registers (`super::tiny512`) on AVX-512 CPUs when
-/// there is more than one unit, else in the loops below (the same operations in the same order).
+/// `z_j = act(b + sum_k x_j[k] W^T[k])`: in zmm registers (`super::tiny512`) on AVX-512 CPUs
+/// when there is more than one unit, the common activations applied before each row is
+/// stored; else in the loops below, the activation in a pass of its own (the same operations
+/// in the same order, so the same bits).
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-pub fn forward(units: usize, inputs: usize, weight: &[f32], bias: &[f32], x: &[f32], z: &mut [f32]) {
+pub fn forward(
+    units: usize,
+    inputs: usize,
+    weight: &[f32],
+    bias: &[f32],
+    x: &[f32],
+    z: &mut [f32],
+    activation: Option<Activation>,
+) {
     match_target! {
         "x86_64+avx512f" => if units > 1 {
-            return super::tiny512::forward(units, inputs, weight, bias, x, z);
+            return super::tiny512::forward(units, inputs, weight, bias, x, z, activation);
         },
         _ => {}
     }
-    forward_loops(units, inputs, weight, bias, x, z)
+    forward_loops(units, inputs, weight, bias, x, z);
+    if let Some(activation) = activation {
+        activation.forward_in_place(z, units);
+    }
+}
+
+/// The activations `tiny512` applies to a row in registers: those that act on each value alone
+/// through a vectorisable function (`squash`).
+pub(super) fn squashes(activation: Activation) -> bool {
+    matches!(activation, Activation::Tanh | Activation::Sigmoid | Activation::Relu)
+}
+
+/// `activation` (one that `squashes`) on each lane of a row, as `Activation::forward_in_place`
+/// computes it.
+#[inline(always)]
+pub(super) fn squash(activation: Activation, mut row: Row) -> Row {
+    match activation {
+        Activation::Tanh => row.iter_mut().for_each(|v| *v = math::tanh(*v)),
+        Activation::Sigmoid => row.iter_mut().for_each(|v| *v = math::sigmoid(*v)),
+        Activation::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
+        _ => unreachable!("only activations that squash"),
+    }
+    row
 }
 
 #[multiversion(targets("x86_64+avx2+fma"))]
@@ -348,8 +383,9 @@ mod tests {
     type Backward = fn(usize, usize, &[f32], &[f32], &[f32], &mut [f32], &mut [f32], Option<&mut [f32]>);
 
     /// Where the CPU has AVX-512, `forward` and `backward` run `tiny512`: it must give the
-    /// same bits as the loops, for every padded width, unit count, and sample count around
-    /// the groups of four (elsewhere both sides run the loops).
+    /// same bits as the loops (and the activation's own pass), for every padded width, unit
+    /// count, sample count around the groups of four, and activation applied in registers or
+    /// not (elsewhere both sides run the loops).
     #[test]
     fn every_build_gives_the_same_bits() {
         let fill = |len: usize, k: f32| (0..len).map(|i| (i as f32 * k).sin() * 1.7).collect::<Vec<f32>>();
@@ -358,18 +394,28 @@ mod tests {
                 for n in [1, 3, 4, 6, 9] {
                     let (weight, bias) = (fill(units * inputs, 1.3), fill(units, 0.7));
                     let (x, dz) = (fill(inputs * n, 2.1), fill(units * n, 0.37));
-                    let (mut z, mut z_loops) = (vec![0.0; units * n], vec![0.0; units * n]);
-                    forward(units, inputs, &weight, &bias, &x, &mut z);
-                    forward_loops(units, inputs, &weight, &bias, &x, &mut z_loops);
+                    let activations = [None, Some(Activation::Tanh), Some(Activation::Sigmoid), Some(Activation::Relu)];
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+                    for activation in activations.into_iter().chain([Some(Activation::LeakyRelu { alpha: 0.1 })]) {
+                        let (mut z, mut z_loops) = (vec![0.0; units * n], vec![0.0; units * n]);
+                        forward(units, inputs, &weight, &bias, &x, &mut z, activation);
+                        forward_loops(units, inputs, &weight, &bias, &x, &mut z_loops);
+                        if let Some(activation) = activation {
+                            activation.forward_in_place(&mut z_loops, units);
+                        }
+                        assert_eq!(
+                            bits(&z),
+                            bits(&z_loops),
+                            "forward, {activation:?}, inputs {inputs}, units {units}, n {n}"
+                        );
+                    }
                     let grads = |run: Backward| {
                         let (mut dw, mut db, mut dx) =
                             (vec![0.0; units * inputs], vec![0.0; units], vec![0.0; inputs * n]);
                         run(units, inputs, &weight, &x, &dz, &mut dw, &mut db, Some(&mut dx));
                         [dw, db, dx].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>())
                     };
-                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
                     let shape = format!("inputs {inputs}, units {units}, n {n}");
-                    assert_eq!(bits(&z), bits(&z_loops), "forward, {shape}");
                     assert_eq!(grads(backward), grads(backward_loops), "backward, {shape}");
                 }
             }

@@ -9,9 +9,12 @@
 //! A row of `K < 16` inputs sits in the low lanes of a register; the lanes past it hold zeros
 //! or the next sample's values and only ever reach lanes that are never written back.
 
+use crate::kernels::activation::Activation;
 use std::arch::x86_64::{__m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps};
 
-use super::tiny::{GROUP, LANES, Row, by_width, lane_mask, load, load_zeroed, padded_rows, store, transposed};
+use super::tiny::{
+    GROUP, LANES, Row, by_width, lane_mask, load, load_zeroed, padded_rows, squash, squashes, store, transposed,
+};
 
 #[target_feature(enable = "avx512f")]
 fn vector(row: Row) -> __m512 {
@@ -39,26 +42,47 @@ fn widen<const K: usize>(row: &[f32; K]) -> __m512 {
 
 /// `tiny::forward` for `units > 1`.
 #[target_feature(enable = "avx512f")]
-pub fn forward(units: usize, inputs: usize, weight: &[f32], bias: &[f32], x: &[f32], z: &mut [f32]) {
-    by_width!(inputs, forward_k(units, inputs, weight, bias, x, z))
+pub fn forward(
+    units: usize,
+    inputs: usize,
+    weight: &[f32],
+    bias: &[f32],
+    x: &[f32],
+    z: &mut [f32],
+    activation: Option<Activation>,
+) {
+    let squashed = activation.filter(|&a| squashes(a));
+    by_width!(inputs, forward_k(units, inputs, weight, bias, x, z, squashed));
+    if let Some(activation) = activation.filter(|&a| !squashes(a)) {
+        activation.forward_in_place(z, units);
+    }
 }
 
 #[target_feature(enable = "avx512f")]
-fn forward_k<const K: usize>(units: usize, inputs: usize, weight: &[f32], bias: &[f32], x: &[f32], z: &mut [f32]) {
+fn forward_k<const K: usize>(
+    units: usize,
+    inputs: usize,
+    weight: &[f32],
+    bias: &[f32],
+    x: &[f32],
+    z: &mut [f32],
+    squashed: Option<Activation>,
+) {
     let mut weight_t = [_mm512_setzero_ps(); K];
     for (v, row) in weight_t.iter_mut().zip(transposed::<K>(inputs, weight)) {
         *v = vector(row);
     }
     let bias = vector(load_zeroed(bias, 0, units, &lane_mask(units)));
     let n = x.len() / inputs;
+    let layer = (units, inputs, squashed);
     // GROUP samples at a time, their sums independent, then the rest one by one, as in `tiny`.
     let mut j = 0;
     while j + GROUP <= n {
-        forward_group::<K, GROUP>(&weight_t, bias, units, inputs, x, z, j);
+        forward_group::<K, GROUP>(&weight_t, bias, layer, x, z, j);
         j += GROUP;
     }
     for j in j..n {
-        forward_group::<K, 1>(&weight_t, bias, units, inputs, x, z, j);
+        forward_group::<K, 1>(&weight_t, bias, layer, x, z, j);
     }
 }
 
@@ -69,8 +93,7 @@ fn forward_k<const K: usize>(units: usize, inputs: usize, weight: &[f32], bias: 
 fn forward_group<const K: usize, const G: usize>(
     weight_t: &[__m512; K],
     bias: __m512,
-    units: usize,
-    inputs: usize,
+    (units, inputs, squashed): (usize, usize, Option<Activation>),
     x: &[f32],
     z: &mut [f32],
     j: usize,
@@ -87,7 +110,11 @@ fn forward_group<const K: usize, const G: usize>(
         }
     }
     for (s, &acc) in accs.iter().enumerate() {
-        store(z, (j + s) * units, units, &lanes(acc));
+        let row = match squashed {
+            Some(activation) => squash(activation, lanes(acc)),
+            None => lanes(acc),
+        };
+        store(z, (j + s) * units, units, &row);
     }
 }
 
