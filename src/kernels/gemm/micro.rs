@@ -16,7 +16,7 @@ use multiversion::multiversion;
 /// in order, for the `MR x NR` tile at rows `offset..offset + MR` of the column segments `c`;
 /// the sums start from zero when `fresh`, else from C's values.
 #[inline(always)]
-fn kernel<const MR: usize, const NR: usize>(
+fn kernel<const MR: usize, const NR: usize, const B_STRIDE: usize>(
     kc: usize,
     a: &[f32],
     b: &[f32],
@@ -33,9 +33,9 @@ fn kernel<const MR: usize, const NR: usize>(
         let source = if fresh { &ZEROS[..MR] } else { &source[offset..offset + MR] };
         *column = source.try_into().expect("MR rows");
     }
-    for (a, b) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
+    for (a, b) in a.chunks_exact(MR).zip(b.chunks_exact(B_STRIDE)).take(kc) {
         let a: &[f32; MR] = a.try_into().expect("whole panel steps");
-        let b: &[f32; NR] = b.try_into().expect("whole panel steps");
+        let b: &[f32; NR] = b[..NR].try_into().expect("whole panel steps");
         for (column, &bj) in acc.iter_mut().zip(b) {
             for (c, &ai) in column.iter_mut().zip(a) {
                 *c = ai.mul_add(bj, *c);
@@ -53,17 +53,31 @@ pub type Kernel = fn(usize, &[f32], &[f32], &mut [&mut [f32]], usize, bool);
 /// 32 x 12 for AVX-512 (on a CPU without it, the same code compiled for the baseline).
 #[multiversion(targets("x86_64+avx512f"))]
 pub fn avx512(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usize, fresh: bool) {
-    kernel::<32, 12>(kc, a, b, c, offset, fresh)
+    kernel::<32, 12, 12>(kc, a, b, c, offset, fresh)
+}
+
+/// 32 x 4 and 32 x 8 for AVX-512 on panels of B packed 12 columns wide, of which only the first
+/// 4 or 8 are real: the last panel of a product whose width leaves 4 or 8 columns (batches of
+/// 256 or 128) runs these instead of the full tile on a padded copy, which did 3 or 1.5 times
+/// the work for it.
+#[multiversion(targets("x86_64+avx512f"))]
+pub fn avx512_4(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usize, fresh: bool) {
+    kernel::<32, 4, 12>(kc, a, b, c, offset, fresh)
+}
+
+#[multiversion(targets("x86_64+avx512f"))]
+pub fn avx512_8(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usize, fresh: bool) {
+    kernel::<32, 8, 12>(kc, a, b, c, offset, fresh)
 }
 
 /// 16 x 6 for AVX2 with FMA.
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn avx2(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usize, fresh: bool) {
-    kernel::<16, 6>(kc, a, b, c, offset, fresh)
+    kernel::<16, 6, 6>(kc, a, b, c, offset, fresh)
 }
 
 /// 8 x 4, portable: `mul_add` is one instruction where the target has FMA and libm's correctly
 /// rounded `fmaf` where it has not (the same result, slowly).
 pub fn scalar(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usize, fresh: bool) {
-    kernel::<8, 4>(kc, a, b, c, offset, fresh)
+    kernel::<8, 4, 4>(kc, a, b, c, offset, fresh)
 }

@@ -120,14 +120,20 @@ pub fn run_tile(
     epilogue: &mut dyn FnMut(Range<usize>, &mut [f32]),
 ) {
     match isa {
-        Isa::Avx512 => run::<32, 12>(micro::avx512, tiles, tile, a, b, epilogue),
-        Isa::Avx2 => run::<16, 6>(micro::avx2, tiles, tile, a, b, epilogue),
-        Isa::Scalar => run::<8, 4>(micro::scalar, tiles, tile, a, b, epilogue),
+        Isa::Avx512 => {
+            let narrow: [(usize, micro::Kernel); 2] = [(4, micro::avx512_4), (8, micro::avx512_8)];
+            run::<32, 12>(micro::avx512, &narrow, tiles, tile, a, b, epilogue)
+        }
+        Isa::Avx2 => run::<16, 6>(micro::avx2, &[], tiles, tile, a, b, epilogue),
+        Isa::Scalar => run::<8, 4>(micro::scalar, &[], tiles, tile, a, b, epilogue),
     }
 }
 
+/// `narrow` lists kernels for full-height tiles of fewer columns (width, kernel), reading the
+/// same `NR`-wide panels of B.
 fn run<const MR: usize, const NR: usize>(
     kernel: micro::Kernel,
+    narrow: &[(usize, micro::Kernel)],
     tiles: &Tiles,
     mut tile: Tile<'_>,
     a: &[f32],
@@ -152,6 +158,10 @@ fn run<const MR: usize, const NR: usize>(
                     let (height, offset) = (MR.min(m - i), i - rows.start);
                     if height == MR && width == NR {
                         kernel(kc, a_panel, b_panel, segments, offset, fresh);
+                        continue;
+                    }
+                    if let Some(&(_, narrow)) = narrow.iter().find(|&&(w, _)| height == MR && w == width) {
+                        narrow(kc, a_panel, b_panel, segments, offset, fresh);
                         continue;
                     }
                     // A tile over C's edge runs on a full-size copy; its padding meets only
