@@ -11,6 +11,7 @@
 //! without any `unsafe`.
 
 use multiversion::multiversion;
+use multiversion::target::match_target;
 
 /// `c[j][offset + i] = fma(a[p*MR + i], b[p*NR + j], c[j][offset + i])` for `p` in `0..kc`
 /// in order, for the `MR x NR` tile at rows `offset..offset + MR` of the column segments `c`;
@@ -59,15 +60,22 @@ pub fn avx512(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usi
 /// 32 x 4 and 32 x 8 for AVX-512 on panels of B packed 12 columns wide, of which only the first
 /// 4 or 8 are real: the last panel of a product whose width leaves 4 or 8 columns (batches of
 /// 256 or 128) runs these instead of the full tile on a padded copy, which did 3 or 1.5 times
-/// the work for it.
+/// the work for it. Spelled out with intrinsics (`super::narrow512`); the generic body is only
+/// the fallback of a CPU without AVX-512, which never selects these.
 #[multiversion(targets("x86_64+avx512f"))]
 pub fn avx512_4(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usize, fresh: bool) {
-    kernel::<32, 4, 12>(kc, a, b, c, offset, fresh)
+    match_target! {
+        "x86_64+avx512f" => super::narrow512::kernel::<4>(kc, a, b, c, offset, fresh),
+        _ => kernel::<32, 4, 12>(kc, a, b, c, offset, fresh),
+    }
 }
 
 #[multiversion(targets("x86_64+avx512f"))]
 pub fn avx512_8(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usize, fresh: bool) {
-    kernel::<32, 8, 12>(kc, a, b, c, offset, fresh)
+    match_target! {
+        "x86_64+avx512f" => super::narrow512::kernel::<8>(kc, a, b, c, offset, fresh),
+        _ => kernel::<32, 8, 12>(kc, a, b, c, offset, fresh),
+    }
 }
 
 /// 16 x 6 for AVX2 with FMA.

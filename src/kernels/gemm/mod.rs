@@ -15,9 +15,13 @@
 
 mod isa;
 mod micro;
+#[cfg(target_arch = "x86_64")]
+mod narrow512;
 mod pack;
 pub mod reference;
 mod tiles;
+#[cfg(target_arch = "x86_64")]
+mod transpose512;
 
 pub use isa::{Isa, MAX_MR, MAX_NR};
 pub use pack::{PackBuffer, pack, packed_len};
