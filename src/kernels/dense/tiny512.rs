@@ -215,9 +215,19 @@ fn backward_group<const K: usize, const G: usize>(
             // Single values are broadcast from the slices themselves (see `forward_group`).
             // Rows past the inputs take the next sample's values (or 0 at the end): they are
             // never read back.
-            for (k, row) in sums.dw_t.iter_mut().enumerate() {
-                let xk = x.get((j + s) * inputs + k).copied().unwrap_or(0.0);
-                *row = _mm512_fmadd_ps(_mm512_set1_ps(xk), g, *row);
+            let start = (j + s) * inputs;
+            match x.get(start..start + K) {
+                Some(xj) => {
+                    for (row, &xk) in sums.dw_t.iter_mut().zip(xj) {
+                        *row = _mm512_fmadd_ps(_mm512_set1_ps(xk), g, *row);
+                    }
+                }
+                None => {
+                    for (k, row) in sums.dw_t.iter_mut().enumerate() {
+                        let xk = x.get(start + k).copied().unwrap_or(0.0);
+                        *row = _mm512_fmadd_ps(_mm512_set1_ps(xk), g, *row);
+                    }
+                }
             }
         } else {
             let xj = load_row(x, (j + s) * inputs, inputs);
@@ -227,10 +237,13 @@ fn backward_group<const K: usize, const G: usize>(
         }
     }
     if let Some(dx) = dx {
+        // Each sample's gradient row, of known length, so that reading it needs no checks.
+        let rows: [&[f32]; G] = std::array::from_fn(|s| &dz[s * units..][..units]);
+        let w = &w[..units];
         let mut accs = [_mm512_setzero_ps(); G];
-        for (u, &wu) in w[..units].iter().enumerate() {
-            for (s, acc) in accs.iter_mut().enumerate() {
-                *acc = _mm512_fmadd_ps(_mm512_set1_ps(dz[s * units + u]), wu, *acc);
+        for (u, &wu) in w.iter().enumerate() {
+            for (acc, row) in accs.iter_mut().zip(&rows) {
+                *acc = _mm512_fmadd_ps(_mm512_set1_ps(row[u]), wu, *acc);
             }
         }
         for (s, &acc) in accs.iter().enumerate() {

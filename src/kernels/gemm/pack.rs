@@ -105,9 +105,9 @@ fn pack_panel(src: Strided<'_>, first: usize, valid: usize, width: usize, panel:
 /// steps are contiguous: a transpose, in blocks of `RB` rows (16; 12 for AVX-512's B panels,
 /// twice as fast as blocks of 4 there: 0.29 against 0.56 ns per value; 4 or 2 for narrower
 /// panels) by 16 steps that the compiler turns into vector shuffles (compiled for AVX-512 and AVX2,
-/// chosen at run time). Without `unsafe` this is slower than hand-written AVX 8 x 8 shuffles
-/// (0.65 against 0.37 ns per value in a test of 32-row panels): a few percent of a wide
-/// layer's step.
+/// chosen at run time). The compiler's code for 16-row blocks moves values nearly one at a
+/// time, so on AVX-512 CPUs those blocks are transposed by register shuffles written with
+/// intrinsics (`super::transpose512`; W3's and W2's forward packing about 20 % faster).
 mod transpose {
     use multiversion::multiversion;
     use multiversion::target::match_target;
