@@ -11,7 +11,6 @@ use multiversion::multiversion;
 use multiversion::target::match_target;
 
 use crate::kernels::activation::Activation;
-use crate::kernels::math;
 
 pub const LANES: usize = 16;
 pub(super) type Row = [f32; LANES];
@@ -129,25 +128,6 @@ pub fn forward(
     if let Some(activation) = activation {
         activation.forward_in_place(z, units);
     }
-}
-
-/// The activations `tiny512` applies to a row in registers: those that act on each value alone
-/// through a vectorisable function (`squash`).
-pub(super) fn squashes(activation: Activation) -> bool {
-    matches!(activation, Activation::Tanh | Activation::Sigmoid | Activation::Relu)
-}
-
-/// `activation` (one that `squashes`) on each lane of a row, as `Activation::forward_in_place`
-/// computes it.
-#[inline(always)]
-pub(super) fn squash(activation: Activation, mut row: Row) -> Row {
-    match activation {
-        Activation::Tanh => row.iter_mut().for_each(|v| *v = math::tanh(*v)),
-        Activation::Sigmoid => row.iter_mut().for_each(|v| *v = math::sigmoid(*v)),
-        Activation::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
-        _ => unreachable!("only activations that squash"),
-    }
-    row
 }
 
 #[multiversion(targets("x86_64+avx2+fma"))]
@@ -383,40 +363,56 @@ mod tests {
     type Backward = fn(usize, usize, &[f32], &[f32], &[f32], &mut [f32], &mut [f32], Option<&mut [f32]>);
 
     /// Where the CPU has AVX-512, `forward` and `backward` run `tiny512`: it must give the
-    /// same bits as the loops (and the activation's own pass), for every padded width, unit
-    /// count, sample count around the groups of four, and activation applied in registers or
-    /// not (elsewhere both sides run the loops).
+    /// same bits as the loops (and the activation's own pass), for every input count, unit
+    /// counts from 1 to 16, sample counts around the groups of four (none included), with and
+    /// without an input gradient, and each activation applied in registers or not; the inputs
+    /// include -0, infinities and NaN, and the outputs start as a sentinel so that a value left
+    /// unwritten shows (elsewhere both sides run the loops). NaNs compare equal whatever their
+    /// payload, which depends on the order the compiler gives a fused multiply-add's operands.
     #[test]
     fn every_build_gives_the_same_bits() {
+        const SENTINEL: f32 = 12345.0;
         let fill = |len: usize, k: f32| (0..len).map(|i| (i as f32 * k).sin() * 1.7).collect::<Vec<f32>>();
-        for inputs in [1, 2, 3, 5, 8, 11, 16] {
+        let same = |a: &[f32], b: &[f32]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()))
+        };
+        let activations = [None, Some(Activation::Tanh), Some(Activation::Sigmoid), Some(Activation::Relu)];
+        for inputs in 1..=16 {
             for units in [1, 2, 7, 16] {
-                for n in [1, 3, 4, 6, 9] {
+                for n in [0, 1, 3, 4, 6, 9] {
                     let (weight, bias) = (fill(units * inputs, 1.3), fill(units, 0.7));
-                    let (x, dz) = (fill(inputs * n, 2.1), fill(units * n, 0.37));
-                    let activations = [None, Some(Activation::Tanh), Some(Activation::Sigmoid), Some(Activation::Relu)];
-                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+                    let (mut x, dz) = (fill(inputs * n, 2.1), fill(units * n, 0.37));
+                    // Special values in the last sample only, so that the others stay finite.
+                    for (slot, special) in x.iter_mut().rev().zip([-0.0, f32::INFINITY, f32::NAN, -1e-40]) {
+                        *slot = special;
+                    }
+                    let shape = format!("inputs {inputs}, units {units}, n {n}");
                     for activation in activations.into_iter().chain([Some(Activation::LeakyRelu { alpha: 0.1 })]) {
-                        let (mut z, mut z_loops) = (vec![0.0; units * n], vec![0.0; units * n]);
+                        let (mut z, mut z_loops) = (vec![SENTINEL; units * n], vec![SENTINEL; units * n]);
                         forward(units, inputs, &weight, &bias, &x, &mut z, activation);
                         forward_loops(units, inputs, &weight, &bias, &x, &mut z_loops);
                         if let Some(activation) = activation {
                             activation.forward_in_place(&mut z_loops, units);
                         }
-                        assert_eq!(
-                            bits(&z),
-                            bits(&z_loops),
-                            "forward, {activation:?}, inputs {inputs}, units {units}, n {n}"
+                        assert!(!z.contains(&SENTINEL), "forward left a value unwritten, {shape}");
+                        assert!(same(&z, &z_loops), "forward, {activation:?}, {shape}");
+                    }
+                    for input_grad in [true, false] {
+                        let grads = |run: Backward| {
+                            let (mut dw, mut db) = (vec![SENTINEL; units * inputs], vec![SENTINEL; units]);
+                            let mut dx = vec![SENTINEL; inputs * n];
+                            run(units, inputs, &weight, &x, &dz, &mut dw, &mut db, input_grad.then_some(&mut dx));
+                            [dw, db, dx]
+                        };
+                        let (dispatched, loops) = (grads(backward), grads(backward_loops));
+                        for (got, want) in dispatched.iter().zip(&loops) {
+                            assert!(same(got, want), "backward, input gradient {input_grad}, {shape}");
+                        }
+                        assert!(
+                            !dispatched[..2].iter().flatten().any(|&v| v == SENTINEL),
+                            "dW or db unwritten, {shape}"
                         );
                     }
-                    let grads = |run: Backward| {
-                        let (mut dw, mut db, mut dx) =
-                            (vec![0.0; units * inputs], vec![0.0; units], vec![0.0; inputs * n]);
-                        run(units, inputs, &weight, &x, &dz, &mut dw, &mut db, Some(&mut dx));
-                        [dw, db, dx].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>())
-                    };
-                    let shape = format!("inputs {inputs}, units {units}, n {n}");
-                    assert_eq!(grads(backward), grads(backward_loops), "backward, {shape}");
                 }
             }
         }

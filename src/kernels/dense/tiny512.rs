@@ -10,11 +10,10 @@
 //! or the next sample's values and only ever reach lanes that are never written back.
 
 use crate::kernels::activation::Activation;
+use crate::kernels::math;
 use std::arch::x86_64::{__m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps};
 
-use super::tiny::{
-    GROUP, LANES, Row, by_width, lane_mask, load, load_zeroed, padded_rows, squash, squashes, store, transposed,
-};
+use super::tiny::{GROUP, LANES, Row, by_width, lane_mask, load, load_zeroed, padded_rows, store, transposed};
 
 #[target_feature(enable = "avx512f")]
 fn vector(row: Row) -> __m512 {
@@ -251,4 +250,23 @@ fn backward_group<const K: usize, const G: usize>(
             store(dx, (j + s) * inputs, inputs, &row);
         }
     }
+}
+
+/// The activations applied to a row in registers: those that act on each value alone
+/// through a vectorisable function (`squash`).
+fn squashes(activation: Activation) -> bool {
+    matches!(activation, Activation::Tanh | Activation::Sigmoid | Activation::Relu)
+}
+
+/// `activation` (one that `squashes`) on each lane of a row, as `Activation::forward_in_place`
+/// computes it.
+#[inline(always)]
+fn squash(activation: Activation, mut row: Row) -> Row {
+    match activation {
+        Activation::Tanh => row.iter_mut().for_each(|v| *v = math::tanh(*v)),
+        Activation::Sigmoid => row.iter_mut().for_each(|v| *v = math::sigmoid(*v)),
+        Activation::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
+        _ => unreachable!("only activations that squash"),
+    }
+    row
 }

@@ -8,7 +8,8 @@
 //! with FMA (16 x 6: 12 ymm accumulators) and portable (8 x 4). With its loops of fixed trip
 //! counts and `f32::mul_add`, the compiler emits the same register-blocked code as hand-written
 //! intrinsics would (checked against an intrinsics version: same instructions, same speed),
-//! without any `unsafe`.
+//! without any `unsafe`. At 4 and 8 columns it does not (LLVM vectorises the body across the
+//! columns, with gathers), so those edge kernels call intrinsics (`super::narrow512`).
 
 use multiversion::multiversion;
 use multiversion::target::match_target;

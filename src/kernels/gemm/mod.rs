@@ -10,8 +10,11 @@
 //! A product runs in two parallel phases: `pack` copies each operand once into the panels the
 //! microkernel reads (several tasks per operand for large ones), then `run_tile` computes each
 //! task's tile of C (`Tiles` decides the grid from the shape alone and `Tiles::split` hands
-//! each task its own part of C). No `unsafe` anywhere: the microkernels are plain Rust that
-//! the compiler turns into register-blocked AVX-512 or AVX2 code (see `micro`).
+//! each task its own part of C). No `unsafe` anywhere: the full-width microkernels are plain
+//! Rust that the compiler turns into register-blocked AVX-512 or AVX2 code (see `micro`); the
+//! narrow AVX-512 edge kernels (`narrow512`) and packing's AVX-512 transposes
+//! (`transpose512`) use `std::arch` intrinsics, which are safe inside `#[target_feature]`
+//! functions.
 
 mod isa;
 mod micro;

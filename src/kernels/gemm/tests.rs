@@ -17,8 +17,9 @@ fn chain(a: Strided<'_>, b: Strided<'_>, i: usize, j: usize) -> f32 {
 
 /// Shapes around every tile and block edge: single elements, partial microkernel tiles, more
 /// rows than one row block (MC = 256), more steps than one step block (KC = 256).
-/// Widths leaving 4 and 8 columns in the last panel (40, 20) run the narrow AVX-512 kernels.
-const SHAPES: [(usize, usize, usize); 9] = [
+/// Widths leaving 4 and 8 columns in the last panel (40, 64, 16, 20) run the narrow AVX-512
+/// kernels, also over more than one step block (k > 256), where they add to C.
+const SHAPES: [(usize, usize, usize); 10] = [
     (1, 1, 1),
     (3, 2, 7),
     (33, 13, 5),
@@ -28,6 +29,7 @@ const SHAPES: [(usize, usize, usize); 9] = [
     (17, 100, 513),
     (64, 64, 0),
     (96, 20, 270),
+    (64, 16, 300),
 ];
 
 #[test]
