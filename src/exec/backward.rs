@@ -51,11 +51,12 @@ impl State {
                 }
                 let isa = Isa::current();
                 let w = &params.tensors[weight];
-                let tiles = layer.backward_tasks(rows, input_grad).tiles;
+                let fuses_update = rule.is_some() && plan.update_fused(weight);
+                let tiles = layer.backward_tasks(rows, input_grad, fuses_update).tiles;
                 run_jobs(layer.backward_jobs(isa, w, x, dz, db, input_grad, &mut self.packs), tiles > 1);
                 // The weight is read again only by the next step (the product for dx reads
                 // its packed copy), so it can take its step as soon as its gradient is known.
-                let update = rule.filter(|_| plan.update_fused(weight)).map(|rule| {
+                let update = rule.filter(|_| fuses_update).map(|rule| {
                     self.updated[weight] = true;
                     let moments = &mut self.moments[weight];
                     let param = &mut params.tensors[weight][..];

@@ -298,7 +298,9 @@ impl Plan {
     pub fn tasks(&self, kernel: &Kernel, rows: usize) -> Vec<usize> {
         let chunks = rows.div_ceil(self.chunk_rows(rows));
         let dense = |node: usize| match self.nodes[node].op {
-            Op::Dense { layer, .. } if layer.is_tiled() => Some((layer, self.nodes[node].input != 0)),
+            Op::Dense { layer, weight, .. } if layer.is_tiled() => {
+                Some((layer, self.nodes[node].input != 0, self.update_fused(weight)))
+            }
             _ => None,
         };
         let tiled = |count: crate::kernels::tiled::TaskCount| {
@@ -306,12 +308,12 @@ impl Plan {
         };
         match *kernel {
             Kernel::Forward { node, .. } => match dense(node) {
-                Some((layer, _)) => tiled(layer.forward_tasks(rows)),
+                Some((layer, ..)) => tiled(layer.forward_tasks(rows)),
                 None => vec![chunks],
             },
             Kernel::Backward { node, activation } => match dense(node) {
-                Some((layer, input_grad)) => {
-                    let mut phases = tiled(layer.backward_tasks(rows, input_grad));
+                Some((layer, input_grad, fused)) => {
+                    let mut phases = tiled(layer.backward_tasks(rows, input_grad, fused));
                     if activation.is_some() && chunks > 1 {
                         phases.insert(0, chunks);
                     }

@@ -79,22 +79,48 @@ fn products_agree_with_nalgebra() {
 #[test]
 fn task_tiles_cover_the_output_once() {
     for (m, n, k) in [(1024, 256, 1024), (784, 256, 128), (10, 128, 128), (1000, 7, 3000), (5, 5, 5)] {
-        let tiles = Tiles::new(m, n, k);
-        assert!(tiles.count() >= 1 && tiles.count() <= MAX_TASKS);
-        for isa in Isa::ALL {
-            let mut owner = vec![usize::MAX; m * n];
-            for task in 0..tiles.count() {
-                let (rows, cols) = tiles.bounds(isa, task);
-                assert!(!rows.is_empty() && !cols.is_empty(), "{isa:?} {m}x{n}: task {task} is empty");
-                for j in cols {
-                    for i in rows.clone() {
-                        assert_eq!(owner[i + j * m], usize::MAX, "({i},{j}) in two tasks");
-                        owner[i + j * m] = task;
+        for tiles in [Tiles::new(m, n, k), Tiles::whole_columns(m, n, k)] {
+            assert!(tiles.count() >= 1 && tiles.count() <= MAX_TASKS);
+            for isa in Isa::ALL {
+                let mut owner = vec![usize::MAX; m * n];
+                for task in 0..tiles.count() {
+                    let (rows, cols) = tiles.bounds(isa, task);
+                    assert!(!rows.is_empty() && !cols.is_empty(), "{isa:?} {m}x{n}: task {task} is empty");
+                    for j in cols {
+                        for i in rows.clone() {
+                            assert_eq!(owner[i + j * m], usize::MAX, "({i},{j}) in two tasks");
+                            owner[i + j * m] = task;
+                        }
                     }
                 }
+                assert!(owner.iter().all(|&t| t != usize::MAX), "{isa:?} {m}x{n}: an element has no task");
             }
-            assert!(owner.iter().all(|&t| t != usize::MAX), "{isa:?} {m}x{n}: an element has no task");
         }
+    }
+}
+
+/// A grid of whole columns (the weight gradients whose optimizer step runs in the tiles)
+/// gives the same bits as the square one: the grid decides which elements go together,
+/// never an element's chain.
+#[test]
+fn every_grid_gives_the_same_bits() {
+    let (m, n, k) = (300, 100, 270);
+    let (a_data, b_data) = (values(m * k, 0.37), values(k * n, 0.91));
+    let (a, b) = (Strided::col_major(&a_data, m, k), Strided::col_major(&b_data, k, n));
+    for isa in supported() {
+        let (mut packed_a, mut packed_b) = (PackBuffer::default(), PackBuffer::default());
+        pack_both(isa, a, b, &mut packed_a, &mut packed_b);
+        let product = |tiles: Tiles| {
+            let mut c = vec![f32::NAN; m * n];
+            for tile in tiles.split(isa, &mut c) {
+                run_tile(isa, &tiles, tile, packed_a.as_slice(), packed_b.as_slice(), &mut |_, _| {});
+            }
+            c.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+        };
+        let columns = Tiles::whole_columns(m, n, k);
+        // 300 * 100 * 270 multiply-adds are 3.9 tasks' worth: three tiles side by side.
+        assert_eq!((columns.rows, columns.cols), (1, 3), "one row of tiles, as many columns as the work asks");
+        assert_eq!(product(columns), product(Tiles::new(m, n, k)), "{isa:?}");
     }
 }
 

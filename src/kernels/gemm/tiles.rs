@@ -47,6 +47,14 @@ impl Tiles {
         Tiles { m, n, k, rows: best.0, cols: best.1 }
     }
 
+    /// The grid for a weight gradient whose optimizer step runs in the tiles: `new`'s task
+    /// count, all of it in columns, so that each tile's columns are whole rows of the weight
+    /// and the step streams through contiguous weights and moments.
+    pub fn whole_columns(m: usize, n: usize, k: usize) -> Tiles {
+        let wanted = (m.saturating_mul(n).saturating_mul(k) / TASK_MACS).clamp(1, MAX_TASKS);
+        Tiles { m, n, k, rows: 1, cols: wanted.min(n.div_ceil(MAX_NR).max(1)) }
+    }
+
     pub fn count(&self) -> usize {
         self.rows * self.cols
     }
