@@ -33,8 +33,8 @@ impl Tiles {
     /// least `TASK_MACS`, each at least one of the largest microkernel tile), and of those
     /// grids the one whose tiles are closest to square, which reads the least memory.
     pub fn new(m: usize, n: usize, k: usize) -> Tiles {
-        let wanted = (m.saturating_mul(n).saturating_mul(k) / TASK_MACS).clamp(1, MAX_TASKS);
-        let (most_rows, most_cols) = (m.div_ceil(MAX_MR).max(1), n.div_ceil(MAX_NR).max(1));
+        let (wanted, most_cols) = (wanted_tasks(m, n, k), most_columns(n));
+        let most_rows = m.div_ceil(MAX_MR).max(1);
         let mut best = (1, 1);
         for rows in 1..=most_rows.min(wanted) {
             let cols = (wanted / rows).min(most_cols);
@@ -51,8 +51,7 @@ impl Tiles {
     /// count, all of it in columns, so that each tile's columns are whole rows of the weight
     /// and the step streams through contiguous weights and moments.
     pub fn whole_columns(m: usize, n: usize, k: usize) -> Tiles {
-        let wanted = (m.saturating_mul(n).saturating_mul(k) / TASK_MACS).clamp(1, MAX_TASKS);
-        Tiles { m, n, k, rows: 1, cols: wanted.min(n.div_ceil(MAX_NR).max(1)) }
+        Tiles { m, n, k, rows: 1, cols: wanted_tasks(m, n, k).min(most_columns(n)) }
     }
 
     pub fn count(&self) -> usize {
@@ -65,6 +64,16 @@ impl Tiles {
         let (row, col) = (task / self.cols, task % self.cols);
         (split(self.m, isa.mr(), self.rows, row), split(self.n, isa.nr(), self.cols, col))
     }
+}
+
+/// Tasks an `m x n` product over `k` steps is worth: one per `TASK_MACS`, 1 to `MAX_TASKS`.
+fn wanted_tasks(m: usize, n: usize, k: usize) -> usize {
+    (m.saturating_mul(n).saturating_mul(k) / TASK_MACS).clamp(1, MAX_TASKS)
+}
+
+/// The most columns of tiles `n` columns allow: one of the widest microkernel tile each.
+fn most_columns(n: usize) -> usize {
+    n.div_ceil(MAX_NR).max(1)
 }
 
 /// Part `index` of `parts` of `0..len` in whole units of `unit` (the last may be short).
