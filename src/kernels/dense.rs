@@ -94,7 +94,8 @@ impl Dense {
             activation.backward(y, y, dz, self.units);
         }
         if self.is_tiny() {
-            tiny::backward(self.units, self.inputs, weight, x, dz, dw, db, dx);
+            let (units, inputs) = (self.units, self.inputs);
+            tiny::backward(tiny::Chunk { units, inputs, weight, x, dz, dw, db, dx });
             return;
         }
         if self.is_small() {

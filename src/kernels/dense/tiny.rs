@@ -207,57 +207,41 @@ fn forward_k<const K: usize>(units: usize, inputs: usize, weight: &[f32], bias: 
     }
 }
 
+/// One chunk's backward pass of a tiny layer: its shape, what it reads, what it writes
+/// (`dx` when the input gradient is wanted).
+pub struct Chunk<'a> {
+    pub units: usize,
+    pub inputs: usize,
+    pub weight: &'a [f32],
+    pub x: &'a [f32],
+    pub dz: &'a [f32],
+    pub dw: &'a mut [f32],
+    pub db: &'a mut [f32],
+    pub dx: Option<&'a mut [f32]>,
+}
+
 /// The gradients of a chunk: `db = sum_j dz_j`, `dW` (accumulated along whichever side
 /// takes fewer vector operations), `dx_j = sum_u dz_j[u] W[u]`; in zmm registers on AVX-512
 /// CPUs when there is more than one unit, as `forward`.
-#[allow(clippy::too_many_arguments)]
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-pub fn backward(
-    units: usize,
-    inputs: usize,
-    weight: &[f32],
-    x: &[f32],
-    dz: &[f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    dx: Option<&mut [f32]>,
-) {
+pub fn backward(chunk: Chunk<'_>) {
     match_target! {
-        "x86_64+avx512f" => if units > 1 {
-            return super::tiny512::backward(units, inputs, weight, x, dz, dw, db, dx);
+        "x86_64+avx512f" => if chunk.units > 1 {
+            return super::tiny512::backward(chunk);
         },
         _ => {}
     }
-    backward_loops(units, inputs, weight, x, dz, dw, db, dx)
+    backward_loops(chunk)
 }
 
-#[allow(clippy::too_many_arguments)]
 #[multiversion(targets("x86_64+avx2+fma"))]
-fn backward_loops(
-    units: usize,
-    inputs: usize,
-    weight: &[f32],
-    x: &[f32],
-    dz: &[f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    dx: Option<&mut [f32]>,
-) {
-    by_width!(inputs, backward_k(units, inputs, weight, x, dz, dw, db, dx))
+fn backward_loops(chunk: Chunk<'_>) {
+    by_width!(chunk.inputs, backward_k(chunk))
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn backward_k<const K: usize>(
-    units: usize,
-    inputs: usize,
-    weight: &[f32],
-    x: &[f32],
-    dz: &[f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    mut dx: Option<&mut [f32]>,
-) {
+fn backward_k<const K: usize>(chunk: Chunk<'_>) {
+    let Chunk { units, inputs, weight, x, dz, dw, db, mut dx } = chunk;
     if units == 1 {
         return backward_one::<K>(inputs, weight, x, dz, dw, db, dx);
     }
@@ -360,8 +344,6 @@ fn backward_one<const K: usize>(
 mod tests {
     use super::*;
 
-    type Backward = fn(usize, usize, &[f32], &[f32], &[f32], &mut [f32], &mut [f32], Option<&mut [f32]>);
-
     /// Where the CPU has AVX-512, `forward` and `backward` run `tiny512`: it must give the
     /// same bits as the loops (and the activation's own pass), for every input count, unit
     /// counts from 1 to 16, sample counts around the groups of four (none included), with and
@@ -398,10 +380,13 @@ mod tests {
                         assert!(same(&z, &z_loops), "forward, {activation:?}, {shape}");
                     }
                     for input_grad in [true, false] {
-                        let grads = |run: Backward| {
+                        let grads = |run: fn(Chunk<'_>)| {
                             let (mut dw, mut db) = (vec![SENTINEL; units * inputs], vec![SENTINEL; units]);
                             let mut dx = vec![SENTINEL; inputs * n];
-                            run(units, inputs, &weight, &x, &dz, &mut dw, &mut db, input_grad.then_some(&mut dx));
+                            let (weight, x, dz) = (&weight[..], &x[..], &dz[..]);
+                            let (dw_out, db_out, dx_out) =
+                                (&mut dw[..], &mut db[..], input_grad.then_some(&mut dx[..]));
+                            run(Chunk { units, inputs, weight, x, dz, dw: dw_out, db: db_out, dx: dx_out });
                             [dw, db, dx]
                         };
                         let (dispatched, loops) = (grads(backward), grads(backward_loops));

@@ -13,7 +13,7 @@ use crate::kernels::activation::Activation;
 use crate::kernels::math;
 use std::arch::x86_64::{__m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps};
 
-use super::tiny::{GROUP, LANES, Row, by_width, lane_mask, load, load_zeroed, padded_rows, store, transposed};
+use super::tiny::{Chunk, GROUP, LANES, Row, by_width, lane_mask, load, load_zeroed, padded_rows, store, transposed};
 
 #[target_feature(enable = "avx512f")]
 fn vector(row: Row) -> __m512 {
@@ -118,33 +118,14 @@ fn forward_group<const K: usize, const G: usize>(
 }
 
 /// `tiny::backward` for `units > 1`.
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-pub fn backward(
-    units: usize,
-    inputs: usize,
-    weight: &[f32],
-    x: &[f32],
-    dz: &[f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    dx: Option<&mut [f32]>,
-) {
-    by_width!(inputs, backward_k(units, inputs, weight, x, dz, dw, db, dx))
+pub fn backward(chunk: Chunk<'_>) {
+    by_width!(chunk.inputs, backward_k(chunk))
 }
 
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-fn backward_k<const K: usize>(
-    units: usize,
-    inputs: usize,
-    weight: &[f32],
-    x: &[f32],
-    dz: &[f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    mut dx: Option<&mut [f32]>,
-) {
+fn backward_k<const K: usize>(chunk: Chunk<'_>) {
+    let Chunk { units, inputs, weight, x, dz, dw, db, mut dx } = chunk;
     // W's rows, for dx only (the first layer has none).
     let mut w = [_mm512_setzero_ps(); LANES];
     if dx.is_some() {
