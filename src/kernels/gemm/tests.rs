@@ -16,20 +16,22 @@ fn chain(a: Strided<'_>, b: Strided<'_>, i: usize, j: usize) -> f32 {
 }
 
 /// Shapes around every tile and block edge: single elements, partial microkernel tiles, more
-/// rows than one row block (MC = 256), more steps than one step block (KC = 256).
+/// rows than one row block (MC = 256), more steps than one pass (about KC = 256 each, up to
+/// 1.5 KC: 513 is two passes, 600 two of 300, 700 three of 234, 784 three of 262).
 /// Widths leaving 4 and 8 columns in the last panel (40, 64, 16, 20) run the narrow AVX-512
-/// kernels, also over more than one step block (k > 256), where they add to C.
-const SHAPES: [(usize, usize, usize); 10] = [
+/// kernels, also over more than one pass, where they add to C.
+const SHAPES: [(usize, usize, usize); 11] = [
     (1, 1, 1),
     (3, 2, 7),
     (33, 13, 5),
-    (32, 12, 300),
+    (32, 12, 600),
     (70, 25, 1),
     (300, 40, 9),
     (17, 100, 513),
     (64, 64, 0),
     (96, 20, 270),
-    (64, 16, 300),
+    (64, 16, 700),
+    (40, 13, 784),
 ];
 
 #[test]

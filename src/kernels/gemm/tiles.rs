@@ -13,7 +13,8 @@ use super::micro;
 const TASK_MACS: usize = 1 << 21;
 /// The most tasks one product is split into: enough for 16 threads, two tasks each.
 pub const MAX_TASKS: usize = 32;
-/// Steps of `k` per pass over a tile: a `KC x NR` panel of B then stays in L1 cache.
+/// Steps of `k` per pass over a tile, about (`pass_steps`): a `KC x NR` panel of B then stays
+/// in L1 cache.
 const KC: usize = 256;
 /// Rows of C per pass: the `MC x KC` block of A then stays in L2 cache.
 const MC: usize = 256;
@@ -74,6 +75,14 @@ fn wanted_tasks(m: usize, n: usize, k: usize) -> usize {
 /// The most columns of tiles `n` columns allow: one of the widest microkernel tile each.
 fn most_columns(n: usize) -> usize {
     n.div_ceil(MAX_NR).max(1)
+}
+
+/// Steps per pass over a tile: `k` in equal passes of about `KC` (at most 1.5 `KC`), so that no
+/// pass is a short remainder (784 steps: three of 262, not three of 256 and one of 16, whose
+/// pass loads and stores the whole tile of C for 16 steps of work).
+fn pass_steps(k: usize) -> usize {
+    let passes = ((k + KC / 2) / KC).max(1);
+    k.div_ceil(passes).max(1)
 }
 
 /// Part `index` of `parts` of `0..len` in whole units of `unit` (the last may be short).
@@ -164,8 +173,9 @@ fn run<const MR: usize, const NR: usize>(
     for block in rows.clone().step_by(MC) {
         let block_end = (block + MC).min(rows.end);
         // The first pass over k starts each element from zero, later ones from C.
-        for first_step in (0..k.max(1)).step_by(KC) {
-            let (kc, fresh) = (KC.min(k - first_step), first_step == 0);
+        let pass = pass_steps(k);
+        for first_step in (0..k.max(1)).step_by(pass) {
+            let (kc, fresh) = (pass.min(k - first_step), first_step == 0);
             for j in cols.clone().step_by(NR) {
                 let b_panel = &b[(j / NR) * NR * k + first_step * NR..][..kc * NR];
                 let width = NR.min(n - j);
