@@ -14,7 +14,9 @@ use std::ops::Range;
 
 use super::activation::Activation;
 use super::dense::Dense;
-use super::gemm::{Isa, MAX_MR, MAX_NR, PackBuffer, Strided, Tile, Tiles, pack, packed_len, run_tile, split};
+use super::gemm::{
+    Isa, MAX_MR, MAX_NR, PackBuffer, Strided, Tile, Tiles, pack, pack_steps, packed_len, run_tile, split,
+};
 use super::optim::Rule;
 
 /// Values per packing job: about 256 KiB, some tens of microseconds of copying.
@@ -34,6 +36,9 @@ pub struct Packs {
 pub enum Job<'a> {
     /// Packs panels of an operand (see `gemm::pack`).
     Pack { src: Strided<'a>, width: usize, panels: Range<usize>, out: &'a mut [f32] },
+    /// Packs steps of every panel of an operand whose panel rows are adjacent in memory
+    /// (see `gemm::pack_steps`): `panels` holds each panel's part.
+    PackSteps { src: Strided<'a>, width: usize, steps: Range<usize>, panels: Vec<&'a mut [f32]> },
     /// `out[u] = sum_j dz[j * units + first + u]` over the samples `j` in order.
     BiasGrad { dz: &'a [f32], units: usize, first: usize, out: &'a mut [f32] },
 }
@@ -42,6 +47,7 @@ impl Job<'_> {
     pub fn run(self) {
         match self {
             Job::Pack { src, width, panels, out } => pack(src, width, panels, out),
+            Job::PackSteps { src, width, steps, mut panels } => pack_steps(src, width, steps, &mut panels),
             Job::BiasGrad { dz, units, first, out } => {
                 out.fill(0.0);
                 for column in dz.chunks_exact(units) {
@@ -53,9 +59,20 @@ impl Job<'_> {
 }
 
 /// Packing jobs for a `rows x k` operand: by its size alone, at most one per panel of the
-/// widest kernel, so the count is the same on every CPU.
+/// widest kernel (or, split by steps, one per step), so the count is the same on every CPU.
 pub fn pack_jobs(rows: usize, k: usize, widest: usize) -> usize {
     (rows * k / PACK_VALUES).clamp(1, MAX_JOBS.min(rows.div_ceil(widest).max(1)))
+}
+
+/// `pack_jobs` for an operand packed by steps (`by_steps`).
+fn step_pack_jobs(rows: usize, k: usize) -> usize {
+    (rows * k / PACK_VALUES).clamp(1, MAX_JOBS.min(k.max(1)))
+}
+
+/// Whether an operand is packed by steps: when a panel's step is one run in memory, reading
+/// the source step by step across all panels follows memory order (see `gemm::pack_steps`).
+fn by_steps(src: Strided<'_>) -> bool {
+    src.row_stride == 1
 }
 
 /// Bias-gradient jobs for `units x n`.
@@ -66,6 +83,23 @@ fn sum_jobs(units: usize, n: usize) -> usize {
 /// Appends the jobs that pack `src` (`rows x k`) in panels of `width` into `buffer`.
 fn push_packs<'a>(jobs: &mut Vec<Job<'a>>, src: Strided<'a>, width: usize, widest: usize, buffer: &'a mut PackBuffer) {
     buffer.reserve(packed_len(src.rows, src.cols, width));
+    if by_steps(src) {
+        let k = src.cols;
+        let count = step_pack_jobs(src.rows, k);
+        let mut parts: Vec<Vec<&'a mut [f32]>> = (0..count).map(|_| Vec::new()).collect();
+        for panel in buffer.as_mut_slice().chunks_exact_mut((width * k).max(1)) {
+            let mut rest = panel;
+            for (index, part) in parts.iter_mut().enumerate() {
+                let (out, later) = std::mem::take(&mut rest).split_at_mut(split(k, 1, count, index).len() * width);
+                rest = later;
+                part.push(out);
+            }
+        }
+        for (index, panels) in parts.into_iter().enumerate() {
+            jobs.push(Job::PackSteps { src, width, steps: split(k, 1, count, index), panels });
+        }
+        return;
+    }
     let count = pack_jobs(src.rows, src.cols, widest);
     let mut rest = buffer.as_mut_slice();
     for index in 0..count {
@@ -217,11 +251,11 @@ impl Dense {
     pub fn backward_tasks(self, n: usize, input_grad: bool, fused: bool) -> TaskCount {
         let (i, u) = (self.inputs, self.units);
         let mut count = TaskCount {
-            jobs: pack_jobs(i, n, MAX_MR) + pack_jobs(u, n, MAX_NR) + sum_jobs(u, n),
+            jobs: step_pack_jobs(i, n) + step_pack_jobs(u, n) + sum_jobs(u, n),
             tiles: Self::weight_grad_grid(i, u, n, fused).count(),
         };
         if input_grad {
-            count.jobs += pack_jobs(i, u, MAX_MR) + pack_jobs(n, u, MAX_NR);
+            count.jobs += step_pack_jobs(i, u) + pack_jobs(n, u, MAX_NR);
             count.tiles += Tiles::new(i, n, u).count();
         }
         count

@@ -27,7 +27,7 @@ mod tiles;
 mod transpose512;
 
 pub use isa::{Isa, MAX_MR, MAX_NR};
-pub use pack::{PackBuffer, pack, packed_len};
+pub use pack::{PackBuffer, pack, pack_steps, packed_len};
 pub use tiles::{MAX_TASKS, Tile, Tiles, run_tile, split};
 
 use nalgebra::{Dyn, MatrixView};

@@ -85,6 +85,56 @@ fn pack_fixed<const W: usize>(src: Strided<'_>, panels: Range<usize>, out: &mut 
     }
 }
 
+/// Steps `steps` of every panel of `src` (`rows x k`, panel `q` holding rows
+/// `q*width..(q+1)*width`) whose rows are adjacent in memory (`row_stride == 1`, so a step of
+/// a panel is one run of `width` values): `panels[q]` receives that panel's steps `steps`.
+/// The same values as `pack`, read in memory order: step by step across all panels, so each
+/// step's row of the source (a row of a row-major weight read as its transpose, or a sample
+/// of an activation batch) is read once, contiguously. `pack` reads one panel at a time,
+/// `width` values from every step's row in turn: a run of 128 bytes from each of `k` rows
+/// 4 KiB or more apart (W3's copies for `dx` and `dW` took 5.2 % of a step that way, 4.4 %
+/// by steps).
+pub fn pack_steps(src: Strided<'_>, width: usize, steps: Range<usize>, panels: &mut [&mut [f32]]) {
+    assert_eq!(src.row_stride, 1, "pack_steps: the panels' rows must be adjacent");
+    match width {
+        32 => steps_fixed::<32>(src, steps, panels),
+        16 => steps_fixed::<16>(src, steps, panels),
+        12 => steps_fixed::<12>(src, steps, panels),
+        8 => steps_fixed::<8>(src, steps, panels),
+        6 => steps_fixed::<6>(src, steps, panels),
+        4 => steps_fixed::<4>(src, steps, panels),
+        _ => steps_any(src, width, steps, panels, 0),
+    }
+}
+
+fn steps_fixed<const W: usize>(src: Strided<'_>, steps: Range<usize>, panels: &mut [&mut [f32]]) {
+    let whole = (src.rows / W).min(panels.len());
+    for (s, p) in steps.clone().enumerate() {
+        let row = &src.data[p * src.col_stride..];
+        for (q, panel) in panels[..whole].iter_mut().enumerate() {
+            panel[s * W..s * W + W].copy_from_slice(&row[q * W..q * W + W]);
+        }
+    }
+    steps_any(src, W, steps, panels, whole);
+}
+
+/// Panels `first..` value by value, with their padding: any width, and a fixed width's
+/// partial last panel.
+fn steps_any(src: Strided<'_>, width: usize, steps: Range<usize>, panels: &mut [&mut [f32]], first: usize) {
+    if first >= panels.len() {
+        return;
+    }
+    for (s, p) in steps.enumerate() {
+        let row = &src.data[p * src.col_stride..];
+        for (q, panel) in panels.iter_mut().enumerate().skip(first) {
+            for (r, slot) in panel[s * width..(s + 1) * width].iter_mut().enumerate() {
+                let i = q * width + r;
+                *slot = if i < src.rows { row[i] } else { 0.0 };
+            }
+        }
+    }
+}
+
 fn pack_any(src: Strided<'_>, width: usize, panels: Range<usize>, out: &mut [f32]) {
     for (q, panel) in panels.zip(out.chunks_exact_mut((width * src.cols).max(1))) {
         let valid = width.min(src.rows.saturating_sub(q * width));

@@ -157,3 +157,31 @@ fn forcing_a_kernel_by_name() {
     assert_eq!(Isa::from_name("neon"), None);
     assert!(Isa::current().is_supported());
 }
+
+/// Packing step by step across panels, in any split of the steps, writes what packing panel by
+/// panel writes, padding included, for every width the kernels use and others.
+#[test]
+fn packing_by_steps_matches_packing_by_panels() {
+    for width in [2, 4, 5, 6, 8, 12, 16, 32] {
+        for (rows, k) in [(1, 1), (7, 3), (32, 5), (33, 9), (70, 17), (96, 2)] {
+            let data = values(rows * k, 1.0);
+            let src = Strided::col_major(&data, rows, k);
+            let panels = rows.div_ceil(width);
+            let mut expected = vec![f32::NAN; packed_len(rows, k, width)];
+            pack(src, width, 0..panels, &mut expected);
+            for parts in [1, 2, 3] {
+                let mut out = vec![f32::NAN; expected.len()];
+                for part in 0..parts {
+                    let steps = split(k, 1, parts, part);
+                    let mut slices: Vec<&mut [f32]> = out
+                        .chunks_exact_mut(width * k)
+                        .map(|panel| &mut panel[steps.start * width..steps.end * width])
+                        .collect();
+                    pack_steps(src, width, steps, &mut slices);
+                }
+                let same = out.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "width {width}, {rows} x {k}, {parts} parts");
+            }
+        }
+    }
+}
