@@ -10,6 +10,19 @@ use super::activation::Activation;
 use super::gemm::Isa;
 use super::tiled::{Packs, fuses_into_tiles};
 
+/// One chunk's backward pass of a chunked (tiny or small) layer: its shape, what it reads,
+/// what it writes (`dx` when the input gradient is wanted).
+pub struct Chunk<'a> {
+    pub units: usize,
+    pub inputs: usize,
+    pub weight: &'a [f32],
+    pub x: &'a [f32],
+    pub dz: &'a [f32],
+    pub dw: &'a mut [f32],
+    pub db: &'a mut [f32],
+    pub dx: Option<&'a mut [f32]>,
+}
+
 /// The shape of one dense layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dense {
@@ -93,13 +106,13 @@ impl Dense {
         if let Some(activation) = activation {
             activation.backward(y, y, dz, self.units);
         }
+        let (units, inputs) = (self.units, self.inputs);
         if self.is_tiny() {
-            let (units, inputs) = (self.units, self.inputs);
-            tiny::backward(tiny::Chunk { units, inputs, weight, x, dz, dw, db, dx });
+            tiny::backward(Chunk { units, inputs, weight, x, dz, dw, db, dx });
             return;
         }
         if self.is_small() {
-            small::backward(self.units, self.inputs, weight, x, dz, dw, db, dx);
+            small::backward(Chunk { units, inputs, weight, x, dz, dw, db, dx });
             return;
         }
         let (isa, mut packs) = (Isa::current(), Packs::default());
@@ -139,18 +152,9 @@ mod small {
     }
 
     /// `db = sum_j dz_j`, `dW[u, :] = sum_j dz_j[u] x_j`, `dx_j = sum_u dz_j[u] W[u, :]`.
-    #[allow(clippy::too_many_arguments)]
     #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-    pub fn backward(
-        units: usize,
-        inputs: usize,
-        weight: &[f32],
-        x: &[f32],
-        dz: &[f32],
-        dw: &mut [f32],
-        db: &mut [f32],
-        mut dx: Option<&mut [f32]>,
-    ) {
+    pub fn backward(chunk: super::Chunk<'_>) {
+        let super::Chunk { units, inputs, weight, x, dz, dw, db, mut dx } = chunk;
         dw.fill(0.0);
         db.fill(0.0);
         for (j, (xj, dzj)) in x.chunks_exact(inputs).zip(dz.chunks_exact(units)).enumerate() {

@@ -10,6 +10,7 @@
 use multiversion::multiversion;
 use multiversion::target::match_target;
 
+use super::Chunk;
 use crate::kernels::activation::Activation;
 
 pub const LANES: usize = 16;
@@ -205,19 +206,6 @@ fn forward_k<const K: usize>(units: usize, inputs: usize, weight: &[f32], bias: 
         }
         store(z, j * units, units, &acc);
     }
-}
-
-/// One chunk's backward pass of a tiny layer: its shape, what it reads, what it writes
-/// (`dx` when the input gradient is wanted).
-pub struct Chunk<'a> {
-    pub units: usize,
-    pub inputs: usize,
-    pub weight: &'a [f32],
-    pub x: &'a [f32],
-    pub dz: &'a [f32],
-    pub dw: &'a mut [f32],
-    pub db: &'a mut [f32],
-    pub dx: Option<&'a mut [f32]>,
 }
 
 /// The gradients of a chunk: `db = sum_j dz_j`, `dW` (accumulated along whichever side

@@ -13,7 +13,8 @@ use crate::kernels::activation::Activation;
 use crate::kernels::math;
 use std::arch::x86_64::{__m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps};
 
-use super::tiny::{Chunk, GROUP, LANES, Row, by_width, lane_mask, load, load_zeroed, padded_rows, store, transposed};
+use super::Chunk;
+use super::tiny::{GROUP, LANES, Row, by_width, lane_mask, load, load_zeroed, padded_rows, store, transposed};
 
 #[target_feature(enable = "avx512f")]
 fn vector(row: Row) -> __m512 {
