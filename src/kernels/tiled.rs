@@ -58,21 +58,20 @@ impl Job<'_> {
     }
 }
 
-/// Packing jobs for a `rows x k` operand: by its size alone, at most one per panel of the
-/// widest kernel (or, split by steps, one per step), so the count is the same on every CPU.
-pub fn pack_jobs(rows: usize, k: usize, widest: usize) -> usize {
-    (rows * k / PACK_VALUES).clamp(1, MAX_JOBS.min(rows.div_ceil(widest).max(1)))
+/// Packing jobs for a `rows x k` operand whose rows lie `row_stride` values apart: by its
+/// shape alone, at most one per panel of the widest kernel (or, packed by steps, one per
+/// step), so the count is the same on every CPU. `push_packs` pushes exactly this many, and
+/// the plan counts with it.
+fn pack_jobs(rows: usize, k: usize, row_stride: usize, widest: usize) -> usize {
+    let most = if by_steps(row_stride, k) { k } else { rows.div_ceil(widest).max(1) };
+    (rows * k / PACK_VALUES).clamp(1, MAX_JOBS.min(most))
 }
 
-/// `pack_jobs` for an operand packed by steps (`by_steps`).
-fn step_pack_jobs(rows: usize, k: usize) -> usize {
-    (rows * k / PACK_VALUES).clamp(1, MAX_JOBS.min(k.max(1)))
-}
-
-/// Whether an operand is packed by steps: when a panel's step is one run in memory, reading
-/// the source step by step across all panels follows memory order (see `gemm::pack_steps`).
-fn by_steps(src: Strided<'_>) -> bool {
-    src.row_stride == 1
+/// Whether an operand is packed by steps: when a panel's step is one run in memory (adjacent
+/// rows) and there is more than one step, reading the source step by step across all panels
+/// follows memory order (see `gemm::pack_steps`).
+fn by_steps(row_stride: usize, k: usize) -> bool {
+    row_stride == 1 && k > 1
 }
 
 /// Bias-gradient jobs for `units x n`.
@@ -83,9 +82,9 @@ fn sum_jobs(units: usize, n: usize) -> usize {
 /// Appends the jobs that pack `src` (`rows x k`) in panels of `width` into `buffer`.
 fn push_packs<'a>(jobs: &mut Vec<Job<'a>>, src: Strided<'a>, width: usize, widest: usize, buffer: &'a mut PackBuffer) {
     buffer.reserve(packed_len(src.rows, src.cols, width));
-    if by_steps(src) {
+    let count = pack_jobs(src.rows, src.cols, src.row_stride, widest);
+    if by_steps(src.row_stride, src.cols) {
         let k = src.cols;
-        let count = step_pack_jobs(src.rows, k);
         let mut parts: Vec<Vec<&'a mut [f32]>> = (0..count).map(|_| Vec::new()).collect();
         for panel in buffer.as_mut_slice().chunks_exact_mut((width * k).max(1)) {
             let mut rest = panel;
@@ -100,7 +99,6 @@ fn push_packs<'a>(jobs: &mut Vec<Job<'a>>, src: Strided<'a>, width: usize, wides
         }
         return;
     }
-    let count = pack_jobs(src.rows, src.cols, widest);
     let mut rest = buffer.as_mut_slice();
     for index in 0..count {
         let rows = split(src.rows, width, count, index);
@@ -241,7 +239,9 @@ impl Dense {
     /// The tasks of the forward pass over `n` samples.
     pub fn forward_tasks(self, n: usize) -> TaskCount {
         TaskCount {
-            jobs: pack_jobs(self.units, self.inputs, MAX_MR) + pack_jobs(n, self.inputs, MAX_NR),
+            // W (row-major) and x^T (x is column-major): rows `inputs` apart.
+            jobs: pack_jobs(self.units, self.inputs, self.inputs, MAX_MR)
+                + pack_jobs(n, self.inputs, self.inputs, MAX_NR),
             tiles: Tiles::new(self.units, n, self.inputs).count(),
         }
     }
@@ -251,11 +251,13 @@ impl Dense {
     pub fn backward_tasks(self, n: usize, input_grad: bool, fused: bool) -> TaskCount {
         let (i, u) = (self.inputs, self.units);
         let mut count = TaskCount {
-            jobs: step_pack_jobs(i, n) + step_pack_jobs(u, n) + sum_jobs(u, n),
+            // x and dz (column-major): adjacent rows.
+            jobs: pack_jobs(i, n, 1, MAX_MR) + pack_jobs(u, n, 1, MAX_NR) + sum_jobs(u, n),
             tiles: Self::weight_grad_grid(i, u, n, fused).count(),
         };
         if input_grad {
-            count.jobs += step_pack_jobs(i, u) + pack_jobs(n, u, MAX_NR);
+            // W^T (adjacent rows) and dz^T (rows `units` apart).
+            count.jobs += pack_jobs(i, u, 1, MAX_MR) + pack_jobs(n, u, u, MAX_NR);
             count.tiles += Tiles::new(i, n, u).count();
         }
         count
@@ -264,8 +266,8 @@ impl Dense {
     /// The task grid of `dW^T` (`inputs x units` over `n` samples). When the optimizer's step
     /// runs in its tiles (`fused`), whole columns: each tile then updates whole rows of the
     /// weight, so the step streams through contiguous weights and moments (W3's Adam took
-    /// 10 % of a step on square tiles' short runs, 6 % on whole rows). Any grid gives the
-    /// same bits.
+    /// 10 % of a two-thread step on square tiles' short runs, 6 % on whole rows). Any grid
+    /// gives the same bits.
     fn weight_grad_grid(inputs: usize, units: usize, n: usize, fused: bool) -> Tiles {
         if fused { Tiles::whole_columns(inputs, units, n) } else { Tiles::new(inputs, units, n) }
     }
@@ -356,5 +358,51 @@ impl Dense {
         let input_grad =
             dx.map(|dx| Product::new(isa, Tiles::new(i, n, u), wa.as_slice(), dzb2.as_slice(), dx, None, None));
         (weight_grad, input_grad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan's task counts are the jobs and tiles the passes really create, for every
+    /// packing path: operands packed by steps and by panels, one-wide layers (whose operands
+    /// with a single step are packed by panels) and operands large enough to split.
+    #[test]
+    fn task_counts_match_the_passes() {
+        let isa = Isa::current();
+        let shapes = [(40, 48, 7), (256, 784, 128), (1, 1, 140_000), (2, 140_000, 1), (1, 3000, 50), (3000, 1, 60)];
+        for (units, inputs, n) in shapes {
+            let layer = Dense { inputs, units };
+            let (weight, bias) = (vec![0.0; units * inputs], vec![0.0; units]);
+            let (x, mut z) = (vec![0.0; inputs * n], vec![0.0; units * n]);
+            let mut packs = Packs::default();
+            let counted = layer.forward_tasks(n);
+            assert_eq!(
+                layer.forward_jobs(isa, &weight, &x, &mut packs).len(),
+                counted.jobs,
+                "forward, {units}x{inputs}, n {n}"
+            );
+            assert_eq!(layer.forward_product(isa, &bias, &mut z, &packs, None).tasks(), counted.tiles);
+            for input_grad in [false, true] {
+                for fused in [false, true] {
+                    let (dz, mut db, mut dw, mut dx) = (z.clone(), bias.clone(), weight.clone(), x.clone());
+                    let counted = layer.backward_tasks(n, input_grad, fused);
+                    let shape = format!("backward, {units}x{inputs}, n {n}, input grad {input_grad}");
+                    let jobs = layer.backward_jobs(isa, &weight, &x, &dz, &mut db, input_grad, &mut packs);
+                    assert_eq!(jobs.len(), counted.jobs, "{shape}");
+                    let mut param = weight.clone();
+                    let update = fused.then(|| FusedUpdate {
+                        rule: crate::kernels::optim::Optimizer::Sgd(Default::default()).rule(1, 0.1),
+                        param: &mut param,
+                        first: &mut [],
+                        second: &mut [],
+                    });
+                    let dx = input_grad.then_some(&mut dx[..]);
+                    let (weight_grad, input_grad) = layer.backward_products(isa, n, &mut dw, dx, &packs, update);
+                    assert_eq!(weight_grad.tasks() + input_grad.map_or(0, |p| p.tasks()), counted.tiles, "{shape}");
+                }
+            }
+        }
     }
 }

@@ -91,11 +91,12 @@ fn pack_fixed<const W: usize>(src: Strided<'_>, panels: Range<usize>, out: &mut 
 /// The same values as `pack`, read in memory order: step by step across all panels, so each
 /// step's row of the source (a row of a row-major weight read as its transpose, or a sample
 /// of an activation batch) is read once, contiguously. `pack` reads one panel at a time,
-/// `width` values from every step's row in turn: a run of 128 bytes from each of `k` rows
-/// 4 KiB or more apart (W3's copies for `dx` and `dW` took 5.2 % of a step that way, 4.4 %
+/// `width` values from every step's row in turn: a run of `width` values (128 bytes for A's
+/// 32-row panels) from each of `k` rows 4 KiB or more apart (W3's copies for `dx` and `dW` took 5.2 % of a step that way, 4.4 %
 /// by steps).
 pub fn pack_steps(src: Strided<'_>, width: usize, steps: Range<usize>, panels: &mut [&mut [f32]]) {
     assert_eq!(src.row_stride, 1, "pack_steps: the panels' rows must be adjacent");
+    debug_assert!(panels.iter().all(|panel| panel.len() == steps.len() * width), "pack_steps: panel parts' sizes");
     match width {
         32 => steps_fixed::<32>(src, steps, panels),
         16 => steps_fixed::<16>(src, steps, panels),

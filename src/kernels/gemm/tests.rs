@@ -17,7 +17,7 @@ fn chain(a: Strided<'_>, b: Strided<'_>, i: usize, j: usize) -> f32 {
 
 /// Shapes around every tile and block edge: single elements, partial microkernel tiles, more
 /// rows than one row block (MC = 256), more steps than one pass (about KC = 256 each, up to
-/// 1.5 KC: 513 is two passes, 600 two of 300, 700 three of 234, 784 three of 262).
+/// 1.5 KC: 513 is 257 and 256, 600 two of 300, 700 234, 234 and 232, 784 262, 262 and 260).
 /// Widths leaving 4 and 8 columns in the last panel (40, 64, 16, 20) run the narrow AVX-512
 /// kernels, also over more than one pass, where they add to C.
 const SHAPES: [(usize, usize, usize); 11] = [

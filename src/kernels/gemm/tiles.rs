@@ -78,7 +78,7 @@ fn most_columns(n: usize) -> usize {
 }
 
 /// Steps per pass over a tile: `k` in equal passes of about `KC` (at most 1.5 `KC`), so that no
-/// pass is a short remainder (784 steps: three of 262, not three of 256 and one of 16, whose
+/// pass is a short remainder (784 steps: 262, 262 and 260, not three of 256 and one of 16, whose
 /// pass loads and stores the whole tile of C for 16 steps of work).
 fn pass_steps(k: usize) -> usize {
     let passes = ((k + KC / 2) / KC).max(1);
@@ -170,10 +170,10 @@ fn run<const MR: usize, const NR: usize>(
     assert!(a.len() >= m.div_ceil(MR) * MR * k && b.len() >= n.div_ceil(NR) * NR * k, "run_tile: packed sizes");
     let (rows, cols) = (tile.rows.clone(), tile.cols.clone());
     let mut edge = [[0.0f32; MR]; NR];
+    let pass = pass_steps(k);
     for block in rows.clone().step_by(MC) {
         let block_end = (block + MC).min(rows.end);
         // The first pass over k starts each element from zero, later ones from C.
-        let pass = pass_steps(k);
         for first_step in (0..k.max(1)).step_by(pass) {
             let (kc, fresh) = (pass.min(k - first_step), first_step == 0);
             for j in cols.clone().step_by(NR) {
