@@ -85,17 +85,18 @@ fn push_packs<'a>(jobs: &mut Vec<Job<'a>>, src: Strided<'a>, width: usize, wides
     let count = pack_jobs(src.rows, src.cols, src.row_stride, widest);
     if by_steps(src.row_stride, src.cols) {
         let k = src.cols;
+        let steps: Vec<Range<usize>> = (0..count).map(|index| split(k, 1, count, index)).collect();
         let mut parts: Vec<Vec<&'a mut [f32]>> = (0..count).map(|_| Vec::new()).collect();
         for panel in buffer.as_mut_slice().chunks_exact_mut((width * k).max(1)) {
             let mut rest = panel;
-            for (index, part) in parts.iter_mut().enumerate() {
-                let (out, later) = std::mem::take(&mut rest).split_at_mut(split(k, 1, count, index).len() * width);
+            for (part, steps) in parts.iter_mut().zip(&steps) {
+                let (out, later) = std::mem::take(&mut rest).split_at_mut(steps.len() * width);
                 rest = later;
                 part.push(out);
             }
         }
-        for (index, panels) in parts.into_iter().enumerate() {
-            jobs.push(Job::PackSteps { src, width, steps: split(k, 1, count, index), panels });
+        for (panels, steps) in parts.into_iter().zip(steps) {
+            jobs.push(Job::PackSteps { src, width, steps, panels });
         }
         return;
     }

@@ -40,6 +40,22 @@ impl PackBuffer {
     }
 }
 
+/// `$fixed::<W>(args)` for the panel widths the kernels use (a width fixed at compile time
+/// lets the compiler copy each step's run with vector moves), else `$any`.
+macro_rules! by_panel_width {
+    ($width:expr, $fixed:ident($($arg:expr),*), $any:expr) => {
+        match $width {
+            32 => $fixed::<32>($($arg),*),
+            16 => $fixed::<16>($($arg),*),
+            12 => $fixed::<12>($($arg),*),
+            8 => $fixed::<8>($($arg),*),
+            6 => $fixed::<6>($($arg),*),
+            4 => $fixed::<4>($($arg),*),
+            _ => $any,
+        }
+    };
+}
+
 /// Values in the packed form of the `rows x k` operand `src` in panels of `width` rows (for A:
 /// the matrix itself and `MR`; for B: its transpose and `NR`).
 pub fn packed_len(rows: usize, k: usize, width: usize) -> usize {
@@ -51,16 +67,7 @@ pub fn packed_len(rows: usize, k: usize, width: usize) -> usize {
 /// transpose: `pack(b.t(), NR, ...)`.
 pub fn pack(src: Strided<'_>, width: usize, panels: Range<usize>, out: &mut [f32]) {
     assert_eq!(out.len(), panels.len() * width * src.cols, "pack: output size");
-    // A fixed width lets the compiler copy each step's run with vector moves.
-    match width {
-        32 => pack_fixed::<32>(src, panels, out),
-        16 => pack_fixed::<16>(src, panels, out),
-        12 => pack_fixed::<12>(src, panels, out),
-        8 => pack_fixed::<8>(src, panels, out),
-        6 => pack_fixed::<6>(src, panels, out),
-        4 => pack_fixed::<4>(src, panels, out),
-        _ => pack_any(src, width, panels, out),
-    }
+    by_panel_width!(width, pack_fixed(src, panels, out), pack_any(src, width, panels, out))
 }
 
 fn pack_fixed<const W: usize>(src: Strided<'_>, panels: Range<usize>, out: &mut [f32]) {
@@ -92,20 +99,12 @@ fn pack_fixed<const W: usize>(src: Strided<'_>, panels: Range<usize>, out: &mut 
 /// step's row of the source (a row of a row-major weight read as its transpose, or a sample
 /// of an activation batch) is read once, contiguously. `pack` reads one panel at a time,
 /// `width` values from every step's row in turn: a run of `width` values (128 bytes for A's
-/// 32-row panels) from each of `k` rows 4 KiB or more apart (W3's copies for `dx` and `dW` took 5.2 % of a step that way, 4.4 %
-/// by steps).
+/// 32-row panels) from each of `k` rows 4 KiB or more apart (W3's copies for `dx` and `dW`
+/// took 5.2 % of a step that way, 4.4 % by steps).
 pub fn pack_steps(src: Strided<'_>, width: usize, steps: Range<usize>, panels: &mut [&mut [f32]]) {
     assert_eq!(src.row_stride, 1, "pack_steps: the panels' rows must be adjacent");
     debug_assert!(panels.iter().all(|panel| panel.len() == steps.len() * width), "pack_steps: panel parts' sizes");
-    match width {
-        32 => steps_fixed::<32>(src, steps, panels),
-        16 => steps_fixed::<16>(src, steps, panels),
-        12 => steps_fixed::<12>(src, steps, panels),
-        8 => steps_fixed::<8>(src, steps, panels),
-        6 => steps_fixed::<6>(src, steps, panels),
-        4 => steps_fixed::<4>(src, steps, panels),
-        _ => steps_any(src, width, steps, panels, 0),
-    }
+    by_panel_width!(width, steps_fixed(src, steps, panels), steps_any(src, width, steps, panels, 0))
 }
 
 fn steps_fixed<const W: usize>(src: Strided<'_>, steps: Range<usize>, panels: &mut [&mut [f32]]) {
