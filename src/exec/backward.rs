@@ -49,9 +49,31 @@ impl State {
                 if let Some(activation) = fused {
                     zip2(chunk, y, layer.units, dz, layer.units, |y, g| activation.backward(y, y, g, layer.units));
                 }
+                let fuses_update = rule.is_some() && plan.update_fused(weight);
+                if layer.is_narrow() {
+                    // With the step fused, the input gradient reads the weight as it was
+                    // before the update, which runs in the same phase: from a copy.
+                    let (w, update) = match rule.filter(|_| fuses_update) {
+                        Some(rule) => {
+                            self.updated[weight] = true;
+                            let param = &mut params.tensors[weight][..];
+                            let before = self.packs.scratch(if input_grad { param.len() } else { 0 });
+                            before.copy_from_slice(&param[..before.len()]);
+                            let moments = &mut self.moments[weight];
+                            let (first, second) = (&mut moments.first[..], &mut moments.second[..]);
+                            (&*before, Some(FusedUpdate { rule, param, first, second }))
+                        }
+                        None => (&params.tensors[weight][..], None),
+                    };
+                    let dz = &*dz;
+                    let parts = layer.narrow_backward_parts(dz, dw, db, dx, update);
+                    run_tasks(parts, |part| layer.narrow_backward(part, x, dz, w));
+                    self.pending[weight] = 1;
+                    self.pending[bias] = 1;
+                    return;
+                }
                 let isa = Isa::current();
                 let w = &params.tensors[weight];
-                let fuses_update = rule.is_some() && plan.update_fused(weight);
                 let tiles = layer.backward_tasks(rows, input_grad, fuses_update).tiles;
                 run_jobs(layer.backward_jobs(isa, w, x, dz, db, input_grad, &mut self.packs), tiles > 1);
                 // The weight is read again only by the next step (the product for dx reads

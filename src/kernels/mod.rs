@@ -9,6 +9,7 @@ pub mod gemm;
 pub mod init;
 pub mod loss;
 pub mod math;
+pub mod narrow;
 pub mod norm;
 pub mod optim;
 pub mod schedule;

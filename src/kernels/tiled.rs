@@ -32,6 +32,15 @@ pub struct Packs {
     buffers: [PackBuffer; 4],
 }
 
+impl Packs {
+    /// Room for `len` values of a layer's own use while no product is in flight (the narrow
+    /// layers' padded `W^T` and weight copy, `super::narrow`).
+    pub fn scratch(&mut self, len: usize) -> &mut [f32] {
+        self.buffers[0].reserve(len);
+        self.buffers[0].as_mut_slice()
+    }
+}
+
 /// Work of the first phase: independent, each writing its own output.
 pub enum Job<'a> {
     /// Packs panels of an operand (see `gemm::pack`).

@@ -292,7 +292,8 @@ impl Plan {
 
     /// The tasks `kernel` runs for a batch of `rows` rows, one count per parallel phase: row
     /// chunks for most kernels; for a tiled dense layer its packing jobs, then its tiles (one
-    /// phase, run inline, when the product is a single tile); for the update, the ranges of
+    /// phase, run inline, when the product is a single tile), or for a narrow one its groups
+    /// of samples and blocks of inputs (`kernels::narrow`); for the update, the ranges of
     /// each tensor (all tensors in one phase). A count of 1 runs on the calling thread. Like
     /// the chunks, the counts follow from the shapes alone, never from the thread count.
     pub fn tasks(&self, kernel: &Kernel, rows: usize) -> Vec<usize> {
@@ -308,12 +309,17 @@ impl Plan {
         };
         match *kernel {
             Kernel::Forward { node, .. } => match dense(node) {
+                Some((layer, ..)) if layer.is_narrow() => vec![layer.narrow_forward_tasks(rows)],
                 Some((layer, ..)) => tiled(layer.forward_tasks(rows)),
                 None => vec![chunks],
             },
             Kernel::Backward { node, activation } => match dense(node) {
                 Some((layer, input_grad, fused)) => {
-                    let mut phases = tiled(layer.backward_tasks(rows, input_grad, fused));
+                    let mut phases = if layer.is_narrow() {
+                        vec![layer.narrow_backward_tasks(rows, input_grad)]
+                    } else {
+                        tiled(layer.backward_tasks(rows, input_grad, fused))
+                    };
                     if activation.is_some() && chunks > 1 {
                         phases.insert(0, chunks);
                     }
@@ -407,11 +413,12 @@ mod tests {
         let plan = plan_for(" dense 1024 relu\n dense 10", 256, CompileOptions::default());
         let tasks: Vec<Vec<usize>> = plan.steps.iter().map(|step| plan.tasks(&step.kernel, 256)).collect();
         // Forward 1024x784: packing W (802,816 values: 12 jobs of 64Ki) and x (3 jobs), then
-        // 32 tiles (the most); forward 10x1024: one tile, inline; the loss: 2 chunks; backward
-        // 10x1024 with dx: 8 jobs (x: 4, dz: 1, db: 1, W^T: 1, dz again: 1), 1 + 1 tiles;
-        // relu' in 2 chunks, then backward 1024x784: 9 jobs (x: 3, dz: 4, db: 2), 32 tiles;
-        // the update: the two biases (both weights take their step in their backward pass).
-        assert_eq!(tasks, [vec![15, 32], vec![1], vec![2], vec![8, 2], vec![2, 9, 32], vec![2]]);
+        // 32 tiles (the most); forward 10x1024, a narrow layer: 8 groups of samples (256 x 1024
+        // x 16 lanes in tasks of 2^19); the loss: 2 chunks; its backward with dx: 5 blocks of
+        // inputs and 5 groups of samples (2,621,440 multiply-adds each); relu' in 2 chunks,
+        // then backward 1024x784: 9 jobs (x: 3, dz: 4, db: 2), 32 tiles; the update: the two
+        // biases (both weights take their step in their backward pass).
+        assert_eq!(tasks, [vec![15, 32], vec![8], vec![2], vec![10], vec![2, 9, 32], vec![2]]);
         let clipped = plan_for(" dense 1024 relu\n dense 10", 256, CompileOptions::default());
         let clipped = super::Plan { clip_norm: Some(1.0), ..clipped };
         let update = clipped.steps.last().expect("the update").kernel.clone();
