@@ -18,8 +18,9 @@
 //! same values. So a layer gives the same bits on either path, with any number of threads and
 //! on every CPU: which path runs is a matter of speed only (a test compares them).
 //!
-//! Like `gemm::micro`, the kernels are plain Rust over fixed-size arrays with `f32::mul_add`,
-//! compiled for AVX-512, AVX2 with FMA and the baseline, chosen at run time.
+//! The kernels are plain Rust over fixed-size arrays with `f32::mul_add`, compiled for AVX2
+//! with FMA and the baseline, and on AVX-512 the same operations spelled out with intrinsics
+//! (`avx512`), chosen at run time.
 
 use std::ops::Range;
 
@@ -48,6 +49,11 @@ const TASK_MACS: usize = 1 << 19;
 /// Tasks worth `macs` multiply-adds, at most `most`.
 fn tasks_for(macs: usize, most: usize) -> usize {
     (macs / TASK_MACS).clamp(1, MAX_TASKS).min(most.max(1))
+}
+
+/// The samples of each of `tasks` tasks over `n` samples, in whole groups (the last short).
+fn group_sizes(n: usize, tasks: usize) -> impl Iterator<Item = usize> {
+    (0..tasks).map(move |task| split(n, GROUP, tasks, task).len())
 }
 
 /// One task of a narrow layer's backward pass.
@@ -83,9 +89,15 @@ impl Dense {
     /// Tasks of the backward pass over `n` samples: blocks of inputs for the weight gradient
     /// and, when `input_grad`, groups of samples for the input gradient.
     pub fn narrow_backward_tasks(self, n: usize, input_grad: bool) -> usize {
-        let macs = n * self.inputs * self.units;
-        let input_tasks = if input_grad { tasks_for(macs, n.div_ceil(GROUP)) } else { 0 };
-        tasks_for(macs, self.inputs.div_ceil(LANES)) + input_tasks
+        self.weight_tasks(n) + if input_grad { self.input_tasks(n) } else { 0 }
+    }
+
+    fn weight_tasks(self, n: usize) -> usize {
+        tasks_for(n * self.inputs * self.units, self.inputs.div_ceil(LANES))
+    }
+
+    fn input_tasks(self, n: usize) -> usize {
+        tasks_for(n * self.inputs * self.units, n.div_ceil(GROUP))
     }
 
     /// Values of `transpose_padded`'s output.
@@ -107,11 +119,9 @@ impl Dense {
     /// The forward tasks' parts of the batch `x` and of the output `z`: groups of samples.
     pub fn narrow_forward_parts<'a>(self, x: &'a [f32], z: &'a mut [f32]) -> Vec<(&'a [f32], &'a mut [f32])> {
         let n = x.len() / self.inputs;
-        let tasks = self.narrow_forward_tasks(n);
         let (mut x, mut z) = (x, z);
-        (0..tasks)
-            .map(|task| {
-                let samples = split(n, GROUP, tasks, task).len();
+        group_sizes(n, self.narrow_forward_tasks(n))
+            .map(|samples| {
                 let (xs, later_x) = x.split_at(samples * self.inputs);
                 let (zs, later_z) = std::mem::take(&mut z).split_at_mut(samples * self.units);
                 (x, z) = (later_x, later_z);
@@ -144,8 +154,7 @@ impl Dense {
     ) -> Vec<BackwardPart<'a>> {
         let (i, u) = (self.inputs, self.units);
         let n = dz.len() / u;
-        let macs = n * i * u;
-        let weight_tasks = tasks_for(macs, i.div_ceil(LANES));
+        let weight_tasks = self.weight_tasks(n);
         let blocks: Vec<Range<usize>> = (0..weight_tasks).map(|task| split(i, LANES, weight_tasks, task)).collect();
         let mut dws = column_blocks(dw, i, &blocks).into_iter();
         let mut updates = update.map(|update| {
@@ -172,10 +181,8 @@ impl Dense {
             })
             .collect();
         if let Some(mut dx) = dx {
-            let tasks = tasks_for(macs, n.div_ceil(GROUP));
             let mut dz = dz;
-            for task in 0..tasks {
-                let samples = split(n, GROUP, tasks, task).len();
+            for samples in group_sizes(n, self.input_tasks(n)) {
                 let (dzs, later_dz) = dz.split_at(samples * u);
                 let (dxs, later_dx) = std::mem::take(&mut dx).split_at_mut(samples * i);
                 (dz, dx) = (later_dz, later_dx);
