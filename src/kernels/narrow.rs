@@ -29,7 +29,7 @@ use multiversion::target::match_target;
 
 use super::activation::Activation;
 use super::dense::Dense;
-use super::gemm::{MAX_TASKS, split};
+use super::gemm::{Isa, MAX_TASKS, split};
 use super::optim::Rule;
 use super::tiled::FusedUpdate;
 
@@ -45,6 +45,13 @@ const GROUP: usize = 8;
 /// Multiply-adds a task should have at least (5 to 10 microseconds): below this, waking a
 /// thread and cutting the weight into more segments cost more than they save.
 const TASK_MACS: usize = 1 << 19;
+
+/// Whether the AVX-512 intrinsics run (else the generic loops): when the products run
+/// AVX-512 (`Isa::current`), so that `NNSPEC_KERNELS=avx2|scalar` forces the fallbacks here
+/// too.
+fn intrinsics() -> bool {
+    Isa::current() == Isa::Avx512
+}
 
 /// Tasks worth `macs` multiply-adds, at most `most`.
 fn tasks_for(macs: usize, most: usize) -> usize {
@@ -133,7 +140,7 @@ impl Dense {
     /// One forward task: `z = act(W x + b)` for its samples, from `transpose_padded`'s `wt`
     /// (`activation` one that runs on any piece of the output, `tiled::fuses_into_tiles`).
     pub fn narrow_forward(self, wt: &[f32], bias: &[f32], x: &[f32], z: &mut [f32], activation: Option<Activation>) {
-        forward_rows(self.inputs, self.units, &wt[..self.padded_len()], bias, x, z);
+        forward_rows(intrinsics(), self.inputs, self.units, &wt[..self.padded_len()], bias, x, z);
         if let Some(activation) = activation {
             for row in z.chunks_exact_mut(self.units) {
                 activation.forward_in_place(row, self.units);
@@ -198,7 +205,7 @@ impl Dense {
         let (i, u) = (self.inputs, self.units);
         match part {
             BackwardPart::Weight { inputs, mut dw, update, db } => {
-                weight_rows(i, u, x, dz, inputs, &mut dw);
+                weight_rows(intrinsics(), i, u, x, dz, inputs, &mut dw);
                 if let Some(RowsUpdate { rule, params, first, second }) = update {
                     let (mut first, mut second) = (first.into_iter(), second.into_iter());
                     for (param, grad) in params.into_iter().zip(&dw) {
@@ -212,7 +219,7 @@ impl Dense {
                     }
                 }
             }
-            BackwardPart::Input { dz, dx } => input_rows(i, u, weight, dz, dx),
+            BackwardPart::Input { dz, dx } => input_rows(intrinsics(), i, u, weight, dz, dx),
         }
     }
 }
@@ -232,6 +239,20 @@ fn column_blocks<'a>(matrix: &'a mut [f32], cols: usize, blocks: &[Range<usize>]
         }
     }
     out
+}
+
+/// `$avx512` in the AVX-512 version of a `multiversion` function when `$intrinsics`, else
+/// `$generic`.
+macro_rules! choose {
+    ($intrinsics:expr, $avx512:expr, $generic:expr) => {
+        match_target! {
+            "x86_64+avx512f" => if $intrinsics { $avx512 } else { $generic },
+            _ => {
+                let _ = $intrinsics;
+                $generic
+            }
+        }
+    };
 }
 
 /// `f::<U>(args)` for the unit count `units` (1 to 16), so that the kernels keep one
@@ -260,23 +281,26 @@ macro_rules! by_units {
     };
 }
 
-/// `z_j = W x_j + b` for the samples of `x`, 8 at a time.
+/// `z_j = W x_j + b` for the samples of `x`, 8 at a time (with AVX-512 `intrinsics` where
+/// the CPU has them).
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
-fn forward_rows(inputs: usize, units: usize, wt: &[f32], bias: &[f32], x: &[f32], z: &mut [f32]) {
+fn forward_rows(intrinsics: bool, inputs: usize, units: usize, wt: &[f32], bias: &[f32], x: &[f32], z: &mut [f32]) {
     let groups = x.len() / inputs / GROUP;
     let (x_groups, x_rest) = x.split_at(groups * GROUP * inputs);
     let (z_groups, z_rest) = z.split_at_mut(groups * GROUP * units);
     for (x, z) in x_groups.chunks_exact(GROUP * inputs).zip(z_groups.chunks_exact_mut(GROUP * units)) {
-        match_target! {
-            "x86_64+avx512f" => avx512::forward_group::<GROUP>(inputs, units, wt, bias, x, z),
-            _ => forward_group::<GROUP>(inputs, units, wt, bias, x, z),
-        }
+        choose!(
+            intrinsics,
+            avx512::forward_group::<GROUP>(inputs, units, wt, bias, x, z),
+            forward_group::<GROUP>(inputs, units, wt, bias, x, z)
+        )
     }
     for (x, z) in x_rest.chunks_exact(inputs).zip(z_rest.chunks_exact_mut(units)) {
-        match_target! {
-            "x86_64+avx512f" => avx512::forward_group::<1>(inputs, units, wt, bias, x, z),
-            _ => forward_group::<1>(inputs, units, wt, bias, x, z),
-        }
+        choose!(
+            intrinsics,
+            avx512::forward_group::<1>(inputs, units, wt, bias, x, z),
+            forward_group::<1>(inputs, units, wt, bias, x, z)
+        )
     }
 }
 
@@ -308,14 +332,23 @@ fn forward_group<const S: usize>(inputs: usize, units: usize, wt: &[f32], bias: 
 /// `dW[u, inputs] = sum_j dz_j[u] x_j[inputs]` over the samples in order, 16 inputs at a time,
 /// into `dw`'s segments (one per unit).
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
-fn weight_rows(inputs: usize, units: usize, x: &[f32], dz: &[f32], block: Range<usize>, dw: &mut [&mut [f32]]) {
+fn weight_rows(
+    intrinsics: bool,
+    inputs: usize,
+    units: usize,
+    x: &[f32],
+    dz: &[f32],
+    block: Range<usize>,
+    dw: &mut [&mut [f32]],
+) {
     for first in block.clone().step_by(LANES) {
         let width = LANES.min(block.end - first);
         let offset = first - block.start;
-        match_target! {
-            "x86_64+avx512f" => by_units!(units, avx512::weight_lanes(inputs, x, dz, first, width, offset, dw)),
-            _ => by_units!(units, weight_lanes(inputs, x, dz, first, width, offset, dw)),
-        }
+        choose!(
+            intrinsics,
+            by_units!(units, avx512::weight_lanes(inputs, x, dz, first, width, offset, dw)),
+            by_units!(units, weight_lanes(inputs, x, dz, first, width, offset, dw))
+        )
     }
 }
 
@@ -357,13 +390,14 @@ fn weight_lanes<const U: usize>(
 /// `dx_j = W^T dz_j` for the samples of `dz`: 16 inputs at a time, each a sum over the units
 /// in order.
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
-fn input_rows(inputs: usize, units: usize, weight: &[f32], dz: &[f32], dx: &mut [f32]) {
+fn input_rows(intrinsics: bool, inputs: usize, units: usize, weight: &[f32], dz: &[f32], dx: &mut [f32]) {
     for first in (0..inputs).step_by(LANES) {
         let width = LANES.min(inputs - first);
-        match_target! {
-            "x86_64+avx512f" => by_units!(units, avx512::input_lanes(inputs, weight, dz, dx, first, width)),
-            _ => by_units!(units, input_lanes(inputs, weight, dz, dx, first, width)),
-        }
+        choose!(
+            intrinsics,
+            by_units!(units, avx512::input_lanes(inputs, weight, dz, dx, first, width)),
+            by_units!(units, input_lanes(inputs, weight, dz, dx, first, width))
+        )
     }
 }
 
@@ -502,6 +536,29 @@ mod tests {
                         assert!(same, "{name}: {units}x{inputs}, n {n}, {optimizer:?}");
                     }
                 }
+            }
+        }
+    }
+
+    /// The generic loops (which CPUs without AVX-512 run, and `NNSPEC_KERNELS=avx2|scalar`
+    /// forces) give the intrinsics' bits, for every unit count and partial block.
+    #[test]
+    fn generic_loops_match_the_intrinsics() {
+        for units in 1..=16 {
+            for (inputs, n) in [(16, 8), (23, 9), (70, 19)] {
+                let (wt, b, x) = (fill(inputs * LANES, 0.37), fill(units, 1.1), fill(n * inputs, 0.91));
+                let (w, dz) = (fill(units * inputs, 0.29), fill(n * units, 0.53));
+                let run = |intrinsics: bool| {
+                    let (mut z, mut dw, mut dx) =
+                        (vec![f32::NAN; n * units], vec![f32::NAN; units * inputs], vec![f32::NAN; n * inputs]);
+                    forward_rows(intrinsics, inputs, units, &wt, &b, &x, &mut z);
+                    let mut rows: Vec<&mut [f32]> = dw.chunks_exact_mut(inputs).map(|row| &mut row[3..]).collect();
+                    weight_rows(intrinsics, inputs, units, &x, &dz, 3..inputs, &mut rows);
+                    input_rows(intrinsics, inputs, units, &w, &dz, &mut dx);
+                    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+                    [bits(&z), bits(&dw), bits(&dx)]
+                };
+                assert_eq!(run(true), run(false), "{units} units, {inputs} inputs, {n} samples");
             }
         }
     }
