@@ -90,7 +90,7 @@ impl Dense {
 
     /// Tasks of the forward pass over `n` samples: groups of samples.
     pub fn narrow_forward_tasks(self, n: usize) -> usize {
-        tasks_for(n * self.inputs * LANES, n.div_ceil(GROUP))
+        tasks_for(n.saturating_mul(self.inputs).saturating_mul(LANES), n.div_ceil(GROUP))
     }
 
     /// Tasks of the backward pass over `n` samples: blocks of inputs for the weight gradient
@@ -100,11 +100,16 @@ impl Dense {
     }
 
     fn weight_tasks(self, n: usize) -> usize {
-        tasks_for(n * self.inputs * self.units, self.inputs.div_ceil(LANES))
+        tasks_for(self.macs(n), self.inputs.div_ceil(LANES))
     }
 
     fn input_tasks(self, n: usize) -> usize {
-        tasks_for(n * self.inputs * self.units, n.div_ceil(GROUP))
+        tasks_for(self.macs(n), n.div_ceil(GROUP))
+    }
+
+    /// Multiply-adds of a backward product over `n` samples.
+    fn macs(self, n: usize) -> usize {
+        n.saturating_mul(self.inputs).saturating_mul(self.units)
     }
 
     /// Values of `transpose_padded`'s output.

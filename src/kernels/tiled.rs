@@ -34,7 +34,8 @@ pub struct Packs {
 
 impl Packs {
     /// Room for `len` values of a layer's own use while no product is in flight (the narrow
-    /// layers' padded `W^T` and weight copy, `super::narrow`).
+    /// layers' padded `W^T` and weight copy, `super::narrow`). Not cleared: the caller writes
+    /// every value before reading any.
     pub fn scratch(&mut self, len: usize) -> &mut [f32] {
         self.buffers[0].reserve(len);
         self.buffers[0].as_mut_slice()
