@@ -33,8 +33,9 @@ impl State {
         let input_grad = node.input != 0;
         match node.op {
             Op::Dense { layer, weight, bias } if layer.is_tiled() => {
-                // Over the whole batch, split by output tiles: each weight's gradient sums the
-                // batch's samples in order, so there are no per-chunk copies to add up.
+                // Over the whole batch, split by output tiles (a narrow layer by inputs and by
+                // samples): each weight's gradient sums the batch's samples in order, so there
+                // are no per-chunk copies to add up.
                 let (x, y) =
                     (&self.values[node.input][..rows * layer.inputs], &self.values[node.output][..rows * layer.units]);
                 let (dw, db) = both_mut(&mut self.partials, weight, bias);
@@ -68,24 +69,22 @@ impl State {
                     let dz = &*dz;
                     let parts = layer.narrow_backward_parts(dz, dw, db, dx, update);
                     run_tasks(parts, |part| layer.narrow_backward(part, x, dz, w));
-                    self.pending[weight] = 1;
-                    self.pending[bias] = 1;
-                    return;
+                } else {
+                    let isa = Isa::current();
+                    let w = &params.tensors[weight];
+                    let tiles = layer.backward_tasks(rows, input_grad, fuses_update).tiles;
+                    run_jobs(layer.backward_jobs(isa, w, x, dz, db, input_grad, &mut self.packs), tiles > 1);
+                    // The weight is read again only by the next step (the product for dx reads
+                    // its packed copy), so it can take its step as soon as its gradient is known.
+                    let update = rule.filter(|_| fuses_update).map(|rule| {
+                        self.updated[weight] = true;
+                        let moments = &mut self.moments[weight];
+                        let param = &mut params.tensors[weight][..];
+                        FusedUpdate { rule, param, first: &mut moments.first, second: &mut moments.second }
+                    });
+                    let (weight_grad, input_grad) = layer.backward_products(isa, rows, dw, dx, &self.packs, update);
+                    run_products(isa, std::iter::once(weight_grad).chain(input_grad).collect());
                 }
-                let isa = Isa::current();
-                let w = &params.tensors[weight];
-                let tiles = layer.backward_tasks(rows, input_grad, fuses_update).tiles;
-                run_jobs(layer.backward_jobs(isa, w, x, dz, db, input_grad, &mut self.packs), tiles > 1);
-                // The weight is read again only by the next step (the product for dx reads
-                // its packed copy), so it can take its step as soon as its gradient is known.
-                let update = rule.filter(|_| fuses_update).map(|rule| {
-                    self.updated[weight] = true;
-                    let moments = &mut self.moments[weight];
-                    let param = &mut params.tensors[weight][..];
-                    FusedUpdate { rule, param, first: &mut moments.first, second: &mut moments.second }
-                });
-                let (weight_grad, input_grad) = layer.backward_products(isa, rows, dw, dx, &self.packs, update);
-                run_products(isa, std::iter::once(weight_grad).chain(input_grad).collect());
                 self.pending[weight] = 1;
                 self.pending[bias] = 1;
             }

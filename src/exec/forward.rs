@@ -20,28 +20,23 @@ impl State {
         let chunk = self.chunk_rows;
         let chunks = self.chunks(rows);
         match node.op {
-            Op::Dense { layer, weight, bias } if layer.is_narrow() => {
-                // Over the whole batch, split by samples, from W^T padded to 16 lanes.
-                let (x, z) = read_write(&mut self.values, node.input, node.output);
-                let (x, z) = (&x[..rows * layer.inputs], &mut z[..rows * layer.units]);
-                let (w, b) = (&params.tensors[weight], &params.tensors[bias]);
-                let wt = self.packs.scratch(layer.padded_len());
-                layer.transpose_padded(w, wt);
-                let (wt, in_tiles) = (&*wt, fused.filter(|&a| fuses_into_tiles(a)));
-                run_tasks(layer.narrow_forward_parts(x, z), |(x, z)| layer.narrow_forward(wt, b, x, z, in_tiles));
-                if let Some(activation) = fused.filter(|&a| !fuses_into_tiles(a)) {
-                    each_mut(chunk, z, layer.units, |v| activation.forward_in_place(v, layer.units));
-                }
-            }
             Op::Dense { layer, weight, bias } if layer.is_tiled() => {
-                // Over the whole batch, split by output tiles: pack W and x, then the tiles.
                 let (x, z) = read_write(&mut self.values, node.input, node.output);
                 let (x, z) = (&x[..rows * layer.inputs], &mut z[..rows * layer.units]);
                 let (w, b) = (&params.tensors[weight], &params.tensors[bias]);
-                let isa = Isa::current();
-                let tiles = layer.forward_tasks(rows).tiles;
-                run_jobs(layer.forward_jobs(isa, w, x, &mut self.packs), tiles > 1);
-                run_products(isa, vec![layer.forward_product(isa, b, z, &self.packs, fused)]);
+                if layer.is_narrow() {
+                    // Over the whole batch, split by samples, from W^T padded to 16 lanes.
+                    let wt = self.packs.scratch(layer.padded_len());
+                    layer.transpose_padded(w, wt);
+                    let (wt, in_tiles) = (&*wt, fused.filter(|&a| fuses_into_tiles(a)));
+                    run_tasks(layer.narrow_forward_parts(x, z), |(x, z)| layer.narrow_forward(wt, b, x, z, in_tiles));
+                } else {
+                    // Over the whole batch, split by output tiles: pack W and x, then the tiles.
+                    let isa = Isa::current();
+                    let tiles = layer.forward_tasks(rows).tiles;
+                    run_jobs(layer.forward_jobs(isa, w, x, &mut self.packs), tiles > 1);
+                    run_products(isa, vec![layer.forward_product(isa, b, z, &self.packs, fused)]);
+                }
                 if let Some(activation) = fused.filter(|&a| !fuses_into_tiles(a)) {
                     each_mut(chunk, z, layer.units, |v| activation.forward_in_place(v, layer.units));
                 }
