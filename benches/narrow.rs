@@ -7,24 +7,12 @@
 //! Prints microseconds per pass. The variants run in interleaved rounds, so a disturbance on
 //! a shared machine hits each alike; the best round is kept (interference only slows a round).
 
-use std::time::Instant;
+mod support;
 
 use nnspec::kernels::dense::Dense;
 use nnspec::kernels::gemm::Isa;
 use nnspec::kernels::tiled::Packs;
-
-fn values(len: usize) -> Vec<f32> {
-    (0..len).map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3).collect()
-}
-
-/// Microseconds per call of `f`, over `reps` calls.
-fn time(reps: usize, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    for _ in 0..reps {
-        f();
-    }
-    start.elapsed().as_secs_f64() / reps as f64 * 1e6
-}
+use support::{time, values};
 
 fn main() {
     let isa = Isa::current();
@@ -41,20 +29,21 @@ fn main() {
         let mut packs = Packs::default();
         let mut wt = vec![0.0; layer.padded_len()];
         let reps = (2e8 / (n * inputs * 10) as f64) as usize + 1;
+        let micros = |seconds: f64| seconds / reps as f64 * 1e6;
         let mut best = [f64::MAX; 4];
         for _round in 0..5 {
-            best[0] = best[0].min(time(reps, || {
+            best[0] = best[0].min(micros(time(reps, || {
                 layer.forward_jobs(isa, &w, &x, &mut packs).into_iter().for_each(|job| job.run());
                 let (shared, tiles) = layer.forward_product(isa, &b, &mut z, &packs, None).into_parts();
                 tiles.into_iter().for_each(|tile| shared.run(isa, tile));
-            }));
-            best[1] = best[1].min(time(reps, || {
+            })));
+            best[1] = best[1].min(micros(time(reps, || {
                 layer.transpose_padded(&w, &mut wt);
                 for (x, z) in layer.narrow_forward_parts(&x, &mut z) {
                     layer.narrow_forward(&wt, &b, x, z, None);
                 }
-            }));
-            best[2] = best[2].min(time(reps, || {
+            })));
+            best[2] = best[2].min(micros(time(reps, || {
                 let jobs = layer.backward_jobs(isa, &w, &x, &dz, &mut db, true, &mut packs);
                 jobs.into_iter().for_each(|job| job.run());
                 let (weight_grad, input_grad) = layer.backward_products(isa, n, &mut dw, Some(&mut dx), &packs, None);
@@ -62,12 +51,12 @@ fn main() {
                     let (shared, tiles) = product.into_parts();
                     tiles.into_iter().for_each(|tile| shared.run(isa, tile));
                 }
-            }));
-            best[3] = best[3].min(time(reps, || {
+            })));
+            best[3] = best[3].min(micros(time(reps, || {
                 for part in layer.narrow_backward_parts(&dz, &mut dw, &mut db, Some(&mut dx), None) {
                     layer.narrow_backward(part, &x, &dz, &w);
                 }
-            }));
+            })));
         }
         for (pass, tiled, narrow) in [("forward", best[0], best[1]), ("backward", best[2], best[3])] {
             println!("| {name} | {pass} | {tiled:.1} | {narrow:.1} | {:.2}x |", tiled / narrow);

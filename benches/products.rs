@@ -6,23 +6,11 @@
 //! Prints GFLOP/s. Each product runs in interleaved rounds, so a disturbance on a shared
 //! machine hits every variant alike; the best round is kept (interference only slows a round).
 
-use std::time::Instant;
+mod support;
 
 use nnspec::kernels::gemm::reference::{StridedMut, gemm as nalgebra_gemm};
 use nnspec::kernels::gemm::{Isa, PackBuffer, Strided, Tiles, pack_both, run_tile};
-
-fn values(len: usize) -> Vec<f32> {
-    (0..len).map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3).collect()
-}
-
-/// Seconds for `reps` calls of `f`.
-fn time(reps: usize, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    for _ in 0..reps {
-        f();
-    }
-    start.elapsed().as_secs_f64()
-}
+use support::{time, values};
 
 fn main() {
     // (name, m, n, k, A layout row-major?): C = A B with C column-major, as the layers use them.
