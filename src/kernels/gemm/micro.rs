@@ -3,13 +3,14 @@
 //! each as one fused multiply-add. Every element of C thus goes through the same chain
 //! `c = fma(a_p, b_p, c)` for `p` in order, whichever kernel runs, so all give the same bits.
 //!
-//! One generic body, compiled three ways and chosen at run time (`Isa`): for AVX-512 (32 x 12:
-//! 24 zmm accumulators, two vector loads of A and twelve broadcasts of B per step), for AVX2
+//! One generic body, compiled for each instruction set and chosen at run time (`Isa`): AVX2
 //! with FMA (16 x 6: 12 ymm accumulators) and portable (8 x 4). With its loops of fixed trip
 //! counts and `f32::mul_add`, the compiler emits the same register-blocked code as hand-written
-//! intrinsics would (checked against an intrinsics version: same instructions, same speed),
-//! without any `unsafe`. At 4 and 8 columns it does not (LLVM vectorises the body across the
-//! columns, with gathers), so those edge kernels call intrinsics (`super::narrow512`).
+//! intrinsics would, without any `unsafe`. The AVX-512 kernels (32 x 12: 24 zmm accumulators,
+//! two vector loads of A and twelve broadcasts of B per step, and the 4- and 8-column edge
+//! kernels) are spelled out with intrinsics (`super::avx512`), to prefetch A's panel and
+//! because at 4 and 8 columns LLVM vectorises the generic body across the columns; the generic
+//! body is their fallback on a CPU without AVX-512, which never selects them.
 
 use multiversion::multiversion;
 use multiversion::target::match_target;
@@ -52,21 +53,23 @@ fn kernel<const MR: usize, const NR: usize, const B_STRIDE: usize>(
 /// The signature every compiled kernel shares (see `kernel`).
 pub type Kernel = fn(usize, &[f32], &[f32], &mut [&mut [f32]], usize, bool);
 
-/// 32 x 12 for AVX-512 (on a CPU without it, the same code compiled for the baseline).
+/// 32 x 12 for AVX-512 (`super::avx512`; on a CPU without it, the generic body).
 #[multiversion(targets("x86_64+avx512f"))]
 pub fn avx512(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usize, fresh: bool) {
-    kernel::<32, 12, 12>(kc, a, b, c, offset, fresh)
+    match_target! {
+        "x86_64+avx512f" => super::avx512::kernel::<12>(kc, a, b, c, offset, fresh),
+        _ => kernel::<32, 12, 12>(kc, a, b, c, offset, fresh),
+    }
 }
 
 /// 32 x 4 and 32 x 8 for AVX-512 on panels of B packed 12 columns wide, of which only the first
 /// 4 or 8 are real: the last panel of a product whose width leaves 4 or 8 columns (batches of
 /// 256 or 128) runs these instead of the full tile on a padded copy, which did 3 or 1.5 times
-/// the work for it. Spelled out with intrinsics (`super::narrow512`); the generic body is only
-/// the fallback of a CPU without AVX-512, which never selects these.
+/// the work for it.
 #[multiversion(targets("x86_64+avx512f"))]
 pub fn avx512_4(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usize, fresh: bool) {
     match_target! {
-        "x86_64+avx512f" => super::narrow512::kernel::<4>(kc, a, b, c, offset, fresh),
+        "x86_64+avx512f" => super::avx512::kernel::<4>(kc, a, b, c, offset, fresh),
         _ => kernel::<32, 4, 12>(kc, a, b, c, offset, fresh),
     }
 }
@@ -74,7 +77,7 @@ pub fn avx512_4(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: u
 #[multiversion(targets("x86_64+avx512f"))]
 pub fn avx512_8(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usize, fresh: bool) {
     match_target! {
-        "x86_64+avx512f" => super::narrow512::kernel::<8>(kc, a, b, c, offset, fresh),
+        "x86_64+avx512f" => super::avx512::kernel::<8>(kc, a, b, c, offset, fresh),
         _ => kernel::<32, 8, 12>(kc, a, b, c, offset, fresh),
     }
 }

@@ -10,16 +10,16 @@
 //! A product runs in two parallel phases: `pack` copies each operand once into the panels the
 //! microkernel reads (several tasks per operand for large ones), then `run_tile` computes each
 //! task's tile of C (`Tiles` decides the grid from the shape alone and `Tiles::split` hands
-//! each task its own part of C). No `unsafe` anywhere: the full-width microkernels are plain
-//! Rust that the compiler turns into register-blocked AVX-512 or AVX2 code (see `micro`); the
-//! narrow AVX-512 edge kernels (`narrow512`) and packing's AVX-512 transposes
+//! each task its own part of C). No `unsafe` anywhere: the AVX2 and portable microkernels are
+//! plain Rust that the compiler turns into register-blocked code (see `micro`); the AVX-512
+//! microkernels (`avx512`, which prefetch A's panel) and packing's AVX-512 transposes
 //! (`transpose512`) use `std::arch` intrinsics, which are safe inside `#[target_feature]`
 //! functions.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod isa;
 mod micro;
-#[cfg(target_arch = "x86_64")]
-mod narrow512;
 mod pack;
 pub mod reference;
 mod tiles;

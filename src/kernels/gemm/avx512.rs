@@ -1,0 +1,54 @@
+//! The AVX-512 microkernels, spelled out with `std::arch` intrinsics (safe inside
+//! `#[target_feature]` functions): the full 32 x 12 tile (`micro::avx512`) and the last panels
+//! of 4 or 8 columns (`micro::avx512_4`, `micro::avx512_8`). A 32-row tile of C sits in two
+//! zmm registers per column; the panels of A and B are read as packed (32 values of A and 12
+//! of B per step, of which the first `NR` are real columns). Intrinsics for two reasons: LLVM
+//! vectorises the generic body at 4 and 8 columns across the columns, with gathers, several
+//! times slower; and the full kernel prefetches A's panel `PREFETCH_STEPS` ahead (a hint
+//! `micro`'s safe generic body cannot give), which sped W2 and W3 up by 4-5 % (alternating
+//! runs) because the panel streams from L2, and from L3 on its first use in a tile. Every
+//! element goes through the same chain `c = fma(a_p, b_p, c)` as in `micro`, so the bits are
+//! the same.
+
+use std::arch::x86_64::{__m512, _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps};
+
+const MR: usize = 32;
+const HALF: usize = MR / 2;
+/// Columns per step of a packed B panel (the full AVX-512 kernel's width).
+const B_STRIDE: usize = 12;
+/// How far ahead in A's panel the kernel asks for cache lines: 16 steps (2 KiB, about 200
+/// cycles of work) cover a line's trip from L3. 8 and 16 measured the same.
+const PREFETCH_STEPS: usize = 16;
+
+#[target_feature(enable = "avx512f")]
+fn half(values: &[f32]) -> __m512 {
+    bytemuck::cast::<[f32; HALF], __m512>(values[..HALF].try_into().expect("16 values"))
+}
+
+/// `micro::kernel::<32, NR>` on panels of B packed `B_STRIDE` wide.
+#[target_feature(enable = "avx512f")]
+pub fn kernel<const NR: usize>(kc: usize, a: &[f32], b: &[f32], c: &mut [&mut [f32]], offset: usize, fresh: bool) {
+    let c = &mut c[..NR];
+    let mut acc = [[_mm512_setzero_ps(); 2]; NR];
+    if !fresh {
+        for (column, source) in acc.iter_mut().zip(c.iter()) {
+            *column = [half(&source[offset..]), half(&source[offset + HALF..])];
+        }
+    }
+    for (step, (a_step, b)) in a.chunks_exact(MR).zip(b.chunks_exact(B_STRIDE)).take(kc).enumerate() {
+        // A hint only: it never faults, also past the panel's end, and changes no value.
+        let ahead = a.as_ptr().wrapping_add((step + PREFETCH_STEPS) * MR);
+        _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(HALF).cast());
+        let (low, high) = (half(a_step), half(&a_step[HALF..]));
+        for (column, &bj) in acc.iter_mut().zip(&b[..NR]) {
+            let bj = _mm512_set1_ps(bj);
+            column[0] = _mm512_fmadd_ps(low, bj, column[0]);
+            column[1] = _mm512_fmadd_ps(high, bj, column[1]);
+        }
+    }
+    for (column, target) in acc.iter().zip(c.iter_mut()) {
+        target[offset..offset + HALF].copy_from_slice(&bytemuck::cast::<__m512, [f32; HALF]>(column[0]));
+        target[offset + HALF..offset + MR].copy_from_slice(&bytemuck::cast::<__m512, [f32; HALF]>(column[1]));
+    }
+}
