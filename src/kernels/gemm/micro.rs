@@ -8,7 +8,7 @@
 //! counts and `f32::mul_add`, the compiler emits the same register-blocked code as hand-written
 //! intrinsics would, without any `unsafe`. The AVX-512 kernels (32 x 12: 24 zmm accumulators,
 //! two vector loads of A and twelve broadcasts of B per step, and the 4- and 8-column edge
-//! kernels) are spelled out with intrinsics (`super::avx512`), to prefetch A's panel and
+//! kernels) are spelled out with intrinsics (`super::avx512`), to prefetch the panels and
 //! because at 4 and 8 columns LLVM vectorises the generic body across the columns; the generic
 //! body is their fallback on a CPU without AVX-512, which never selects them.
 

@@ -12,7 +12,7 @@
 //! task's tile of C (`Tiles` decides the grid from the shape alone and `Tiles::split` hands
 //! each task its own part of C). No `unsafe` anywhere: the AVX2 and portable microkernels are
 //! plain Rust that the compiler turns into register-blocked code (see `micro`); the AVX-512
-//! microkernels (`avx512`, which prefetch A's panel) and packing's AVX-512 transposes
+//! microkernels (`avx512`, which prefetch the panels) and packing's AVX-512 transposes
 //! (`transpose512`) use `std::arch` intrinsics, which are safe inside `#[target_feature]`
 //! functions.
 
