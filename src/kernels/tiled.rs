@@ -288,8 +288,15 @@ impl Dense {
         let n = x.len() / self.inputs;
         let [a, b, ..] = &mut packs.buffers;
         let mut jobs = Vec::new();
-        push_packs(&mut jobs, Strided::row_major(weight, self.units, self.inputs), isa.mr(), MAX_MR, a);
+        // The batch's jobs first. Two threads split a phase's jobs into two blocks by count
+        // (`exec::phase`), so the order decides how much each gets: W2's first layer has
+        // three jobs for W (50K, 75K and 75K values) and one for its batch (100K); batch last,
+        // one thread packed 125K values and the other 175K, batch first 150K each. Timed per
+        // job, the batch's was the phase's slowest; in this order W2 ran 3-5 % faster at two
+        // threads (alternating runs of 10 and 20 rounds; W3, whose jobs split evenly either
+        // way, within noise).
         push_packs(&mut jobs, Strided::col_major(x, self.inputs, n).t(), isa.nr(), MAX_NR, b);
+        push_packs(&mut jobs, Strided::row_major(weight, self.units, self.inputs), isa.mr(), MAX_MR, a);
         jobs
     }
 
