@@ -17,7 +17,8 @@ use multiversion::target::match_target;
 
 /// `c[j][offset + i] = fma(a[p*MR + i], b[p*NR + j], c[j][offset + i])` for `p` in `0..kc`
 /// in order, for the `MR x NR` tile at rows `offset..offset + MR` of the column segments `c`;
-/// the sums start from zero when `fresh`, else from C's values.
+/// the sums start from zero when `fresh`, else from C's values. `a` and `b` start at the
+/// call's panels and may run on past their `kc` steps (the AVX-512 kernels prefetch there).
 #[inline(always)]
 fn kernel<const MR: usize, const NR: usize, const B_STRIDE: usize>(
     kc: usize,
@@ -36,7 +37,7 @@ fn kernel<const MR: usize, const NR: usize, const B_STRIDE: usize>(
         let source = if fresh { &ZEROS[..MR] } else { &source[offset..offset + MR] };
         *column = source.try_into().expect("MR rows");
     }
-    for (a, b) in a.chunks_exact(MR).zip(b.chunks_exact(B_STRIDE)).take(kc) {
+    for (a, b) in a[..kc * MR].chunks_exact(MR).zip(b[..kc * B_STRIDE].chunks_exact(B_STRIDE)) {
         let a: &[f32; MR] = a.try_into().expect("whole panel steps");
         let b: &[f32; NR] = b[..NR].try_into().expect("whole panel steps");
         for (column, &bj) in acc.iter_mut().zip(b) {

@@ -19,8 +19,8 @@ fn chain(a: Strided<'_>, b: Strided<'_>, i: usize, j: usize) -> f32 {
 /// rows than one row block (MC = 256), more steps than one pass (about KC = 256 each, up to
 /// 1.5 KC: 513 is 257 and 256, 600 two of 300, 700 234, 234 and 232, 784 262, 262 and 260).
 /// Widths leaving 4 and 8 columns in the last panel (40, 64, 16, 20) run the narrow AVX-512
-/// kernels, also over more than one pass, where they add to C.
-const SHAPES: [(usize, usize, usize); 11] = [
+/// kernels, also over more than one pass (16 over 700 steps, 20 over 600), where they add to C.
+const SHAPES: [(usize, usize, usize); 12] = [
     (1, 1, 1),
     (3, 2, 7),
     (33, 13, 5),
@@ -32,6 +32,7 @@ const SHAPES: [(usize, usize, usize); 11] = [
     (96, 20, 270),
     (64, 16, 700),
     (40, 13, 784),
+    (64, 20, 600),
 ];
 
 #[test]

@@ -177,11 +177,13 @@ fn run<const MR: usize, const NR: usize>(
         for first_step in (0..k.max(1)).step_by(pass) {
             let (kc, fresh) = (pass.min(k - first_step), first_step == 0);
             for j in cols.clone().step_by(NR) {
-                let b_panel = &b[(j / NR) * NR * k + first_step * NR..][..kc * NR];
+                // The panels and what follows them in memory, which the AVX-512 kernels
+                // prefetch across (every kernel reads only its `kc` steps).
+                let b_panel = &b[(j / NR) * NR * k + first_step * NR..];
                 let width = NR.min(n - j);
                 let segments = &mut tile.columns[j - cols.start..][..width];
                 for i in (block..block_end).step_by(MR) {
-                    let a_panel = &a[(i / MR) * MR * k + first_step * MR..][..kc * MR];
+                    let a_panel = &a[(i / MR) * MR * k + first_step * MR..];
                     let (height, offset) = (MR.min(m - i), i - rows.start);
                     if height == MR && width == NR {
                         kernel(kc, a_panel, b_panel, segments, offset, fresh);
