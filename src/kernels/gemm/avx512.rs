@@ -6,11 +6,10 @@
 //! vectorises the generic body at 4 and 8 columns across the columns, with gathers, several
 //! times slower; and the kernels prefetch A's and B's panels `PREFETCH_STEPS` ahead (a hint
 //! `micro`'s portable generic body cannot give; `safe_arch` wraps the instruction): A's panel
-//! streams from L2, and from L3 on its
-//! first use in a tile, as B's does on its first use. Alternating runs: A's prefetch sped W2
-//! and W3 up by 4-5 %, B's then W2 by another 4-6 % and W3 by 2 %. Every
-//! element goes through the same chain `c = fma(a_p, b_p, c)` as in `micro`, so the bits are
-//! the same.
+//! streams from L2, and from L3 on its first use in a tile, as B's does on its first use.
+//! Alternating runs: A's prefetch sped W2 and W3 up by 4-5 %, B's then W2 by another 4-6 %
+//! and W3 by 2 %. Every element goes through the same chain `c = fma(a_p, b_p, c)` as in
+//! `micro`, so the bits are the same.
 
 use std::arch::x86_64::{__m512, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps};
 
