@@ -17,9 +17,9 @@
 //! still in its own cache when it reads it again. (The forward pass's packing lists the
 //! batch before the weight, which balances the blocks' sizes: `tiled::forward_jobs`.) With
 //! one shared counter the two threads took alternate tasks, and half of every read came from
-//! the other core's cache. In four
-//! alternating runs of the two builds (4-8 rounds each) W3 with two threads ran 0.95x-1.09x
-//! as fast with blocks (median of the four 1.065x), W2 1.01x-1.03x.
+//! the other core's cache. In four alternating runs of the two builds (4-8 rounds each) W3
+//! with two threads ran 0.95x-1.09x as fast with blocks (median of the four 1.065x), W2
+//! 1.01x-1.03x.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
