@@ -1,7 +1,7 @@
 //! Splitting a batch into fixed-size row chunks and running them on rayon. With a single
 //! chunk the work runs inline: small batches pay nothing for parallelism.
 
-use super::phase::run_tasks;
+use super::phase::{run_tasks, run_weighted_tasks};
 
 use crate::kernels::gemm::Isa;
 use crate::kernels::tiled::{Job, Product, Shared, TileWork};
@@ -82,7 +82,7 @@ pub fn add_later_chunks(total: &mut [f32], rest: &[f32], len: usize, offset: usi
 /// light (`parallel` false: its product is one tile).
 pub fn run_jobs(jobs: Vec<Job<'_>>, parallel: bool) {
     if parallel && jobs.len() > 1 {
-        run_tasks(jobs, Job::run);
+        run_weighted_tasks(jobs, Job::weight, Job::run);
     } else {
         jobs.into_iter().for_each(Job::run);
     }
@@ -102,6 +102,6 @@ pub fn run_products(isa: Isa, products: Vec<Product<'_>>) {
         let (shared, tile) = work.pop().expect("one tile");
         shared.run(isa, tile);
     } else {
-        run_tasks(work, |(shared, tile)| shared.run(isa, tile));
+        run_weighted_tasks(work, |(shared, tile)| shared.weight(tile), |(shared, tile)| shared.run(isa, tile));
     }
 }

@@ -54,6 +54,16 @@ pub enum Job<'a> {
 }
 
 impl Job<'_> {
+    /// The job's work for balancing a phase (`exec::phase`): the values it writes, or for a
+    /// bias gradient the values it adds.
+    pub fn weight(&self) -> usize {
+        match self {
+            Job::Pack { out, .. } => out.len(),
+            Job::PackSteps { panels, .. } => panels.iter().map(|panel| panel.len()).sum(),
+            Job::BiasGrad { dz, units, out, .. } => dz.len() / (*units).max(1) * out.len(),
+        }
+    }
+
     pub fn run(self) {
         match self {
             Job::Pack { src, width, panels, out } => pack(src, width, panels, out),
@@ -220,6 +230,11 @@ impl<'a> Product<'a> {
 }
 
 impl Shared<'_> {
+    /// A tile's work for balancing a phase (`exec::phase`): its multiply-adds.
+    pub fn weight(&self, work: &TileWork<'_>) -> usize {
+        work.tile.area() * self.grid.k.max(1)
+    }
+
     /// Computes one of the product's tiles.
     pub fn run(&self, isa: Isa, work: TileWork<'_>) {
         let mut update = work.update.map(|u| (u.rule, u.params.into_iter(), u.first.into_iter(), u.second.into_iter()));
@@ -288,13 +303,7 @@ impl Dense {
         let n = x.len() / self.inputs;
         let [a, b, ..] = &mut packs.buffers;
         let mut jobs = Vec::new();
-        // The batch's jobs first. Two threads split a phase's jobs into two blocks by count
-        // (`exec::phase`), so the order decides how much each gets: W2's first layer has
-        // three jobs for W (50K, 75K and 75K values) and one for its batch (100K); batch last,
-        // one thread packed 125K values and the other 175K, batch first 150K each. Timed per
-        // job, the batch's was the phase's slowest; in this order W2 ran 3-5 % faster at two
-        // threads (alternating runs of 10 and 20 rounds; W3, whose jobs split evenly either
-        // way, within noise).
+        // The phase balances its threads by values packed (`exec::phase`), whatever the order.
         push_packs(&mut jobs, Strided::col_major(x, self.inputs, n).t(), isa.nr(), MAX_NR, b);
         push_packs(&mut jobs, Strided::row_major(weight, self.units, self.inputs), isa.mr(), MAX_MR, a);
         jobs
