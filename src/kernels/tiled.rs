@@ -150,13 +150,14 @@ pub struct TileWork<'a> {
     update: Option<TileUpdate<'a>>,
 }
 
-/// The parts of a weight and its moments that match a tile of its gradient, one segment per
-/// column of the tile (a moment the optimizer does not keep has none).
+/// The parts of a weight and its moments that match a tile of its gradient: the tile's whole
+/// columns (`Tiles::whole_columns`), which lie back to back, so each part is one slice (empty
+/// for a moment the optimizer does not keep).
 struct TileUpdate<'a> {
     rule: Rule,
-    params: Vec<&'a mut [f32]>,
-    first: Vec<&'a mut [f32]>,
-    second: Vec<&'a mut [f32]>,
+    params: &'a mut [f32],
+    first: &'a mut [f32],
+    second: &'a mut [f32],
 }
 
 /// A weight, its moments and the optimizer rule of this step: given to the weight-gradient
@@ -196,25 +197,22 @@ impl<'a> Product<'a> {
     }
 
     /// Fuses the optimizer step into the tiles (C must be the weight's gradient, laid out as
-    /// the weight).
+    /// the weight, on a grid of whole columns).
     fn with_update(mut self, isa: Isa, update: FusedUpdate<'a>) -> Product<'a> {
         let grid = self.shared.grid;
-        let parts = |buffer: &'a mut [f32]| -> Vec<Option<Vec<&'a mut [f32]>>> {
-            if buffer.is_empty() {
-                return (0..grid.count()).map(|_| None).collect();
-            }
-            grid.split(isa, buffer).into_iter().map(|tile| Some(tile.into_columns())).collect()
-        };
-        let (params, firsts, seconds) = (parts(update.param), parts(update.first), parts(update.second));
-        for (work, (params, (first, second))) in
-            self.tiles.iter_mut().zip(params.into_iter().zip(firsts.into_iter().zip(seconds)))
-        {
-            work.update = Some(TileUpdate {
-                rule: update.rule,
-                params: params.unwrap_or_default(),
-                first: first.unwrap_or_default(),
-                second: second.unwrap_or_default(),
-            });
+        assert_eq!(grid.rows, 1, "a fused step needs tiles of whole columns");
+        let FusedUpdate { rule, mut param, mut first, mut second } = update;
+        // Takes the next `len` values of a buffer, or nothing from an empty one.
+        fn take<'a>(buffer: &mut &'a mut [f32], len: usize) -> &'a mut [f32] {
+            let len = if buffer.is_empty() { 0 } else { len };
+            let (part, rest) = std::mem::take(buffer).split_at_mut(len);
+            *buffer = rest;
+            part
+        }
+        for (task, work) in self.tiles.iter_mut().enumerate() {
+            let len = grid.bounds(isa, task).1.len() * grid.m;
+            let (params, first, second) = (take(&mut param, len), take(&mut first, len), take(&mut second, len));
+            work.update = Some(TileUpdate { rule, params, first, second });
         }
         self
     }
@@ -237,7 +235,9 @@ impl Shared<'_> {
 
     /// Computes one of the product's tiles.
     pub fn run(&self, isa: Isa, work: TileWork<'_>) {
-        let mut update = work.update.map(|u| (u.rule, u.params.into_iter(), u.first.into_iter(), u.second.into_iter()));
+        let m = self.grid.m.max(1);
+        let mut update =
+            work.update.map(|u| (u.rule, u.params.chunks_mut(m), u.first.chunks_mut(m), u.second.chunks_mut(m)));
         let mut epilogue = |rows: Range<usize>, column: &mut [f32]| {
             if let Some(bias) = self.bias {
                 column.iter_mut().zip(&bias[rows]).for_each(|(z, b)| *z += b);
