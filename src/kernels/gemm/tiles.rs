@@ -99,15 +99,10 @@ pub struct Tile<'a> {
     columns: Vec<&'a mut [f32]>,
 }
 
-impl<'a> Tile<'a> {
+impl Tile<'_> {
     /// Elements of C the tile covers.
     pub fn area(&self) -> usize {
         self.rows.len() * self.cols.len()
-    }
-
-    /// The tile's part of its matrix, one segment per column in order.
-    pub fn into_columns(self) -> Vec<&'a mut [f32]> {
-        self.columns
     }
 }
 
