@@ -170,7 +170,7 @@ impl fmt::Display for Plan {
                 let joined = |counts: &[usize]| counts.iter().map(usize::to_string).collect::<Vec<_>>().join("+");
                 if step.kernel == Kernel::Update {
                     // One line per updated tensor keeps the columns narrow.
-                    let whole = self.parameter_count() <= crate::plan::UPDATE_RANGE;
+                    let whole = self.optimizer_pass_len() <= crate::plan::UPDATE_RANGE;
                     operands
                         .split(", ")
                         .zip(&trained)

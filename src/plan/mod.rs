@@ -328,12 +328,21 @@ impl Plan {
                 None => vec![chunks],
             },
             Kernel::Loss { .. } => vec![chunks],
-            Kernel::Update if self.parameter_count() <= UPDATE_RANGE => vec![1],
+            Kernel::Update if self.optimizer_pass_len() <= UPDATE_RANGE => vec![1],
             Kernel::Update => {
                 let ranges = (0..self.params.len()).filter(|&id| self.params[id].trainable && !self.update_fused(id));
                 vec![ranges.map(|id| self.params[id].len().div_ceil(UPDATE_RANGE)).sum()]
             }
         }
+    }
+
+    /// Values the optimizer's own pass updates: the trainable parameters whose step is not
+    /// fused into the backward pass. When they fit in one range the pass runs on one thread.
+    pub fn optimizer_pass_len(&self) -> usize {
+        (0..self.params.len())
+            .filter(|&id| self.params[id].trainable && !self.update_fused(id))
+            .map(|id| self.params[id].len())
+            .fold(0, usize::saturating_add)
     }
 
     /// Whether parameter `param` takes its optimizer step inside the backward pass, as soon as
@@ -417,8 +426,8 @@ mod tests {
         // x 16 lanes in tasks of 2^19); the loss: 2 chunks; its backward with dx: 5 blocks of
         // inputs and 5 groups of samples (2,621,440 multiply-adds each); relu' in 2 chunks,
         // then backward 1024x784: 9 jobs (x: 3, dz: 4, db: 2), 32 tiles; the update: the two
-        // biases (both weights take their step in their backward pass).
-        assert_eq!(tasks, [vec![15, 32], vec![8], vec![2], vec![10], vec![2, 9, 32], vec![2]]);
+        // biases, on one thread (both weights take their step in their backward pass).
+        assert_eq!(tasks, [vec![15, 32], vec![8], vec![2], vec![10], vec![2, 9, 32], vec![1]]);
         let clipped = plan_for(" dense 1024 relu\n dense 10", 256, CompileOptions::default());
         let clipped = super::Plan { clip_norm: Some(1.0), ..clipped };
         let update = clipped.steps.last().expect("the update").kernel.clone();
