@@ -330,19 +330,21 @@ impl Plan {
             Kernel::Loss { .. } => vec![chunks],
             Kernel::Update if self.optimizer_pass_len() <= UPDATE_RANGE => vec![1],
             Kernel::Update => {
-                let ranges = (0..self.params.len()).filter(|&id| self.params[id].trainable && !self.update_fused(id));
-                vec![ranges.map(|id| self.params[id].len().div_ceil(UPDATE_RANGE)).sum()]
+                vec![self.optimizer_pass_params().map(|id| self.params[id].len().div_ceil(UPDATE_RANGE)).sum()]
             }
         }
     }
 
-    /// Values the optimizer's own pass updates: the trainable parameters whose step is not
-    /// fused into the backward pass. When they fit in one range the pass runs on one thread.
+    /// The parameters the optimizer's own pass updates: the trainable ones whose step is not
+    /// fused into the backward pass.
+    fn optimizer_pass_params(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.params.len()).filter(|&id| self.params[id].trainable && !self.update_fused(id))
+    }
+
+    /// Values the optimizer's own pass updates (`optimizer_pass_params`). When they fit in one
+    /// range the pass runs on one thread.
     pub fn optimizer_pass_len(&self) -> usize {
-        (0..self.params.len())
-            .filter(|&id| self.params[id].trainable && !self.update_fused(id))
-            .map(|id| self.params[id].len())
-            .fold(0, usize::saturating_add)
+        self.optimizer_pass_params().map(|id| self.params[id].len()).fold(0, usize::saturating_add)
     }
 
     /// Whether parameter `param` takes its optimizer step inside the backward pass, as soon as
