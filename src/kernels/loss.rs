@@ -139,21 +139,23 @@ impl LossKernel {
     ) -> LossSums {
         if self == LossKernel::SoftmaxCrossEntropy {
             let mut sums = LossSums::default();
+            // Each sample's `e^(z - max)`, kept for its probabilities: one `exp` per logit.
+            let mut exps = vec![0.0f64; width];
             for (sample, (z, &t)) in values.chunks_exact(width).zip(targets).enumerate() {
                 let class = t as usize;
                 // Without class weights, 1: the same bits as no weighting at all.
                 let weight = class_weights.get(class).copied().unwrap_or(1.0);
                 let max = z.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                let sum: f64 = z.iter().map(|&v| f64::from(v - max).exp()).sum();
-                let log_sum = sum.ln();
-                sums.loss += f64::from(weight) * (log_sum - f64::from(z[class] - max));
+                exps.iter_mut().zip(z).for_each(|(e, &v)| *e = f64::from(v - max).exp());
+                let sum: f64 = exps.iter().sum();
+                sums.loss += f64::from(weight) * (sum.ln() - f64::from(z[class] - max));
                 sums.weight += f64::from(weight);
                 sums.correct += u64::from(argmax(z) == class);
                 if let Some(grad) = grad.as_deref_mut() {
                     let g = &mut grad[sample * width..(sample + 1) * width];
                     let scale = weight * scale;
-                    for (k, (g, &v)) in g.iter_mut().zip(z).enumerate() {
-                        let p = (f64::from(v - max) - log_sum).exp() as f32;
+                    for (k, (g, &e)) in g.iter_mut().zip(&exps).enumerate() {
+                        let p = (e / sum) as f32;
                         *g = (p - f32::from(u8::from(k == class))) * scale;
                     }
                 }
