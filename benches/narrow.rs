@@ -46,14 +46,15 @@ fn main() {
             best[2] = best[2].min(micros(time(reps, || {
                 let jobs = layer.backward_jobs(isa, &w, &x, &dz, &mut db, true, &mut packs);
                 jobs.into_iter().for_each(|job| job.run());
-                let (weight_grad, input_grad) = layer.backward_products(isa, n, &mut dw, Some(&mut dx), &packs, None);
+                let (weight_grad, input_grad) =
+                    layer.backward_products(isa, n, &mut dw, Some((&mut dx, None)), &packs, None);
                 for product in std::iter::once(weight_grad).chain(input_grad) {
                     let (shared, tiles) = product.into_parts();
                     tiles.into_iter().for_each(|tile| shared.run(isa, tile));
                 }
             })));
             best[3] = best[3].min(micros(time(reps, || {
-                for part in layer.narrow_backward_parts(&dz, &mut dw, &mut db, Some(&mut dx), None) {
+                for part in layer.narrow_backward_parts(&dz, &mut dw, &mut db, Some(&mut dx), None, None) {
                     layer.narrow_backward(part, &x, &dz, &w);
                 }
             })));

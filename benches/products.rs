@@ -51,7 +51,7 @@ fn main() {
                         }
                         let tiles = Tiles::new(m, n, k);
                         for tile in tiles.split(isa, &mut c) {
-                            run_tile(isa, &tiles, tile, pa.as_slice(), pb.as_slice(), &mut |_, _| {});
+                            run_tile(isa, &tiles, tile, pa.as_slice(), pb.as_slice(), &mut |_, _, _| {});
                         }
                     })
                 };

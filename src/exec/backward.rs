@@ -16,14 +16,15 @@ use crate::plan::{Node, Op, Plan};
 
 impl State {
     /// Runs `node`'s backward kernel; `fused` is an in-place activation whose backward runs
-    /// first, in the same pass.
+    /// first, in the same pass, and `then` (only for a tiled layer, see `Kernel::Backward`) one
+    /// on the node's input whose backward runs on the input gradient as it is written.
     /// With `rule`, a tiled layer's weight takes the optimizer's step as its gradient tiles
     /// are done.
     pub(super) fn backward(
         &mut self,
         plan: &Plan,
         node: &Node,
-        fused: Option<Activation>,
+        (fused, then): (Option<Activation>, Option<Activation>),
         params: &mut Params,
         rule: Option<Rule>,
     ) {
@@ -67,7 +68,7 @@ impl State {
                         None => (&params.tensors[weight][..], None),
                     };
                     let dz = &*dz;
-                    let parts = layer.narrow_backward_parts(dz, dw, db, dx, update);
+                    let parts = layer.narrow_backward_parts(dz, dw, db, dx, update, then.map(|a| (a, x)));
                     run_tasks(parts, |part| layer.narrow_backward(part, x, dz, w));
                 } else {
                     let isa = Isa::current();
@@ -82,13 +83,16 @@ impl State {
                         let param = &mut params.tensors[weight][..];
                         FusedUpdate { rule, param, first: &mut moments.first, second: &mut moments.second }
                     });
-                    let (weight_grad, input_grad) = layer.backward_products(isa, rows, dw, dx, &self.packs, update);
+                    let input_grad = dx.map(|dx| (dx, then.map(|a| (a, x))));
+                    let (weight_grad, input_grad) =
+                        layer.backward_products(isa, rows, dw, input_grad, &self.packs, update);
                     run_products(isa, std::iter::once(weight_grad).chain(input_grad).collect());
                 }
                 self.pending[weight] = 1;
                 self.pending[bias] = 1;
             }
             Op::Dense { layer, weight, bias } => {
+                debug_assert!(then.is_none(), "only tiled layers take the next activation's backward");
                 let (dw_len, db_len) = (layer.units * layer.inputs, layer.units);
                 let x = &self.values[node.input][..rows * layer.inputs];
                 let y = &self.values[node.output][..rows * layer.units];

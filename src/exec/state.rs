@@ -221,9 +221,10 @@ impl State {
                     self.forward(&plan.nodes[node], activation, params, mode)
                 }
                 Kernel::Loss { output } => self.loss(plan, output, mode),
-                Kernel::Backward { node, activation } if mode == Mode::Train => {
+                Kernel::Backward { node, activation, then } if mode == Mode::Train => {
                     let activation = activation.map(|a| plan.nodes[a].activation());
-                    self.backward(plan, &plan.nodes[node], activation, params, fused_rule)
+                    let then = then.map(|a| plan.nodes[a].activation());
+                    self.backward(plan, &plan.nodes[node], (activation, then), params, fused_rule)
                 }
                 Kernel::Update if mode == Mode::Train && update => self.update(plan, params, lr),
                 Kernel::Update if mode == Mode::Train => self.reduce_gradients(plan),

@@ -118,6 +118,7 @@ impl Dense {
         let (isa, mut packs) = (Isa::current(), Packs::default());
         let input_grad = dx.is_some();
         self.backward_jobs(isa, weight, x, dz, db, input_grad, &mut packs).into_iter().for_each(|job| job.run());
+        let dx = dx.map(|dx| (dx, None));
         let (weight_grad, input_grad) = self.backward_products(isa, x.len() / self.inputs, dw, dx, &packs, None);
         for product in std::iter::once(weight_grad).chain(input_grad) {
             let (shared, tiles) = product.into_parts();

@@ -31,7 +31,7 @@ use super::activation::Activation;
 use super::dense::Dense;
 use super::gemm::{Isa, MAX_TASKS, split};
 use super::optim::Rule;
-use super::tiled::FusedUpdate;
+use super::tiled::{ActivationGrad, FusedUpdate};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -69,8 +69,10 @@ pub enum BackwardPart<'a> {
     /// optimizer's step on the same part of the weight when fused, and in the first such task
     /// the bias gradient.
     Weight { inputs: Range<usize>, dw: Vec<&'a mut [f32]>, update: Option<RowsUpdate<'a>>, db: Option<&'a mut [f32]> },
-    /// The input gradient of a group of samples: their rows of `dz` and `dx`.
-    Input { dz: &'a [f32], dx: &'a mut [f32] },
+    /// The input gradient of a group of samples: their rows of `dz` and `dx`, and with an
+    /// in-place activation below the layer, it and their rows of its outputs (the layer's
+    /// input), whose backward `dx` then takes.
+    Input { dz: &'a [f32], dx: &'a mut [f32], activation_grad: Option<ActivationGrad<'a>> },
 }
 
 /// The parts of a weight and its moments that match a weight task's segments.
@@ -155,7 +157,9 @@ impl Dense {
 
     /// The backward tasks over the `n` samples of `dz`: the weight gradient `dw` (with
     /// `update`, the optimizer's step applied to each block as it is done), the bias gradient
-    /// `db` and, when given, the input gradient `dx`.
+    /// `db` and, when given, the input gradient `dx` (with `activation_grad`, an in-place
+    /// activation below the layer and its outputs `x`, turned into the gradient of that
+    /// activation's input).
     pub fn narrow_backward_parts<'a>(
         self,
         dz: &'a [f32],
@@ -163,6 +167,7 @@ impl Dense {
         db: &'a mut [f32],
         dx: Option<&'a mut [f32]>,
         update: Option<FusedUpdate<'a>>,
+        activation_grad: Option<ActivationGrad<'a>>,
     ) -> Vec<BackwardPart<'a>> {
         let (i, u) = (self.inputs, self.units);
         let n = dz.len() / u;
@@ -193,12 +198,14 @@ impl Dense {
             })
             .collect();
         if let Some(mut dx) = dx {
-            let mut dz = dz;
+            let (mut dz, mut first) = (dz, 0);
             for samples in group_sizes(n, self.input_tasks(n)) {
                 let (dzs, later_dz) = dz.split_at(samples * u);
                 let (dxs, later_dx) = std::mem::take(&mut dx).split_at_mut(samples * i);
                 (dz, dx) = (later_dz, later_dx);
-                parts.push(BackwardPart::Input { dz: dzs, dx: dxs });
+                let activation_grad = activation_grad.map(|(a, y)| (a, &y[first * i..(first + samples) * i]));
+                first += samples;
+                parts.push(BackwardPart::Input { dz: dzs, dx: dxs, activation_grad });
             }
         }
         parts
@@ -224,7 +231,12 @@ impl Dense {
                     }
                 }
             }
-            BackwardPart::Input { dz, dx } => input_rows(intrinsics(), i, u, weight, dz, dx),
+            BackwardPart::Input { dz, dx, activation_grad } => {
+                input_rows(intrinsics(), i, u, weight, dz, dx);
+                if let Some((activation, y)) = activation_grad {
+                    activation.backward(y, y, dx, i);
+                }
+            }
         }
     }
 }
@@ -457,6 +469,7 @@ mod tests {
     use crate::kernels::gemm::Isa;
     use crate::kernels::optim::{Adam, Optimizer, Sgd};
     use crate::kernels::tiled::Packs;
+    use itertools::Itertools;
 
     fn fill(len: usize, k: f32) -> Vec<f32> {
         (0..len).map(|i| ((i as f32 * k).sin() * 1.7).fract()).collect()
@@ -470,9 +483,19 @@ mod tests {
         tiles.into_iter().for_each(|tile| shared.run(isa, tile));
     }
 
+    /// The narrow input gradient with no activation below the layer.
+    fn run_without(layer: &Dense, w: &[f32], x: &[f32], dz: &[f32]) -> Vec<f32> {
+        let (mut dw, mut db, mut dx) = (vec![0.0; w.len()], vec![0.0; layer.units], vec![f32::NAN; x.len()]);
+        for part in layer.narrow_backward_parts(dz, &mut dw, &mut db, Some(&mut dx), None, None) {
+            layer.narrow_backward(part, x, dz, w);
+        }
+        dx
+    }
+
     /// Every narrow layer shape (1 to 16 units, inputs and samples around the 16-lane and
     /// 8-sample blocks, task splits) gives the tiled products' bits: outputs, weight, bias and
-    /// input gradients, and weights and moments after a fused optimizer step.
+    /// input gradients (also through an activation below the layer, which gives the bits of
+    /// that activation's own pass), and weights and moments after a fused optimizer step.
     #[test]
     fn matches_the_tiled_products_bit_for_bit() {
         let optimizers = [
@@ -499,7 +522,10 @@ mod tests {
                     assert!(same, "forward {units}x{inputs}, n {n}, {activation:?}");
                 }
                 let dz = fill(n * units, 0.53);
-                for optimizer in optimizers.iter().map(Some).chain([None]) {
+                let below = [None, Some(Activation::Relu), Some(Activation::Tanh)];
+                for (optimizer, below) in optimizers.iter().map(Some).chain([None]).cartesian_product(below) {
+                    // The backward of an activation below the layer, applied as dx is written.
+                    let then = below.map(|a| (a, &x[..]));
                     let run = |narrow: bool| {
                         let (mut dw, mut db, mut dx) =
                             (vec![f32::NAN; units * inputs], vec![f32::NAN; units], vec![f32::NAN; n * inputs]);
@@ -516,7 +542,8 @@ mod tests {
                             second: &mut m.second,
                         });
                         if narrow {
-                            for part in layer.narrow_backward_parts(&dz, &mut dw, &mut db, Some(&mut dx), update) {
+                            let parts = layer.narrow_backward_parts(&dz, &mut dw, &mut db, Some(&mut dx), update, then);
+                            for part in parts {
                                 layer.narrow_backward(part, &x, &dz, &w);
                             }
                         } else {
@@ -524,7 +551,7 @@ mod tests {
                             let jobs = layer.backward_jobs(isa, &w, &x, &dz, &mut db, true, &mut packs);
                             jobs.into_iter().for_each(|job| job.run());
                             let (weight_grad, input_grad) =
-                                layer.backward_products(isa, n, &mut dw, Some(&mut dx), &packs, update);
+                                layer.backward_products(isa, n, &mut dw, Some((&mut dx, then)), &packs, update);
                             for product in std::iter::once(weight_grad).chain(input_grad) {
                                 let (shared, tiles) = product.into_parts();
                                 tiles.into_iter().for_each(|tile| shared.run(isa, tile));
@@ -534,6 +561,13 @@ mod tests {
                         [dw, db, dx, param, moments[0].clone(), moments[1].clone()]
                     };
                     let (narrow, tiled) = (run(true), run(false));
+                    if let Some(activation) = below {
+                        // As the activation's own pass would have left it.
+                        let mut dx = run_without(&layer, &w, &x, &dz);
+                        activation.backward(&x, &x, &mut dx, inputs);
+                        let same = dx.iter().zip(&narrow[2]).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "dx through {activation:?}: {units}x{inputs}, n {n}");
+                    }
                     let names = ["dw", "db", "dx", "weight", "first moment", "second moment"];
                     for ((narrow, tiled), name) in narrow.iter().zip(&tiled).zip(names) {
                         let same = narrow.len() == tiled.len()
@@ -576,7 +610,7 @@ mod tests {
         let n = 40;
         let (x, dz) = (fill(n * layer.inputs, 0.3), fill(n * layer.units, 0.7));
         let (mut dw, mut db) = (vec![f32::NAN; 900], vec![f32::NAN; 3]);
-        let parts = layer.narrow_backward_parts(&dz, &mut dw, &mut db, None, None);
+        let parts = layer.narrow_backward_parts(&dz, &mut dw, &mut db, None, None, None);
         assert_eq!(parts.len(), layer.narrow_backward_tasks(n, false));
         assert!(parts.iter().all(|part| matches!(part, BackwardPart::Weight { .. })));
         for part in parts {

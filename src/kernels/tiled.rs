@@ -160,6 +160,10 @@ struct TileUpdate<'a> {
     second: &'a mut [f32],
 }
 
+/// An in-place activation below a layer and its outputs (the layer's input, laid out as the
+/// input gradient): its backward turns the gradient of those outputs into that of its input.
+pub type ActivationGrad<'a> = (Activation, &'a [f32]);
+
 /// A weight, its moments and the optimizer rule of this step: given to the weight-gradient
 /// product, each tile applies the step to its part of the weight as soon as that part of the
 /// gradient is complete, while it is in cache, instead of a separate pass over the layer.
@@ -179,6 +183,9 @@ pub struct Shared<'a> {
     /// PyTorch's `addmm` add it), before the activation.
     bias: Option<&'a [f32]>,
     activation: Option<Activation>,
+    /// For an input gradient: the in-place activation below the layer and its outputs (laid
+    /// out as C), whose backward each column takes once its sum is complete.
+    activation_grad: Option<ActivationGrad<'a>>,
 }
 
 impl<'a> Product<'a> {
@@ -193,7 +200,7 @@ impl<'a> Product<'a> {
         activation: Option<Activation>,
     ) -> Product<'a> {
         let tiles = grid.split(isa, c).into_iter().map(|tile| TileWork { tile, update: None }).collect();
-        Product { tiles, shared: Shared { grid, a, b, bias, activation } }
+        Product { tiles, shared: Shared { grid, a, b, bias, activation, activation_grad: None } }
     }
 
     /// Fuses the optimizer step into the tiles (C must be the weight's gradient, laid out as
@@ -238,7 +245,11 @@ impl Shared<'_> {
         let m = self.grid.m.max(1);
         let mut update =
             work.update.map(|u| (u.rule, u.params.chunks_mut(m), u.first.chunks_mut(m), u.second.chunks_mut(m)));
-        let mut epilogue = |rows: Range<usize>, column: &mut [f32]| {
+        let mut epilogue = |rows: Range<usize>, j: usize, column: &mut [f32]| {
+            if let Some((activation, y)) = self.activation_grad {
+                let y = &y[j * m..][rows.clone()];
+                activation.backward(y, y, column, column.len());
+            }
             if let Some(bias) = self.bias {
                 column.iter_mut().zip(&bias[rows]).for_each(|(z, b)| *z += b);
             }
@@ -364,14 +375,16 @@ impl Dense {
     }
 
     /// Phase two of the backward pass: the products for `dw` (with `update`, the optimizer's
-    /// step applied to the weight as each tile of `dw` is done) and, when given, `dx`.
+    /// step applied to the weight as each tile of `dw` is done) and, when given, `dx` (with
+    /// an in-place activation below the layer and its outputs `x`, that activation's backward
+    /// applied to each finished tile of `dx`).
     #[allow(clippy::too_many_arguments)]
     pub fn backward_products<'a>(
         self,
         isa: Isa,
         n: usize,
         dw: &'a mut [f32],
-        dx: Option<&'a mut [f32]>,
+        dx: Option<(&'a mut [f32], Option<ActivationGrad<'a>>)>,
         packs: &'a Packs,
         update: Option<FusedUpdate<'a>>,
     ) -> (Product<'a>, Option<Product<'a>>) {
@@ -382,8 +395,11 @@ impl Dense {
         if let Some(update) = update {
             weight_grad = weight_grad.with_update(isa, update);
         }
-        let input_grad =
-            dx.map(|dx| Product::new(isa, Tiles::new(i, n, u), wa.as_slice(), dzb2.as_slice(), dx, None, None));
+        let input_grad = dx.map(|(dx, activation_grad)| {
+            let mut product = Product::new(isa, Tiles::new(i, n, u), wa.as_slice(), dzb2.as_slice(), dx, None, None);
+            product.shared.activation_grad = activation_grad;
+            product
+        });
         (weight_grad, input_grad)
     }
 }
@@ -425,7 +441,7 @@ mod tests {
                         first: &mut [],
                         second: &mut [],
                     });
-                    let dx = input_grad.then_some(&mut dx[..]);
+                    let dx = input_grad.then_some((&mut dx[..], None));
                     let (weight_grad, input_grad) = layer.backward_products(isa, n, &mut dw, dx, &packs, update);
                     assert_eq!(weight_grad.tasks() + input_grad.map_or(0, |p| p.tasks()), counted.tiles, "{shape}");
                 }

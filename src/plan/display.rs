@@ -87,12 +87,15 @@ impl Plan {
                 }
                 (name, text)
             }
-            Kernel::Backward { node, activation } => {
-                let (name, text) = self.backward(&self.nodes[*node]);
-                match activation {
-                    Some(activation) => (format!("{}+{name}", self.backward(&self.nodes[*activation]).0), text),
-                    None => (name, text),
+            Kernel::Backward { node, activation, then } => {
+                let (mut name, text) = self.backward(&self.nodes[*node]);
+                if let Some(activation) = activation {
+                    name = format!("{}+{name}", self.backward(&self.nodes[*activation]).0);
                 }
+                if let Some(then) = then {
+                    name += &format!("+{}", self.backward(&self.nodes[*then]).0);
+                }
+                (name, text)
             }
             Kernel::Loss { output } => {
                 let name = serde_json::to_value(self.loss_kernel)

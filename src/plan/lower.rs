@@ -78,11 +78,12 @@ pub fn compile(model: &Model, source: &Source, options: CompileOptions) -> Plan 
         if node.input != 0 || has_params {
             steps.push(Step {
                 phase: Phase::Backward,
-                kernel: Kernel::Backward { node: i, activation },
+                kernel: Kernel::Backward { node: i, activation, then: None },
                 line: node.line,
             });
         }
     }
+    fold_activation_backward(&mut steps, nodes);
     steps.push(Step { phase: Phase::Update, kernel: Kernel::Update, line: line(model.optimizer.span) });
     let Lowering { buffers, aux, params, inits, nodes } = lowering;
     let mut tiled_weights = vec![false; params.len()];
@@ -207,5 +208,29 @@ impl Lowering {
         };
         let output = self.buffer(width);
         self.nodes.push(Node { op, input, output, line });
+    }
+}
+
+/// Moves the backward of an in-place activation between two whole-batch dense layers
+/// (`Dense::is_tiled`) from the start of the lower layer's pass, where it was a phase of its
+/// own over the batch, to the end of the upper layer's: that layer then applies it to each
+/// piece of its input gradient as it writes it (a tile of `dx`, a group of samples), while the
+/// piece is in cache and on the core that wrote it. The same operations on the same values:
+/// the same bits. Not softmax, whose backward needs whole samples.
+fn fold_activation_backward(steps: &mut [Step], nodes: &[Node]) {
+    let tiled = |node: usize| matches!(nodes[node].op, Op::Dense { layer, .. } if layer.is_tiled());
+    for at in 1..steps.len() {
+        let (before, after) = steps.split_at_mut(at);
+        let (Kernel::Backward { node: upper, then, .. }, Kernel::Backward { node: lower, activation, .. }) =
+            (&mut before[at - 1].kernel, &mut after[0].kernel)
+        else {
+            continue;
+        };
+        let Some(node) = *activation else { continue };
+        let elementwise = !matches!(nodes[node].op, Op::Activation { activation: Activation::Softmax, .. });
+        let joins = nodes[*upper].input != 0 && nodes[*upper].input == nodes[*lower].output;
+        if tiled(*upper) && tiled(*lower) && elementwise && joins {
+            (*then, *activation) = (Some(node), None);
+        }
     }
 }

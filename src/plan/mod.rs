@@ -158,10 +158,13 @@ pub enum Kernel {
     Loss {
         output: BufferId,
     },
-    /// The in-place `activation` node's backward, then node `node`'s, in one pass.
+    /// The in-place `activation` node's backward, then node `node`'s, in one pass; `then`, an
+    /// in-place activation on the node's input, has its backward applied to the input
+    /// gradient as it is written (`lower::fold_activation_backward`).
     Backward {
         node: usize,
         activation: Option<usize>,
+        then: Option<usize>,
     },
     Update,
 }
@@ -313,7 +316,7 @@ impl Plan {
                 Some((layer, ..)) => tiled(layer.forward_tasks(rows)),
                 None => vec![chunks],
             },
-            Kernel::Backward { node, activation } => match dense(node) {
+            Kernel::Backward { node, activation, .. } => match dense(node) {
                 Some((layer, input_grad, fused)) => {
                     let mut phases = if layer.is_narrow() {
                         vec![layer.narrow_backward_tasks(rows, input_grad)]
@@ -392,7 +395,7 @@ impl Plan {
 
 #[cfg(test)]
 mod tests {
-    use crate::plan::CompileOptions;
+    use crate::plan::{CompileOptions, Kernel, Plan};
 
     fn plan_for(layers: &str, batch: usize, options: CompileOptions) -> super::Plan {
         let text = format!(
@@ -417,6 +420,26 @@ mod tests {
         assert_eq!(plan_for(heavy, 128, CompileOptions { chunk_rows: Some(3) }).chunk_rows(128), 3);
     }
 
+    /// The backward of an in-place activation between two whole-batch layers runs in the
+    /// upper layer's pass (on the input gradient it writes); below a chunked layer it stays
+    /// with the lower layer.
+    #[test]
+    fn activation_backward_folds_between_tiled_layers() {
+        let backward = |plan: &Plan| -> Vec<(Option<usize>, Option<usize>)> {
+            let steps = plan.steps.iter().filter_map(|step| match step.kernel {
+                Kernel::Backward { activation, then, .. } => Some((activation, then)),
+                _ => None,
+            });
+            steps.collect()
+        };
+        let tiled = plan_for(" dense 1024 relu\n dense 1024 tanh\n dense 10", 256, CompileOptions::default());
+        // Nodes: dense 0, relu 1, dense 2, tanh 3, dense 4 (backward in reverse order).
+        assert_eq!(backward(&tiled), [(None, Some(3)), (None, Some(1)), (None, None)]);
+        // 1024 -> 1 and 1 -> 10 are small layers, run by chunks.
+        let chunked = plan_for(" dense 1024 relu\n dense 1 tanh\n dense 10", 32, CompileOptions::default());
+        assert_eq!(backward(&chunked), [(None, None), (Some(3), None), (Some(1), None)]);
+    }
+
     /// A heavy step splits its large products into packing jobs and tiles, the rest into row
     /// chunks; a light one runs every kernel as one task.
     #[test]
@@ -426,10 +449,11 @@ mod tests {
         // Forward 1024x784: packing W (802,816 values: 12 jobs of 64Ki) and x (3 jobs), then
         // 32 tiles (the most); forward 10x1024, a narrow layer: 8 groups of samples (256 x 1024
         // x 16 lanes in tasks of 2^19); the loss: 2 chunks; its backward with dx: 5 blocks of
-        // inputs and 5 groups of samples (2,621,440 multiply-adds each); relu' in 2 chunks,
-        // then backward 1024x784: 9 jobs (x: 3, dz: 4, db: 2), 32 tiles; the update: the two
-        // biases, on one thread (both weights take their step in their backward pass).
-        assert_eq!(tasks, [vec![15, 32], vec![8], vec![2], vec![10], vec![2, 9, 32], vec![1]]);
+        // inputs and 5 groups of samples (2,621,440 multiply-adds each), which also take relu's
+        // backward, so the backward 1024x784 has no phase for it: 9 jobs (x: 3, dz: 4, db: 2),
+        // 32 tiles; the update: the two biases, on one thread (both weights take their step in
+        // their backward pass).
+        assert_eq!(tasks, [vec![15, 32], vec![8], vec![2], vec![10], vec![9, 32], vec![1]]);
         let clipped = plan_for(" dense 1024 relu\n dense 10", 256, CompileOptions::default());
         let clipped = super::Plan { clip_norm: Some(1.0), ..clipped };
         let update = clipped.steps.last().expect("the update").kernel.clone();

@@ -91,7 +91,7 @@ pub fn gemm(isa: Isa, c: &mut [f32], a: Strided<'_>, b: Strided<'_>) {
     pack_both(isa, a, b, &mut packed_a, &mut packed_b);
     let tiles = Tiles::new(a.rows, b.cols, a.cols);
     for tile in tiles.split(isa, c) {
-        run_tile(isa, &tiles, tile, packed_a.as_slice(), packed_b.as_slice(), &mut |_, _| {});
+        run_tile(isa, &tiles, tile, packed_a.as_slice(), packed_b.as_slice(), &mut |_, _, _| {});
     }
 }
 

@@ -116,7 +116,7 @@ fn every_grid_gives_the_same_bits() {
         let product = |tiles: Tiles| {
             let mut c = vec![f32::NAN; m * n];
             for tile in tiles.split(isa, &mut c) {
-                run_tile(isa, &tiles, tile, packed_a.as_slice(), packed_b.as_slice(), &mut |_, _| {});
+                run_tile(isa, &tiles, tile, packed_a.as_slice(), packed_b.as_slice(), &mut |_, _, _| {});
             }
             c.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
         };

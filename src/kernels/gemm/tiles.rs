@@ -134,17 +134,13 @@ impl Tiles {
     }
 }
 
+/// What a tile runs on each of its finished column segments: `(rows, column, segment)`.
+pub type Epilogue<'a> = dyn FnMut(Range<usize>, usize, &mut [f32]) + 'a;
+
 /// Computes `tile` of `c = A B`, from A and B packed for `isa` (`pack(a, isa.mr())`,
-/// `pack(b.t(), isa.nr())`), then runs `epilogue(rows, segment)` on each of the tile's column
-/// segments (bias and activation, while the tile is in cache).
-pub fn run_tile(
-    isa: Isa,
-    tiles: &Tiles,
-    tile: Tile<'_>,
-    a: &[f32],
-    b: &[f32],
-    epilogue: &mut dyn FnMut(Range<usize>, &mut [f32]),
-) {
+/// `pack(b.t(), isa.nr())`), then runs `epilogue(rows, column, segment)` on each of the tile's
+/// column segments (bias and activation, while the tile is in cache).
+pub fn run_tile(isa: Isa, tiles: &Tiles, tile: Tile<'_>, a: &[f32], b: &[f32], epilogue: &mut Epilogue<'_>) {
     match isa {
         Isa::Avx512 => {
             let narrow: [(usize, micro::Kernel); 2] = [(4, micro::avx512_4), (8, micro::avx512_8)];
@@ -164,7 +160,7 @@ fn run<const MR: usize, const NR: usize>(
     mut tile: Tile<'_>,
     a: &[f32],
     b: &[f32],
-    epilogue: &mut dyn FnMut(Range<usize>, &mut [f32]),
+    epilogue: &mut Epilogue<'_>,
 ) {
     let (m, n, k) = (tiles.m, tiles.n, tiles.k);
     assert!(a.len() >= m.div_ceil(MR) * MR * k && b.len() >= n.div_ceil(NR) * NR * k, "run_tile: packed sizes");
@@ -206,7 +202,7 @@ fn run<const MR: usize, const NR: usize>(
             }
         }
     }
-    for segment in tile.columns {
-        epilogue(rows.clone(), segment);
+    for (column, segment) in cols.zip(tile.columns) {
+        epilogue(rows.clone(), column, segment);
     }
 }
