@@ -64,10 +64,26 @@ fn gather_rows(source: &[f32], width: usize, rows: &[usize], out: &mut [f32]) {
         4 => gather_fixed::<4>(source, rows, out),
         8 => gather_fixed::<8>(source, rows, out),
         _ => {
-            for (slot, &row) in out.chunks_exact_mut(width).zip(rows) {
+            for (i, (slot, &row)) in out.chunks_exact_mut(width).zip(rows).enumerate() {
+                if let Some(&ahead) = rows.get(i + GATHER_AHEAD) {
+                    prefetch(&source[ahead * width..(ahead + 1) * width]);
+                }
                 slot.copy_from_slice(&source[row * width..(row + 1) * width]);
             }
         }
+    }
+}
+
+/// Rows ahead of the copy whose cache lines `gather_rows` asks for: a shuffled batch's rows
+/// lie anywhere in a table that may not fit any cache, and each row's trip from memory then
+/// overlaps the copies of the rows before it instead of following them.
+const GATHER_AHEAD: usize = 4;
+
+/// Asks for the cache lines of `values` (a hint: it changes no value).
+fn prefetch(values: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in values.chunks(16) {
+        safe_arch::prefetch_t0(&line[0]);
     }
 }
 
