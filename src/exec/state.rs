@@ -80,12 +80,15 @@ fn gather_rows(source: &[f32], width: usize, rows: &[usize], out: &mut [f32]) {
 const GATHER_AHEAD: usize = 4;
 
 /// Asks for the cache lines of `values` (a hint: it changes no value).
+#[cfg(target_arch = "x86_64")]
 fn prefetch(values: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
     for line in values.chunks(16) {
         safe_arch::prefetch_t0(&line[0]);
     }
 }
+
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch(_values: &[f32]) {}
 
 fn gather_fixed<const W: usize>(source: &[f32], rows: &[usize], out: &mut [f32]) {
     for (slot, &row) in out.chunks_exact_mut(W).zip(rows) {
