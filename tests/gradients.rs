@@ -93,3 +93,13 @@ fn every_layer_matches_finite_differences() {
     // Norms and dropout straight on the data (no input gradient needed).
     check_gradients(&spec(" batch_norm\n dropout 0.3\n layer_norm\n dense 3 softmax", "cross_entropy", CLASSES));
 }
+
+/// Layers of more than 1024 weights run over the whole batch as products (`kernels::tiled`;
+/// of at most 16 units, as narrow layers), and the backward of an activation between two of
+/// them runs in the upper one's pass: through a narrow upper layer (600 -> 2) and a tiled one
+/// (400 -> 40; its sigmoid stays with it, as 40 -> 2 is small).
+#[test]
+fn tiled_layers_match_finite_differences() {
+    check_gradients(&spec(" dense 600 tanh\n dense 2", "mse", REGRESSION));
+    check_gradients(&spec(" dense 400 tanh\n dense 40 sigmoid\n dense 2", "mse", REGRESSION));
+}

@@ -32,6 +32,10 @@ impl State {
         let chunk = self.chunk_rows;
         let chunks = self.chunks(rows);
         let input_grad = node.input != 0;
+        debug_assert!(
+            then.is_none() || (input_grad && matches!(node.op, Op::Dense { layer, .. } if layer.is_tiled())),
+            "only a tiled layer with an input gradient takes the backward of the activation below it"
+        );
         match node.op {
             Op::Dense { layer, weight, bias } if layer.is_tiled() => {
                 // Over the whole batch, split by output tiles (a narrow layer by inputs and by
@@ -48,6 +52,8 @@ impl State {
                     (&mut self.grads[node.output], None)
                 };
                 let dz = &mut dz[..rows * layer.units];
+                // The activation below the layer and its outputs (the layer's input).
+                let activation_grad = then.map(|activation| (activation, x));
                 if let Some(activation) = fused {
                     zip2(chunk, y, layer.units, dz, layer.units, |y, g| activation.backward(y, y, g, layer.units));
                 }
@@ -68,7 +74,7 @@ impl State {
                         None => (&params.tensors[weight][..], None),
                     };
                     let dz = &*dz;
-                    let parts = layer.narrow_backward_parts(dz, dw, db, dx, update, then.map(|a| (a, x)));
+                    let parts = layer.narrow_backward_parts(dz, dw, db, dx, update, activation_grad);
                     run_tasks(parts, |part| layer.narrow_backward(part, x, dz, w));
                 } else {
                     let isa = Isa::current();
@@ -83,7 +89,7 @@ impl State {
                         let param = &mut params.tensors[weight][..];
                         FusedUpdate { rule, param, first: &mut moments.first, second: &mut moments.second }
                     });
-                    let input_grad = dx.map(|dx| (dx, then.map(|a| (a, x))));
+                    let input_grad = dx.map(|dx| (dx, activation_grad));
                     let (weight_grad, input_grad) =
                         layer.backward_products(isa, rows, dw, input_grad, &self.packs, update);
                     run_products(isa, std::iter::once(weight_grad).chain(input_grad).collect());
@@ -92,7 +98,6 @@ impl State {
                 self.pending[bias] = 1;
             }
             Op::Dense { layer, weight, bias } => {
-                debug_assert!(then.is_none(), "only tiled layers take the next activation's backward");
                 let (dw_len, db_len) = (layer.units * layer.inputs, layer.units);
                 let x = &self.values[node.input][..rows * layer.inputs];
                 let y = &self.values[node.output][..rows * layer.units];

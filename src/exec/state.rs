@@ -64,11 +64,13 @@ fn gather_rows(source: &[f32], width: usize, rows: &[usize], out: &mut [f32]) {
         4 => gather_fixed::<4>(source, rows, out),
         8 => gather_fixed::<8>(source, rows, out),
         _ => {
+            let row_of = |row: usize| &source[row * width..(row + 1) * width];
+            rows.iter().take(GATHER_AHEAD).for_each(|&row| prefetch(row_of(row)));
             for (i, (slot, &row)) in out.chunks_exact_mut(width).zip(rows).enumerate() {
                 if let Some(&ahead) = rows.get(i + GATHER_AHEAD) {
-                    prefetch(&source[ahead * width..(ahead + 1) * width]);
+                    prefetch(row_of(ahead));
                 }
-                slot.copy_from_slice(&source[row * width..(row + 1) * width]);
+                slot.copy_from_slice(row_of(row));
             }
         }
     }
@@ -79,11 +81,15 @@ fn gather_rows(source: &[f32], width: usize, rows: &[usize], out: &mut [f32]) {
 /// overlaps the copies of the rows before it instead of following them.
 const GATHER_AHEAD: usize = 4;
 
-/// Asks for the cache lines of `values` (a hint: it changes no value).
+/// Asks for the cache lines of `values` (a hint: it changes no value): one value per 64 bytes
+/// and the last, whose line a row that does not start on a line boundary reaches into.
 #[cfg(target_arch = "x86_64")]
 fn prefetch(values: &[f32]) {
     for line in values.chunks(16) {
         safe_arch::prefetch_t0(&line[0]);
+    }
+    if let Some(last) = values.last() {
+        safe_arch::prefetch_t0(last);
     }
 }
 

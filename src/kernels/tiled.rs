@@ -224,6 +224,13 @@ impl<'a> Product<'a> {
         self
     }
 
+    /// Applies the backward of `activation_grad`'s activation to each finished column (C must
+    /// be the input gradient of the layer above that activation).
+    fn with_activation_grad(mut self, activation_grad: Option<ActivationGrad<'a>>) -> Product<'a> {
+        self.shared.activation_grad = activation_grad;
+        self
+    }
+
     pub fn tasks(&self) -> usize {
         self.tiles.len()
     }
@@ -396,9 +403,8 @@ impl Dense {
             weight_grad = weight_grad.with_update(isa, update);
         }
         let input_grad = dx.map(|(dx, activation_grad)| {
-            let mut product = Product::new(isa, Tiles::new(i, n, u), wa.as_slice(), dzb2.as_slice(), dx, None, None);
-            product.shared.activation_grad = activation_grad;
-            product
+            Product::new(isa, Tiles::new(i, n, u), wa.as_slice(), dzb2.as_slice(), dx, None, None)
+                .with_activation_grad(activation_grad)
         });
         (weight_grad, input_grad)
     }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::ir::{LayerKind, Model};
+use crate::kernels::tiled::fuses_into_tiles;
 use crate::span::{Source, Span};
 
 /// Lowers a checked model; `source` gives the line each kernel came from.
@@ -216,7 +217,8 @@ impl Lowering {
 /// own over the batch, to the end of the upper layer's: that layer then applies it to each
 /// piece of its input gradient as it writes it (a tile of `dx`, a group of samples), while the
 /// piece is in cache and on the core that wrote it. The same operations on the same values:
-/// the same bits. Not softmax, whose backward needs whole samples.
+/// the same bits. Not softmax, whose backward needs whole samples; and not above a chunked
+/// layer, whose per-chunk pass applies the activation's backward already, without a phase.
 fn fold_activation_backward(steps: &mut [Step], nodes: &[Node]) {
     let tiled = |node: usize| matches!(nodes[node].op, Op::Dense { layer, .. } if layer.is_tiled());
     for at in 1..steps.len() {
@@ -227,7 +229,7 @@ fn fold_activation_backward(steps: &mut [Step], nodes: &[Node]) {
             continue;
         };
         let Some(node) = *activation else { continue };
-        let elementwise = !matches!(nodes[node].op, Op::Activation { activation: Activation::Softmax, .. });
+        let elementwise = fuses_into_tiles(nodes[node].activation());
         let joins = nodes[*upper].input != 0 && nodes[*upper].input == nodes[*lower].output;
         if tiled(*upper) && tiled(*lower) && elementwise && joins {
             (*then, *activation) = (Some(node), None);

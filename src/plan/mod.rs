@@ -160,7 +160,8 @@ pub enum Kernel {
     },
     /// The in-place `activation` node's backward, then node `node`'s, in one pass; `then`, an
     /// in-place activation on the node's input, has its backward applied to the input
-    /// gradient as it is written (`lower::fold_activation_backward`).
+    /// gradient as it is written: only for a tiled dense layer above another
+    /// (`lower::fold_activation_backward`).
     Backward {
         node: usize,
         activation: Option<usize>,
