@@ -45,15 +45,14 @@ impl State {
                     (&self.values[node.input][..rows * layer.inputs], &self.values[node.output][..rows * layer.units]);
                 let (dw, db) = both_mut(&mut self.partials, weight, bias);
                 let (dw, db) = (&mut dw[..layer.units * layer.inputs], &mut db[..layer.units]);
+                // With it, the activation below the layer and its outputs (the layer's input).
                 let (dz, dx) = if input_grad {
                     let (dz, dx) = both_mut(&mut self.grads, node.output, node.input);
-                    (dz, Some(&mut dx[..rows * layer.inputs]))
+                    (dz, Some((&mut dx[..rows * layer.inputs], then.map(|activation| (activation, x)))))
                 } else {
                     (&mut self.grads[node.output], None)
                 };
                 let dz = &mut dz[..rows * layer.units];
-                // The activation below the layer and its outputs (the layer's input).
-                let activation_grad = then.map(|activation| (activation, x));
                 if let Some(activation) = fused {
                     zip2(chunk, y, layer.units, dz, layer.units, |y, g| activation.backward(y, y, g, layer.units));
                 }
@@ -74,7 +73,7 @@ impl State {
                         None => (&params.tensors[weight][..], None),
                     };
                     let dz = &*dz;
-                    let parts = layer.narrow_backward_parts(dz, dw, db, dx, update, activation_grad);
+                    let parts = layer.narrow_backward_parts(dz, dw, db, dx, update);
                     run_tasks(parts, |part| layer.narrow_backward(part, x, dz, w));
                 } else {
                     let isa = Isa::current();
@@ -89,9 +88,7 @@ impl State {
                         let param = &mut params.tensors[weight][..];
                         FusedUpdate { rule, param, first: &mut moments.first, second: &mut moments.second }
                     });
-                    let input_grad = dx.map(|dx| (dx, activation_grad));
-                    let (weight_grad, input_grad) =
-                        layer.backward_products(isa, rows, dw, input_grad, &self.packs, update);
+                    let (weight_grad, input_grad) = layer.backward_products(isa, rows, dw, dx, &self.packs, update);
                     run_products(isa, std::iter::once(weight_grad).chain(input_grad).collect());
                 }
                 self.pending[weight] = 1;

@@ -157,17 +157,16 @@ impl Dense {
 
     /// The backward tasks over the `n` samples of `dz`: the weight gradient `dw` (with
     /// `update`, the optimizer's step applied to each block as it is done), the bias gradient
-    /// `db` and, when given, the input gradient `dx` (with `activation_grad`, an in-place
-    /// activation below the layer and its outputs `x`, turned into the gradient of that
-    /// activation's input).
+    /// `db` and, when given, the input gradient `dx` (with an in-place activation below the
+    /// layer and its outputs `x`, turned into the gradient of that activation's input), as
+    /// `Dense::backward_products` takes them.
     pub fn narrow_backward_parts<'a>(
         self,
         dz: &'a [f32],
         dw: &'a mut [f32],
         db: &'a mut [f32],
-        dx: Option<&'a mut [f32]>,
+        dx: Option<(&'a mut [f32], Option<ActivationGrad<'a>>)>,
         update: Option<FusedUpdate<'a>>,
-        activation_grad: Option<ActivationGrad<'a>>,
     ) -> Vec<BackwardPart<'a>> {
         let (i, u) = (self.inputs, self.units);
         let n = dz.len() / u;
@@ -197,7 +196,7 @@ impl Dense {
                 db: db.take(),
             })
             .collect();
-        if let Some(mut dx) = dx {
+        if let Some((mut dx, activation_grad)) = dx {
             let (mut dz, mut first) = (dz, 0);
             for samples in group_sizes(n, self.input_tasks(n)) {
                 let (dzs, later_dz) = dz.split_at(samples * u);
@@ -486,7 +485,7 @@ mod tests {
     /// The narrow input gradient with no activation below the layer.
     fn run_without(layer: &Dense, w: &[f32], x: &[f32], dz: &[f32]) -> Vec<f32> {
         let (mut dw, mut db, mut dx) = (vec![0.0; w.len()], vec![0.0; layer.units], vec![f32::NAN; x.len()]);
-        for part in layer.narrow_backward_parts(dz, &mut dw, &mut db, Some(&mut dx), None, None) {
+        for part in layer.narrow_backward_parts(dz, &mut dw, &mut db, Some((&mut dx, None)), None) {
             layer.narrow_backward(part, x, dz, w);
         }
         dx
@@ -542,7 +541,8 @@ mod tests {
                             second: &mut m.second,
                         });
                         if narrow {
-                            let parts = layer.narrow_backward_parts(&dz, &mut dw, &mut db, Some(&mut dx), update, then);
+                            let parts =
+                                layer.narrow_backward_parts(&dz, &mut dw, &mut db, Some((&mut dx, then)), update);
                             for part in parts {
                                 layer.narrow_backward(part, &x, &dz, &w);
                             }
@@ -610,7 +610,7 @@ mod tests {
         let n = 40;
         let (x, dz) = (fill(n * layer.inputs, 0.3), fill(n * layer.units, 0.7));
         let (mut dw, mut db) = (vec![f32::NAN; 900], vec![f32::NAN; 3]);
-        let parts = layer.narrow_backward_parts(&dz, &mut dw, &mut db, None, None, None);
+        let parts = layer.narrow_backward_parts(&dz, &mut dw, &mut db, None, None);
         assert_eq!(parts.len(), layer.narrow_backward_tasks(n, false));
         assert!(parts.iter().all(|part| matches!(part, BackwardPart::Weight { .. })));
         for part in parts {

@@ -230,7 +230,7 @@ fn fold_activation_backward(steps: &mut [Step], nodes: &[Node]) {
         };
         let Some(node) = *activation else { continue };
         let elementwise = fuses_into_tiles(nodes[node].activation());
-        let joins = nodes[*upper].input != 0 && nodes[*upper].input == nodes[*lower].output;
+        let joins = nodes[*upper].input == nodes[*lower].output;
         if tiled(*upper) && tiled(*lower) && elementwise && joins {
             (*then, *activation) = (Some(node), None);
         }
