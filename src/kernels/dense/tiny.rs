@@ -5,7 +5,8 @@
 //! and rows are read and written whole (no `memcpy` calls). Sums run over samples in order.
 //! These loops are compiled for AVX2 only: given AVX-512, LLVM vectorises them across samples
 //! or rows with gathers and scatters, several times slower. AVX-512 CPUs run layers of more
-//! than one unit in `super::tiny512` instead, the same operations in zmm registers.
+//! than one unit, and single units of 16 inputs, in `super::tiny512` instead, the same
+//! operations in zmm registers.
 
 use multiversion::multiversion;
 use multiversion::target::match_target;
@@ -106,9 +107,9 @@ macro_rules! by_width {
 pub(super) use by_width;
 
 /// `z_j = act(b + sum_k x_j[k] W^T[k])`: in zmm registers (`super::tiny512`) on AVX-512 CPUs
-/// when there is more than one unit, the common activations applied before each row is
-/// stored; else in the loops below, the activation in a pass of its own (the same operations
-/// in the same order, so the same bits).
+/// when there is more than one unit (or one of 16 inputs), the common activations applied
+/// before each row is stored; else in the loops below, the activation in a pass of its own
+/// (the same operations in the same order, so the same bits).
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn forward(
     units: usize,
@@ -120,7 +121,7 @@ pub fn forward(
     activation: Option<Activation>,
 ) {
     match_target! {
-        "x86_64+avx512f" => if units > 1 {
+        "x86_64+avx512f" => if units > 1 || inputs == LANES {
             return super::tiny512::forward(units, inputs, weight, bias, x, z, activation);
         },
         _ => {}
@@ -150,7 +151,7 @@ pub(super) fn transposed<const K: usize>(inputs: usize, weight: &[f32]) -> [Row;
 
 /// `W`'s rows padded with zeros to `K` lanes (16 rows; those past the unit count are zero).
 #[inline(always)]
-pub(super) fn padded_rows<const K: usize>(inputs: usize, weight: &[f32]) -> [[f32; K]; LANES] {
+fn padded_rows<const K: usize>(inputs: usize, weight: &[f32]) -> [[f32; K]; LANES] {
     let mut w = [[0.0f32; K]; LANES];
     for (row, source) in w.iter_mut().zip(weight.chunks_exact(inputs)) {
         row[..inputs].copy_from_slice(source);
@@ -210,11 +211,11 @@ fn forward_k<const K: usize>(units: usize, inputs: usize, weight: &[f32], bias: 
 
 /// The gradients of a chunk: `db = sum_j dz_j`, `dW` (accumulated along whichever side
 /// takes fewer vector operations), `dx_j = sum_u dz_j[u] W[u]`; in zmm registers on AVX-512
-/// CPUs when there is more than one unit, as `forward`.
+/// CPUs when there is more than one unit or there are 16 inputs, as `forward`.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn backward(chunk: Chunk<'_>) {
     match_target! {
-        "x86_64+avx512f" => if chunk.units > 1 {
+        "x86_64+avx512f" => if chunk.units > 1 || chunk.inputs == LANES {
             return super::tiny512::backward(chunk);
         },
         _ => {}
@@ -334,7 +335,8 @@ mod tests {
 
     /// Where the CPU has AVX-512, `forward` and `backward` run `tiny512`: it must give the
     /// same bits as the loops (and the activation's own pass), for every input count, unit
-    /// counts from 1 to 16, sample counts around the groups of four (none included), with and
+    /// counts from 1 to 16, sample counts around the groups (four here, eight there; none
+    /// included), with and
     /// without an input gradient, and each activation applied in registers or not; the inputs
     /// include -0, infinities and NaN, and the outputs start as a sentinel so that a value left
     /// unwritten shows (elsewhere both sides run the loops). NaNs compare equal whatever their
@@ -349,7 +351,7 @@ mod tests {
         let activations = [None, Some(Activation::Tanh), Some(Activation::Sigmoid), Some(Activation::Relu)];
         for inputs in 1..=16 {
             for units in [1, 2, 7, 16] {
-                for n in [0, 1, 3, 4, 6, 9] {
+                for n in [0, 1, 3, 4, 6, 8, 9, 17] {
                     let (weight, bias) = (fill(units * inputs, 1.3), fill(units, 0.7));
                     let (mut x, dz) = (fill(inputs * n, 2.1), fill(units * n, 0.37));
                     // Special values in the last sample only, so that the others stay finite.

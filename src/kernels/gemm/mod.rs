@@ -29,6 +29,8 @@ mod transpose512;
 pub use isa::{Isa, MAX_MR, MAX_NR};
 pub use pack::{PackBuffer, pack, pack_steps, packed_len};
 pub use tiles::{MAX_TASKS, Tile, Tiles, run_tile, split};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use transpose512::transpose as transpose16;
 
 use nalgebra::{Dyn, MatrixView};
 

@@ -40,7 +40,7 @@ pub fn blocks(data: &[f32], stride: usize, first: usize, whole: (usize, usize), 
 
 /// Lane `t` of row `i` at `[t][i]`.
 #[target_feature(enable = "avx512f")]
-fn transpose(r: &[__m512; N]) -> [[f32; N]; N] {
+pub fn transpose(r: &[__m512; N]) -> [[f32; N]; N] {
     // Values of rows 2i and 2i + 1 interleaved, within each 128-bit quarter:
     // lo = a0 b0 a1 b1 | a4 b4 a5 b5 | ..., hi = a2 b2 a3 b3 | a6 b6 a7 b7 | ...
     let mut pairs = [r[0]; N];
