@@ -107,9 +107,9 @@ macro_rules! by_width {
 pub(super) use by_width;
 
 /// `z_j = act(b + sum_k x_j[k] W^T[k])`: in zmm registers (`super::tiny512`) on AVX-512 CPUs
-/// when there is more than one unit (or one of 16 inputs), the common activations applied
-/// before each row is stored; else in the loops below, the activation in a pass of its own
-/// (the same operations in the same order, so the same bits).
+/// when there is more than one unit (the common activations applied before each row is
+/// stored) or one unit of 16 inputs; else in the loops below; the activation in a pass of
+/// its own where not in registers (the same operations in the same order, so the same bits).
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn forward(
     units: usize,
@@ -335,11 +335,11 @@ mod tests {
 
     /// Where the CPU has AVX-512, `forward` and `backward` run `tiny512`: it must give the
     /// same bits as the loops (and the activation's own pass), for every input count, unit
-    /// counts from 1 to 16, sample counts around the groups (four here, eight there; none
-    /// included), with and
-    /// without an input gradient, and each activation applied in registers or not; the inputs
-    /// include -0, infinities and NaN, and the outputs start as a sentinel so that a value left
-    /// unwritten shows (elsewhere both sides run the loops). NaNs compare equal whatever their
+    /// counts from 1 to 16 (those with and without padding), sample counts around the groups
+    /// (four here, eight there; none included), with and without an input gradient, and each
+    /// activation applied in registers or not; the inputs and the output gradients include -0,
+    /// infinities and NaN, and the outputs start as a sentinel so that a value left unwritten
+    /// shows (elsewhere both sides run the loops). NaNs compare equal whatever their
     /// payload, which depends on the order the compiler gives a fused multiply-add's operands.
     #[test]
     fn every_build_gives_the_same_bits() {
@@ -350,13 +350,15 @@ mod tests {
         };
         let activations = [None, Some(Activation::Tanh), Some(Activation::Sigmoid), Some(Activation::Relu)];
         for inputs in 1..=16 {
-            for units in [1, 2, 7, 16] {
+            for units in [1, 2, 7, 12, 16] {
                 for n in [0, 1, 3, 4, 6, 8, 9, 17] {
                     let (weight, bias) = (fill(units * inputs, 1.3), fill(units, 0.7));
-                    let (mut x, dz) = (fill(inputs * n, 2.1), fill(units * n, 0.37));
+                    let (mut x, mut dz) = (fill(inputs * n, 2.1), fill(units * n, 0.37));
                     // Special values in the last sample only, so that the others stay finite.
-                    for (slot, special) in x.iter_mut().rev().zip([-0.0, f32::INFINITY, f32::NAN, -1e-40]) {
-                        *slot = special;
+                    for values in [&mut x, &mut dz] {
+                        for (slot, special) in values.iter_mut().rev().zip([-0.0, f32::INFINITY, f32::NAN, -1e-40]) {
+                            *slot = special;
+                        }
                     }
                     let shape = format!("inputs {inputs}, units {units}, n {n}");
                     for activation in activations.into_iter().chain([Some(Activation::LeakyRelu { alpha: 0.1 })]) {

@@ -6,11 +6,14 @@
 //! `#[target_feature]` functions. Every lane runs the same fused multiply-adds (and additions,
 //! where `tiny` multiplies by 1) in the same order as `tiny`, so both give the same bits.
 //!
-//! A row of `K < 16` inputs sits in the low lanes of a register; the lanes past it hold zeros
-//! or the next sample's values and only ever reach lanes that are never written back.
+//! A row of `K < 16` inputs sits in the low lanes of a register; the lanes past it hold zeros,
+//! the next sample's values or (W's rows for dx) the next unit's weights, and reach only
+//! lanes that are never kept: stored, if at all, into the next sample's slots, which that
+//! sample then overwrites (samples are written in increasing order).
 //!
-//! Where a row is exactly 16 values (inputs or units), the loops index fixed-size arrays, with
-//! no bounds checks, and a 16 x 16 weight or its gradient is transposed in registers. With
+//! Where a row has no padding (inputs equal to `K`, or 16 units for dx), the loops index
+//! fixed-size arrays, with no bounds checks, and a 16 x 16 weight or its gradient is
+//! transposed in registers. With
 //! these paths, the groups of eight and the backward's two passes, W1's three layers took
 //! 1.18 us a step where they took 1.80 (`cargo bench --bench tiny`, forward and backward).
 
@@ -24,8 +27,8 @@ use std::arch::x86_64::{
 use super::Chunk;
 use super::tiny::{LANES, Row, by_width, lane_mask, load, load_zeroed, store, transposed};
 use crate::kernels::gemm::transpose16;
-/// Samples whose independent sums are interleaved: eight, where `tiny` takes four, fill the
-/// two FMA pipes of an AVX-512 core (four cycles of latency each).
+/// Samples whose independent sums are interleaved: eight, where `tiny` takes four, fill two
+/// 512-bit FMA pipes of four cycles' latency (as on the project's Zen 5 and Xeon machines).
 const GROUP: usize = 8;
 
 #[target_feature(enable = "avx512f")]
@@ -150,7 +153,7 @@ fn forward_group<const K: usize, const G: usize>(
     }
 }
 
-/// `tiny::backward` for `units > 1`.
+/// `tiny::backward` for `units > 1`, or one unit of 16 inputs.
 #[target_feature(enable = "avx512f")]
 pub fn backward(chunk: Chunk<'_>) {
     if chunk.units == 1 {
@@ -164,6 +167,7 @@ pub fn backward(chunk: Chunk<'_>) {
 /// in a register.
 #[target_feature(enable = "avx512f")]
 fn forward_dot(weight: &[f32], bias: f32, x: &[f32], z: &mut [f32]) {
+    debug_assert_eq!(weight.len(), LANES, "one unit of 16 inputs");
     let w = load_row(weight, 0, LANES);
     for (zj, xj) in z.iter_mut().zip(x.as_chunks::<LANES>().0) {
         *zj = tree_sum(_mm512_mul_ps(vector(*xj), w)) + bias;
@@ -184,6 +188,7 @@ fn tree_sum(v: __m512) -> f32 {
 #[target_feature(enable = "avx512f")]
 fn backward_dot(chunk: Chunk<'_>) {
     let Chunk { weight, x, dz, dw, db, dx, .. } = chunk;
+    debug_assert_eq!(weight.len(), LANES, "one unit of 16 inputs");
     let w = load_row(weight, 0, LANES);
     let (mut db_sum, mut dw_sum) = (0.0f32, _mm512_setzero_ps());
     let rows = x.as_chunks::<LANES>().0;
