@@ -210,7 +210,6 @@ fn backward_k<const K: usize>(chunk: Chunk<'_>) {
     let Chunk { units, inputs, weight, x, dz, dw, db: db_out, dx } = chunk;
     // As `tiny`: dW by rows of units when K <= units, else by rows of inputs.
     let by_units = K <= units;
-    let shape = (units, inputs, by_units);
     let n = x.len() / inputs;
     // Two passes over the samples, the sums first and then dx: in one, the sums' registers
     // and W's rows (16 each for a 16 x 16 layer) did not fit the 32 zmm registers together.
@@ -218,13 +217,14 @@ fn backward_k<const K: usize>(chunk: Chunk<'_>) {
     let mut db = _mm512_setzero_ps();
     if by_units {
         let mut dw_t = [_mm512_setzero_ps(); K];
+        let mut add = |g, s| add_sample_by_units(x, s * inputs, g, &mut dw_t);
         let mut j = 0;
         while j + GROUP <= n {
-            add_group_by_units::<K, GROUP>(shape, x, dz, (&mut db, &mut dw_t), j);
+            add_group::<GROUP>(units, dz, &mut db, j, &mut add);
             j += GROUP;
         }
         for j in j..n {
-            add_group_by_units::<K, 1>(shape, x, dz, (&mut db, &mut dw_t), j);
+            add_group::<1>(units, dz, &mut db, j, &mut add);
         }
         // dW straight from the registers that were used (`tiny::write_weight_grad`'s layout).
         let square: Option<&[__m512; LANES]> = dw_t[..].try_into().ok().filter(|_| inputs == LANES);
@@ -242,13 +242,19 @@ fn backward_k<const K: usize>(chunk: Chunk<'_>) {
         }
     } else {
         let mut dw_rows = [_mm512_setzero_ps(); LANES];
+        let mut add = |_, s| {
+            let xj = load_row(x, s * inputs, inputs);
+            for (row, &gu) in dw_rows[..units].iter_mut().zip(&dz[s * units..]) {
+                *row = _mm512_fmadd_ps(_mm512_set1_ps(gu), xj, *row);
+            }
+        };
         let mut j = 0;
         while j + GROUP <= n {
-            add_group_by_inputs::<GROUP>(shape, x, dz, (&mut db, &mut dw_rows), j);
+            add_group::<GROUP>(units, dz, &mut db, j, &mut add);
             j += GROUP;
         }
         for j in j..n {
-            add_group_by_inputs::<1>(shape, x, dz, (&mut db, &mut dw_rows), j);
+            add_group::<1>(units, dz, &mut db, j, &mut add);
         }
         for (target, &row) in dw.chunks_exact_mut(inputs).zip(&dw_rows) {
             target.copy_from_slice(&lanes(row)[..inputs]);
@@ -271,57 +277,42 @@ fn backward_k<const K: usize>(chunk: Chunk<'_>) {
     }
 }
 
-/// Adds the `G` samples from `j` on to `db` and to `dW` kept as K rows of units (`dw_t`), in
-/// sample order. `shape` is (units, inputs, _).
+/// Adds the `G` samples from `j` on to `db`, and hands each sample's gradient row and index
+/// to `add_weight_grad` (dW kept as rows of units or of inputs), in sample order.
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn add_group_by_units<const K: usize, const G: usize>(
-    (units, inputs, _): (usize, usize, bool),
-    x: &[f32],
+fn add_group<const G: usize>(
+    units: usize,
     dz: &[f32],
-    (db, dw_t): (&mut __m512, &mut [__m512; K]),
+    db: &mut __m512,
     j: usize,
+    add_weight_grad: &mut impl FnMut(__m512, usize),
 ) {
-    for s in 0..G {
-        let g = load_row(dz, (j + s) * units, units);
+    for s in j..j + G {
+        let g = load_row(dz, s * units, units);
         // `tiny` adds `1 * g` with a fused multiply-add: the same as this addition.
         *db = _mm512_add_ps(*db, g);
-        // Single values are broadcast from the slices themselves (see `forward_group`). Rows
-        // past the inputs take the next sample's values (or 0 at the end): they are never
-        // read back.
-        let start = (j + s) * inputs;
-        match x.get(start..start + K) {
-            Some(xj) => {
-                for (row, &xk) in dw_t.iter_mut().zip(xj) {
-                    *row = _mm512_fmadd_ps(_mm512_set1_ps(xk), g, *row);
-                }
-            }
-            None => {
-                for (k, row) in dw_t.iter_mut().enumerate() {
-                    let xk = x.get(start + k).copied().unwrap_or(0.0);
-                    *row = _mm512_fmadd_ps(_mm512_set1_ps(xk), g, *row);
-                }
-            }
-        }
+        add_weight_grad(g, s);
     }
 }
 
-/// Adds the `G` samples from `j` on to `db` and to `dW` kept as rows of inputs, in sample order.
+/// `dW^T[k] += x_j[k] g` for each of the K rows of units, `x_j` starting at `start`.
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn add_group_by_inputs<const G: usize>(
-    (units, inputs, _): (usize, usize, bool),
-    x: &[f32],
-    dz: &[f32],
-    (db, dw_rows): (&mut __m512, &mut [__m512; LANES]),
-    j: usize,
-) {
-    for s in 0..G {
-        let g = load_row(dz, (j + s) * units, units);
-        *db = _mm512_add_ps(*db, g);
-        let xj = load_row(x, (j + s) * inputs, inputs);
-        for (row, &gu) in dw_rows[..units].iter_mut().zip(&dz[(j + s) * units..]) {
-            *row = _mm512_fmadd_ps(_mm512_set1_ps(gu), xj, *row);
+fn add_sample_by_units<const K: usize>(x: &[f32], start: usize, g: __m512, dw_t: &mut [__m512; K]) {
+    // Single values are broadcast from the slices themselves (see `forward_group`). Rows past
+    // the inputs take the next sample's values (or 0 at the end): they are never read back.
+    match x.get(start..start + K) {
+        Some(xj) => {
+            for (row, &xk) in dw_t.iter_mut().zip(xj) {
+                *row = _mm512_fmadd_ps(_mm512_set1_ps(xk), g, *row);
+            }
+        }
+        None => {
+            for (k, row) in dw_t.iter_mut().enumerate() {
+                let xk = x.get(start + k).copied().unwrap_or(0.0);
+                *row = _mm512_fmadd_ps(_mm512_set1_ps(xk), g, *row);
+            }
         }
     }
 }
