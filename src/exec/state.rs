@@ -76,6 +76,17 @@ fn gather_rows(source: &[f32], width: usize, rows: &[usize], out: &mut [f32]) {
     }
 }
 
+/// Rows per task of a parallel gather: two tasks per thread (a late thread's share is then
+/// taken up by the others), of at least `GATHER_ROWS` rows. A copy gives the same values
+/// whichever thread makes it, so the split may follow the thread count; by chunks alone, a
+/// batch of two chunks was gathered by two threads however many there were.
+fn gather_piece(rows: usize, threads: usize) -> usize {
+    rows.div_ceil(2 * threads.max(1)).max(GATHER_ROWS)
+}
+
+/// The fewest rows a gather task copies: fewer would cost more in hand-over than they save.
+const GATHER_ROWS: usize = 16;
+
 /// Rows ahead of the copy whose cache lines `gather_rows` asks for: a shuffled batch's rows
 /// lie anywhere in a table that may not fit any cache, and each row's trip from memory then
 /// overlaps the copies of the rows before it instead of following them.
@@ -176,14 +187,14 @@ impl State {
             targets.copy_from_slice(&data.targets[first * tw..(first + n) * tw]);
             return;
         }
-        let chunk = self.chunk_rows;
-        if n <= chunk {
+        if n <= self.chunk_rows {
             gather_rows(&data.inputs, iw, rows, inputs);
             gather_rows(&data.targets, tw, rows, targets);
             return;
         }
+        let piece = gather_piece(n, rayon::current_num_threads());
         run_tasks(
-            izip!(inputs.chunks_mut(chunk * iw), targets.chunks_mut(chunk * tw), rows.chunks(chunk)),
+            izip!(inputs.chunks_mut(piece * iw), targets.chunks_mut(piece * tw), rows.chunks(piece)),
             |(inputs, targets, rows)| {
                 gather_rows(&data.inputs, iw, rows, inputs);
                 gather_rows(&data.targets, tw, rows, targets);
@@ -301,5 +312,53 @@ impl State {
                 *s = kernel.evaluate(v, t, width, weights)
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::phase::tests::pool;
+    use crate::plan::CompileOptions;
+
+    /// A shuffled batch is gathered row for row whatever the threads and however the rows are
+    /// split among them: odd widths (the general copy) and those copied as fixed arrays, batch
+    /// sizes around a chunk and around the split's smallest piece.
+    #[test]
+    fn a_gathered_batch_holds_the_rows_asked_for_with_any_threads() {
+        for inputs in [2, 5, 784] {
+            let text = format!(
+                "model m {{\n input {inputs}\n dense 3 softmax\n}}\nloss cross_entropy\noptimizer sgd\n\
+                 data random(rows: 300, inputs: {inputs}, classes: 3, seed: 1)\ntrain {{ epochs: 1, batch: 200 }}\n"
+            );
+            let spec = crate::Spec::parse(&text, "m.nn", std::path::Path::new("."), &[]).unwrap();
+            let data = spec.load_data().unwrap();
+            let plan = spec.compile_for(&data, CompileOptions { chunk_rows: Some(16) });
+            let dataset = &data.dataset;
+            for n in [1, 16, 17, 33, 200] {
+                // Rows in a scattered order, the first again at the end (a batch never repeats
+                // one, but the copy must not care).
+                let mut rows: Vec<usize> = (0..n).map(|i| (i * 113 + 7) % 300).collect();
+                rows[n - 1] = rows[0];
+                for threads in [1, 2, 3, 16] {
+                    let mut state = State::new(&plan, 200, 0);
+                    pool(threads).install(|| state.load_batch(dataset, &rows));
+                    let (iw, tw) = (dataset.input_width, dataset.target_width);
+                    for (i, &row) in rows.iter().enumerate() {
+                        let context = format!("{inputs} inputs, {n} rows, {threads} threads, slot {i}");
+                        assert_eq!(state.values[0][i * iw..][..iw], *dataset.input_row(row), "{context}");
+                        assert_eq!(state.targets[i * tw..][..tw], dataset.targets[row * tw..][..tw], "{context}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_gather_gives_each_thread_two_pieces_of_at_least_the_smallest() {
+        assert_eq!(gather_piece(256, 2), 64);
+        assert_eq!(gather_piece(256, 16), 16);
+        assert_eq!(gather_piece(100, 64), GATHER_ROWS);
+        assert_eq!(gather_piece(129, 2), 33, "rounded up: four pieces, the last short");
     }
 }
