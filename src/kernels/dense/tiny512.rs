@@ -218,14 +218,7 @@ fn backward_k<const K: usize>(chunk: Chunk<'_>) {
     if by_units {
         let mut dw_t = [_mm512_setzero_ps(); K];
         let mut add = |g, s| add_sample_by_units(x, s * inputs, g, &mut dw_t);
-        let mut j = 0;
-        while j + GROUP <= n {
-            add_group::<GROUP>(units, dz, &mut db, j, &mut add);
-            j += GROUP;
-        }
-        for j in j..n {
-            add_group::<1>(units, dz, &mut db, j, &mut add);
-        }
+        add_samples(units, dz, &mut db, n, &mut add);
         // dW straight from the registers that were used (`tiny::write_weight_grad`'s layout).
         let square: Option<&[__m512; LANES]> = dw_t[..].try_into().ok().filter(|_| inputs == LANES);
         if let Some(rows) = square {
@@ -248,14 +241,7 @@ fn backward_k<const K: usize>(chunk: Chunk<'_>) {
                 *row = _mm512_fmadd_ps(_mm512_set1_ps(gu), xj, *row);
             }
         };
-        let mut j = 0;
-        while j + GROUP <= n {
-            add_group::<GROUP>(units, dz, &mut db, j, &mut add);
-            j += GROUP;
-        }
-        for j in j..n {
-            add_group::<1>(units, dz, &mut db, j, &mut add);
-        }
+        add_samples(units, dz, &mut db, n, &mut add);
         for (target, &row) in dw.chunks_exact_mut(inputs).zip(&dw_rows) {
             target.copy_from_slice(&lanes(row)[..inputs]);
         }
@@ -274,6 +260,20 @@ fn backward_k<const K: usize>(chunk: Chunk<'_>) {
     }
     for j in j..n {
         input_grad_group::<K, 1>((units, inputs), &w, dz, dx, j);
+    }
+}
+
+/// `add_group` over the `n` samples: groups of `GROUP`, then the rest one by one.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn add_samples(units: usize, dz: &[f32], db: &mut __m512, n: usize, add_weight_grad: &mut impl FnMut(__m512, usize)) {
+    let mut j = 0;
+    while j + GROUP <= n {
+        add_group::<GROUP>(units, dz, db, j, add_weight_grad);
+        j += GROUP;
+    }
+    for j in j..n {
+        add_group::<1>(units, dz, db, j, add_weight_grad);
     }
 }
 
